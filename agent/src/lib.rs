@@ -1,0 +1,17 @@
+//! The meshmon agent: configuration, collectors, the mesh (links and gossip) and the node that
+//! wires them together. The `meshmon` binary (`main.rs`) only parses arguments and calls in here.
+//!
+//! # Layout
+//! - [`config`]: the TOML config, raw serde structs and the validated form.
+//! - [`collect`]: host metric collectors (CPU, memory, disks, network, host).
+//! - [`gossip`]: the sans-io gossip state machine (links, credits, dedup, forwarding).
+//! - [`net`]: sockets: the ZMTP guard, zmq.rs ROUTER/DEALER links, the mesh task.
+//! - [`node`]: starts and stops a whole node.
+//! - [`viewer`]: a client that attaches to a node's port and receives its live stream.
+
+pub mod collect;
+pub mod config;
+pub mod gossip;
+pub mod net;
+pub mod node;
+pub mod viewer;

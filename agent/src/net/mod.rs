@@ -1,0 +1,1 @@
+//! Sockets: the ZMTP guard, links, the mesh task.

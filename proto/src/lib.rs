@@ -1,0 +1,30 @@
+//! meshmon wire protocol: the bytes that cross the mesh and the types they carry.
+//!
+//! This crate knows bytes and types only: no sockets, no tokio, no SQLite. Decoding takes
+//! untrusted input, is size-capped and never panics; every failure is a typed error.
+//! The normative description of the format is `proto/PROTOCOL.md`.
+//!
+//! # Layout
+//! - [`frame`]: the envelope (version, hops, header, nonce, sealed body), encode/decode.
+//! - [`seal`]: mesh keys, the keyring used for rotation, sealing and opening frames.
+//! - [`payload`]: the MessagePack payloads, one per [`Kind`].
+//! - [`metrics`]: canonical metric names, series keys and selectors.
+//! - [`samples`]: compact sample encoding (series table once, then changed values only).
+//! - [`num`]: the compact number encoding used in sample payloads.
+//! - [`units`]: durations (`500ms`, `5m`, `7d`) as written in configs and on the command line.
+//! - [`error`]: the crate's error type.
+
+pub mod error;
+pub mod frame;
+pub mod metrics;
+pub mod num;
+pub mod payload;
+pub mod samples;
+pub mod seal;
+pub mod units;
+
+pub use error::{DecodeError, ProtoError};
+pub use frame::{Flags, Frame, Header, Kind, MAX_FRAME_LEN, PROTOCOL_VERSION};
+pub use metrics::{SeriesKey, Selector};
+pub use payload::Payload;
+pub use seal::{Key, Keyring, OpenedFrame};

@@ -1,0 +1,313 @@
+//! The payloads, one per [`Kind`], encoded as MessagePack maps with named fields
+//! (`rmp_serde::to_vec_named`). Missing optional fields take their defaults and unknown fields
+//! are ignored, so fields can be added without a new protocol version.
+//!
+//! Not here: what a node does with them (gossip), or how samples are delta-coded
+//! ([`crate::samples`]).
+
+use crate::error::{DecodeError, ProtoError};
+use crate::frame::Kind;
+use crate::num::Num;
+use serde::{Deserialize, Serialize};
+
+/// What the sender of a [`Hello`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// A mesh node: forwards gossip.
+    #[default]
+    Node,
+    /// A viewer (the TUI, `meshmon status`): receives every frame the node accepts, sends none.
+    Viewer,
+}
+
+/// Link: sent by each side when a link comes up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Hello {
+    /// Sender's node name (viewers use any name).
+    pub name: String,
+    /// Sender's boot id.
+    pub boot_id: u64,
+    /// Node or viewer.
+    pub role: Role,
+    /// Sender's agent version.
+    pub version: String,
+    /// How many frames the sender accepts before it acknowledges (credit window).
+    pub window: u32,
+}
+
+/// Link: liveness, credit and round-trip time, sent about once a second and whenever the
+/// receiver has consumed a quarter of the window since its last acknowledgement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Heartbeat {
+    /// Number of frames received from the peer on this link so far.
+    pub acked: u64,
+    /// Sender's monotonic clock in microseconds when sent.
+    pub sent_us: u64,
+    /// The `sent_us` of the last heartbeat received from the peer (0 if none), for RTT.
+    pub echo_us: u64,
+}
+
+/// One host as a node sees it (in [`Status`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct HostStatus {
+    /// Host (origin) name.
+    pub name: String,
+    /// Current boot id of the host.
+    pub boot_id: u64,
+    /// When the last frame of the host arrived, ms since the epoch (receiver's clock).
+    pub last_seen_ms: u64,
+    /// Hop distance of the last frame (1 = direct neighbour, 0 = this node).
+    pub hops: u8,
+    /// Frames accepted from this host.
+    pub frames: u64,
+    /// Agent version from its host info.
+    pub version: String,
+    /// Operating system from its host info.
+    pub os: String,
+    /// Tags from its host info.
+    pub tags: Vec<String>,
+    /// Collection interval from its host info, ms.
+    pub interval_ms: u64,
+    /// Whether the host has the dashboard role.
+    pub dashboard: bool,
+}
+
+/// One link of a node (in [`Status`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct LinkStatus {
+    /// Peer node name once known from its hello, else empty.
+    pub peer: String,
+    /// Remote address (configured neighbour, or the accepted connection's address).
+    pub addr: String,
+    /// `out` (this node dials) or `in` (accepted).
+    pub direction: String,
+    /// `up`, `connecting` or `down`.
+    pub state: String,
+    /// `node` or `viewer`.
+    pub role: String,
+    /// Last measured round-trip time in microseconds.
+    pub rtt_us: Option<u64>,
+    /// Frames received on this link.
+    pub frames_in: u64,
+    /// Frames sent on this link.
+    pub frames_out: u64,
+    /// Frames not sent to this peer (no credit: the peer is slow or stalled).
+    pub dropped: u64,
+    /// Frames from this peer that failed authentication.
+    pub auth_failures: u64,
+}
+
+/// Link, node to viewer: the node's view of the mesh, sent about once a second.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Status {
+    /// The node's name.
+    pub node: String,
+    /// Every host the node has heard from.
+    pub hosts: Vec<HostStatus>,
+    /// The node's links.
+    pub links: Vec<LinkStatus>,
+    /// Frames dropped by the node (malformed, rate-limited, no credit, queue full).
+    pub frames_dropped: u64,
+    /// Frames that failed authentication, all links together.
+    pub auth_failures: u64,
+    /// Whether the node has the dashboard role (a store).
+    pub dashboard: bool,
+}
+
+/// Gossip: what a host is. Sent at start, on change and every 30 s.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct HostInfo {
+    /// Operating system name and version, e.g. `Debian GNU/Linux 13`.
+    pub os: String,
+    /// Kernel version.
+    pub kernel: String,
+    /// CPU architecture.
+    pub arch: String,
+    /// meshmon version.
+    pub version: String,
+    /// Tags from the config.
+    pub tags: Vec<String>,
+    /// Collection interval in ms.
+    pub interval_ms: u64,
+    /// Boot time of the machine, seconds since the epoch.
+    pub boot_time_s: u64,
+    /// Logical CPUs.
+    pub cores: u32,
+    /// Whether the node has the dashboard role.
+    pub dashboard: bool,
+}
+
+/// One series of a [`SeriesTable`]: name and sorted label pairs.
+pub type WireSeries = (String, Vec<(String, String)>);
+
+/// Gossip: the list of series that [`Samples`] indexes refer to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct SeriesTable {
+    /// Table id, unique within one boot of the origin.
+    #[serde(rename = "t")]
+    pub table: u32,
+    /// The series in index order.
+    #[serde(rename = "s")]
+    pub series: Vec<WireSeries>,
+}
+
+/// Gossip: metric values at the frame's timestamp.
+///
+/// A key frame (`k` true) carries every series of table `t` positionally in `v` (nil where a
+/// series has no value). Otherwise `c` carries `[index, value, index, value, ...]` for the
+/// series whose value changed since sample frame `n - 1`; the others are unchanged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Samples {
+    /// Table id the indexes refer to.
+    pub t: u32,
+    /// Sample frame number within the boot, 1, 2, 3...
+    pub n: u64,
+    /// Key frame: `v` holds every value.
+    pub k: bool,
+    /// Key frame values, positional.
+    pub v: Vec<Option<Num>>,
+    /// Delta: alternating index and value.
+    pub c: Vec<Num>,
+}
+
+/// A decoded payload.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Payload {
+    Hello(Hello),
+    Heartbeat(Heartbeat),
+    Status(Status),
+    HostInfo(HostInfo),
+    Samples(Samples),
+    SeriesTable(SeriesTable),
+}
+
+impl Payload {
+    /// The frame kind that carries this payload.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Payload::Hello(_) => Kind::Hello,
+            Payload::Heartbeat(_) => Kind::Heartbeat,
+            Payload::Status(_) => Kind::Status,
+            Payload::HostInfo(_) => Kind::HostInfo,
+            Payload::Samples(_) => Kind::Samples,
+            Payload::SeriesTable(_) => Kind::SeriesTable,
+        }
+    }
+
+    /// Whether the kind is link-local (never forwarded).
+    pub fn is_link(&self) -> bool {
+        matches!(self.kind(), Kind::Hello | Kind::Heartbeat | Kind::Status)
+    }
+
+    /// MessagePack encoding (maps with field names).
+    pub fn encode(&self) -> Result<Vec<u8>, ProtoError> {
+        let r = match self {
+            Payload::Hello(p) => rmp_serde::to_vec_named(p),
+            Payload::Heartbeat(p) => rmp_serde::to_vec_named(p),
+            Payload::Status(p) => rmp_serde::to_vec_named(p),
+            Payload::HostInfo(p) => rmp_serde::to_vec_named(p),
+            Payload::Samples(p) => rmp_serde::to_vec_named(p),
+            Payload::SeriesTable(p) => rmp_serde::to_vec_named(p),
+        };
+        r.map_err(|e| ProtoError::Encode(e.to_string()))
+    }
+
+    /// Decodes the plaintext of an opened frame of kind `kind`. Never panics.
+    pub fn decode(kind: Kind, bytes: &[u8]) -> Result<Payload, DecodeError> {
+        fn de<'a, T: Deserialize<'a>>(b: &'a [u8]) -> Result<T, DecodeError> {
+            rmp_serde::from_slice(b).map_err(|e| DecodeError::Payload(e.to_string()))
+        }
+        Ok(match kind {
+            Kind::Hello => Payload::Hello(de(bytes)?),
+            Kind::Heartbeat => Payload::Heartbeat(de(bytes)?),
+            Kind::Status => Payload::Status(de(bytes)?),
+            Kind::HostInfo => Payload::HostInfo(de(bytes)?),
+            Kind::Samples => Payload::Samples(de(bytes)?),
+            Kind::SeriesTable => Payload::SeriesTable(de(bytes)?),
+            Kind::Other(b) => return Err(DecodeError::UnknownKind(b)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_payload_round_trips() {
+        let all = vec![
+            Payload::Hello(Hello {
+                name: "a".into(),
+                boot_id: 3,
+                role: Role::Viewer,
+                version: "0.1.0".into(),
+                window: 1024,
+            }),
+            Payload::Heartbeat(Heartbeat {
+                acked: 9,
+                sent_us: 1,
+                echo_us: 2,
+            }),
+            Payload::Status(Status {
+                node: "n".into(),
+                hosts: vec![HostStatus {
+                    name: "h".into(),
+                    ..Default::default()
+                }],
+                links: vec![LinkStatus {
+                    rtt_us: Some(80),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+            Payload::HostInfo(HostInfo {
+                os: "Debian".into(),
+                tags: vec!["gpu".into()],
+                ..Default::default()
+            }),
+            Payload::Samples(Samples {
+                t: 1,
+                n: 2,
+                k: true,
+                v: vec![Some(Num(1.0)), None],
+                c: vec![],
+            }),
+            Payload::SeriesTable(SeriesTable {
+                table: 1,
+                series: vec![("disk.used_pct".into(), vec![("mount".into(), "/".into())])],
+            }),
+        ];
+        for p in all {
+            let bytes = p.encode().expect("encode");
+            assert_eq!(Payload::decode(p.kind(), &bytes), Ok(p));
+        }
+    }
+
+    #[test]
+    fn unknown_fields_are_ignored_and_garbage_is_an_error() {
+        #[derive(Serialize)]
+        struct Future {
+            name: String,
+            extra: u32,
+        }
+        let bytes = rmp_serde::to_vec_named(&Future {
+            name: "x".into(),
+            extra: 1,
+        })
+        .expect("encode");
+        let Ok(Payload::Hello(h)) = Payload::decode(Kind::Hello, &bytes) else {
+            panic!("hello with extra field must decode");
+        };
+        assert_eq!(h.name, "x");
+        assert!(Payload::decode(Kind::Samples, &[0xc1]).is_err());
+        assert_eq!(Payload::decode(Kind::Other(0x77), b""), Err(DecodeError::UnknownKind(0x77)));
+    }
+}
