@@ -156,7 +156,9 @@ pub fn validate_origin(name: &str) -> Result<(), DecodeError> {
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
     {
-        return Err(DecodeError::Field("origin has characters other than [A-Za-z0-9._-]"));
+        return Err(DecodeError::Field(
+            "origin has characters other than [A-Za-z0-9._-]",
+        ));
     }
     Ok(())
 }
@@ -251,12 +253,24 @@ mod tests {
 
     #[test]
     fn rejects_short_and_wrong_version() {
-        assert_eq!(Frame::decode(b""), Err(DecodeError::Truncated("shorter than the fixed prefix")));
+        assert_eq!(
+            Frame::decode(b""),
+            Err(DecodeError::Truncated("shorter than the fixed prefix"))
+        );
         assert_eq!(Frame::decode(&[9, 0, 0, 0]), Err(DecodeError::Version(9)));
-        assert!(matches!(Frame::decode(&[1, 0, 0, 3, 1, 2, 3]), Err(DecodeError::Truncated(_))));
-        assert!(matches!(Frame::decode(&[1, 0, 0xff, 0xff]), Err(DecodeError::Field(_))));
+        assert!(matches!(
+            Frame::decode(&[1, 0, 0, 3, 1, 2, 3]),
+            Err(DecodeError::Truncated(_))
+        ));
+        assert!(matches!(
+            Frame::decode(&[1, 0, 0xff, 0xff]),
+            Err(DecodeError::Field(_))
+        ));
         let big = vec![1u8; MAX_FRAME_LEN + 1];
-        assert_eq!(Frame::decode(&big), Err(DecodeError::TooLarge(MAX_FRAME_LEN + 1)));
+        assert_eq!(
+            Frame::decode(&big),
+            Err(DecodeError::TooLarge(MAX_FRAME_LEN + 1))
+        );
     }
 
     #[test]

@@ -25,6 +25,6 @@ pub mod units;
 
 pub use error::{DecodeError, ProtoError};
 pub use frame::{Flags, Frame, Header, Kind, MAX_FRAME_LEN, PROTOCOL_VERSION};
-pub use metrics::{SeriesKey, Selector};
+pub use metrics::{Selector, SeriesKey};
 pub use payload::Payload;
 pub use seal::{Key, Keyring, OpenedFrame};

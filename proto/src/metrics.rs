@@ -370,17 +370,31 @@ mod tests {
         assert_eq!(k.to_string(), "disk.used_pct{mount=\"/\"}");
         let sel = Selector::parse("disk.used_pct{mount=\"/\"}").expect("valid");
         assert!(sel.matches(&k));
-        assert!(!Selector::parse("disk.used_pct{mount=\"/home\"}").expect("valid").matches(&k));
+        assert!(
+            !Selector::parse("disk.used_pct{mount=\"/home\"}")
+                .expect("valid")
+                .matches(&k)
+        );
         assert!(Selector::parse("disk.used_pct").expect("valid").matches(&k));
         assert!(!Selector::parse("cpu.usage_pct").expect("valid").matches(&k));
     }
 
     #[test]
     fn selector_errors() {
-        for bad in ["", "{a=\"b\"}", "x{a=b}", "x{a=\"b}", "x{a=\"b\"", "bad name"] {
+        for bad in [
+            "",
+            "{a=\"b\"}",
+            "x{a=b}",
+            "x{a=\"b}",
+            "x{a=\"b\"",
+            "bad name",
+        ] {
             assert!(Selector::parse(bad).is_err(), "{bad}");
         }
         let s = Selector::parse("x{b=\"2\", a=\"q\\\"uote\"}").expect("valid");
-        assert_eq!(s.labels, vec![("a".into(), "q\"uote".into()), ("b".into(), "2".into())]);
+        assert_eq!(
+            s.labels,
+            vec![("a".into(), "q\"uote".into()), ("b".into(), "2".into())]
+        );
     }
 }

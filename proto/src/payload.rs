@@ -48,6 +48,9 @@ pub struct Heartbeat {
     pub sent_us: u64,
     /// The `sent_us` of the last heartbeat received from the peer (0 if none), for RTT.
     pub echo_us: u64,
+    /// How long the sender held `echo_us` before sending this, in microseconds: the peer's
+    /// round-trip time is `now - echo_us - held_us`.
+    pub held_us: u64,
 }
 
 /// One host as a node sees it (in [`Status`]).
@@ -255,6 +258,7 @@ mod tests {
                 acked: 9,
                 sent_us: 1,
                 echo_us: 2,
+                held_us: 3,
             }),
             Payload::Status(Status {
                 node: "n".into(),
@@ -308,6 +312,9 @@ mod tests {
         };
         assert_eq!(h.name, "x");
         assert!(Payload::decode(Kind::Samples, &[0xc1]).is_err());
-        assert_eq!(Payload::decode(Kind::Other(0x77), b""), Err(DecodeError::UnknownKind(0x77)));
+        assert_eq!(
+            Payload::decode(Kind::Other(0x77), b""),
+            Err(DecodeError::UnknownKind(0x77))
+        );
     }
 }

@@ -198,7 +198,10 @@ mod tests {
     use super::*;
     use crate::metrics::Metric;
 
-    fn feed(dec: &mut SampleDecoder, payloads: &[Payload]) -> (Vec<(SeriesKey, f64)>, Option<SampleGap>) {
+    fn feed(
+        dec: &mut SampleDecoder,
+        payloads: &[Payload],
+    ) -> (Vec<(SeriesKey, f64)>, Option<SampleGap>) {
         let mut res = (Vec::new(), None);
         for p in payloads {
             match p {
@@ -227,7 +230,9 @@ mod tests {
         assert_eq!(v.len(), 2);
         assert_eq!(gap, None);
         let second = enc.encode(&values(2.0, 8e9));
-        let Payload::Samples(s) = &second[0] else { panic!("samples") };
+        let Payload::Samples(s) = &second[0] else {
+            panic!("samples")
+        };
         assert!(!s.k);
         assert_eq!(s.c.len(), 2, "only cpu changed");
         let (mut v, gap) = feed(&mut dec, &second);
@@ -248,7 +253,11 @@ mod tests {
         let _lost = enc.encode(&values(2.0, 7e9));
         let (v, gap) = feed(&mut dec, &enc.encode(&values(3.0, 7e9)));
         assert_eq!(gap, Some(SampleGap::Partial));
-        assert_eq!(v, vec![(SeriesKey::new(Metric::CpuUsagePct), 3.0)], "no stale total");
+        assert_eq!(
+            v,
+            vec![(SeriesKey::new(Metric::CpuUsagePct), 3.0)],
+            "no stale total"
+        );
         let mut last = (Vec::new(), None);
         for i in 0..KEY_EVERY {
             last = feed(&mut dec, &enc.encode(&values(4.0 + i as f64, 7e9)));
@@ -277,7 +286,9 @@ mod tests {
         let mut enc = SampleEncoder::new();
         let mut dec = SampleDecoder::new();
         let out = enc.encode(&values(1.0, 8e9));
-        let Payload::Samples(s) = &out[1] else { panic!("samples") };
+        let Payload::Samples(s) = &out[1] else {
+            panic!("samples")
+        };
         assert_eq!(dec.apply(s).1, Some(SampleGap::UnknownTable(s.t)));
     }
 }

@@ -108,7 +108,9 @@ impl Keyring {
             keys.push(key);
         }
         if keys.is_empty() {
-            return Err(ProtoError::Key("no key in file (run 'meshmon keygen')".into()));
+            return Err(ProtoError::Key(
+                "no key in file (run 'meshmon keygen')".into(),
+            ));
         }
         Keyring::new(keys)
     }
@@ -159,7 +161,9 @@ impl Keyring {
             .get(frame.nonce_at..nonce_end)
             .and_then(|s| s.try_into().ok())
             .ok_or(DecodeError::Truncated("nonce"))?;
-        let ct = bytes.get(nonce_end..).ok_or(DecodeError::Truncated("ciphertext"))?;
+        let ct = bytes
+            .get(nonce_end..)
+            .ok_or(DecodeError::Truncated("ciphertext"))?;
         let ad = Frame::associated_data(bytes, frame.nonce_at);
         let nonce = XNonce::from(nonce);
         for (_, cipher) in &self.keys {

@@ -37,7 +37,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
             "d" => 86_400_000,
             "w" => 7 * 86_400_000,
             "" => return Err(format!("'{s}': missing unit (use ms, s, m, h or d)")),
-            other => return Err(format!("'{s}': unknown unit '{other}' (use ms, s, m, h or d)")),
+            other => {
+                return Err(format!(
+                    "'{s}': unknown unit '{other}' (use ms, s, m, h or d)"
+                ));
+            }
         };
         total = total
             .checked_add(n.saturating_mul(ms))
@@ -53,7 +57,12 @@ pub fn format_duration(d: Duration) -> String {
     if ms == 0 {
         return "0s".into();
     }
-    for (unit, size) in [("d", 86_400_000u128), ("h", 3_600_000), ("m", 60_000), ("s", 1_000)] {
+    for (unit, size) in [
+        ("d", 86_400_000u128),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+    ] {
         if ms % size == 0 {
             return format!("{}{unit}", ms / size);
         }
@@ -79,7 +88,15 @@ mod tests {
 
     #[test]
     fn rejects_garbage_with_a_message() {
-        for bad in ["", "s", "10", "10x", "-5s", "1.5s", "99999999999999999999999d"] {
+        for bad in [
+            "",
+            "s",
+            "10",
+            "10x",
+            "-5s",
+            "1.5s",
+            "99999999999999999999999d",
+        ] {
             let err = parse_duration(bad).expect_err(bad);
             assert!(!err.is_empty());
         }

@@ -1,0 +1,648 @@
+//! The gossip state machine, without I/O: fed with inputs (a link came up or went down, bytes
+//! arrived from a peer, a local payload to originate, a clock tick) it returns actions (send
+//! these bytes to peer P, drop peer P, deliver this frame locally). The socket layer in
+//! [`crate::net`] performs them; tests drive it with a fake clock and no sockets.
+//!
+//! It owns: the link protocol (Hello, Heartbeat, credits, RTT), authentication of every frame
+//! at the first hop, de-duplication and anti-replay ([`dedup`]), hop limits, flooding to every
+//! node peer but the sender, per-peer rate limits, the host table and the status sent to
+//! viewers. It does not own sockets, collectors or the store.
+//!
+//! # Layout
+//! - [`dedup`]: per-origin replay windows.
+//! - [`peer`]: per-link state, credits, token bucket.
+
+pub mod dedup;
+pub mod peer;
+#[cfg(test)]
+mod tests;
+
+use bytes::Bytes;
+use dedup::{Dedup, Seen};
+use meshmon_proto::frame::with_hops;
+use meshmon_proto::payload::{Heartbeat, Hello, HostInfo, HostStatus, Role, Status};
+use meshmon_proto::{Flags, Frame, Header, Keyring, Kind, Payload};
+pub use peer::{Direction, Peer, PeerId};
+use std::collections::{BTreeMap, HashMap};
+use tracing::{debug, warn};
+
+/// Tunables of the machine. [`GossipConfig::new`] gives the production defaults.
+#[derive(Debug, Clone)]
+pub struct GossipConfig {
+    /// This node's name (the origin of its frames).
+    pub name: String,
+    /// This run's boot id.
+    pub boot_id: u64,
+    /// Node (forwards) or viewer (only receives).
+    pub role: Role,
+    /// Agent version announced in Hello.
+    pub version: String,
+    /// Frames travel at most this many links.
+    pub max_hops: u8,
+    /// Credit window announced to peers.
+    pub window: u32,
+    /// Heartbeat period.
+    pub heartbeat_us: u64,
+    /// A peer silent this long is dropped.
+    pub dead_after_us: u64,
+    /// Per-peer rate limit, frames per second, and its burst.
+    pub peer_rate: u32,
+    pub peer_burst: u32,
+    /// Origins tracked for de-duplication and in the host table.
+    pub max_origins: usize,
+    /// Decode and deliver every payload (dashboard nodes, viewers); otherwise only host info.
+    pub deliver_all: bool,
+    /// Status to viewers this often.
+    pub status_every_us: u64,
+}
+
+impl GossipConfig {
+    /// Production defaults for a node named `name`.
+    pub fn new(name: &str, boot_id: u64, max_hops: u8) -> GossipConfig {
+        GossipConfig {
+            name: name.to_owned(),
+            boot_id,
+            role: Role::Node,
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            max_hops,
+            window: 1024,
+            heartbeat_us: 1_000_000,
+            dead_after_us: 5_000_000,
+            peer_rate: 25_000,
+            peer_burst: 50_000,
+            max_origins: 65_536,
+            deliver_all: false,
+            status_every_us: 1_000_000,
+        }
+    }
+}
+
+/// The time of an input: a monotonic clock for intervals, the wall clock for timestamps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Now {
+    /// Monotonic microseconds.
+    pub mono_us: u64,
+    /// Milliseconds since the Unix epoch.
+    pub wall_ms: u64,
+}
+
+/// Something that happened.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// A link is connected at the transport level.
+    PeerUp {
+        peer: PeerId,
+        direction: Direction,
+        addr: String,
+    },
+    /// A link is gone.
+    PeerDown { peer: PeerId },
+    /// One message arrived from a peer.
+    Message { peer: PeerId, bytes: Bytes },
+    /// Originate a gossip payload from this node.
+    Local(Payload),
+    /// Time passed (call at least every 250 ms).
+    Tick,
+}
+
+/// A frame accepted for local consumers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivered {
+    pub header: Header,
+    pub hops: u8,
+    pub payload: Payload,
+    /// The link it came on; `None` for this node's own frames.
+    pub from: Option<PeerId>,
+}
+
+/// Something for the socket layer to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Send these bytes to this peer (never blocks: credits were already taken).
+    Send { peer: PeerId, bytes: Bytes },
+    /// Drop this link (dead, or talking nonsense); outbound links are re-dialled.
+    Disconnect { peer: PeerId },
+    /// Hand this frame to local consumers.
+    Deliver(Box<Delivered>),
+}
+
+/// Counters of the whole node.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Counters {
+    pub frames_in: u64,
+    pub accepted: u64,
+    pub duplicates: u64,
+    pub dropped: u64,
+    pub auth_failures: u64,
+    pub malformed: u64,
+    pub frames_in_per_s: f64,
+}
+
+/// The gossip machine of one node (or viewer).
+pub struct Gossip {
+    cfg: GossipConfig,
+    keyring: Keyring,
+    peers: BTreeMap<PeerId, Peer>,
+    dedup: Dedup,
+    hosts: HashMap<String, HostStatus>,
+    seq: u64,
+    link_seq: u64,
+    counters: Counters,
+    last_status_us: u64,
+    rate_mark: (u64, u64),
+}
+
+impl Gossip {
+    /// A machine with no links yet.
+    pub fn new(cfg: GossipConfig, keyring: Keyring) -> Gossip {
+        Gossip {
+            dedup: Dedup::new(cfg.max_origins),
+            cfg,
+            keyring,
+            peers: BTreeMap::new(),
+            hosts: HashMap::new(),
+            seq: 0,
+            link_seq: 0,
+            counters: Counters::default(),
+            last_status_us: 0,
+            rate_mark: (0, 0),
+        }
+    }
+
+    /// Feeds one input; actions are appended to `out`.
+    pub fn handle(&mut self, now: Now, input: Input, out: &mut Vec<Action>) {
+        match input {
+            Input::PeerUp {
+                peer,
+                direction,
+                addr,
+            } => {
+                let mut p = Peer::new(
+                    direction,
+                    addr,
+                    now.mono_us,
+                    self.cfg.peer_rate,
+                    self.cfg.peer_burst,
+                );
+                if direction == Direction::Out {
+                    self.send_hello(&mut p, peer, now, out);
+                }
+                self.peers.insert(peer, p);
+            }
+            Input::PeerDown { peer } => {
+                self.peers.remove(&peer);
+            }
+            Input::Message { peer, bytes } => self.on_message(now, peer, bytes, out),
+            Input::Local(payload) => self.originate(now, payload, out),
+            Input::Tick => self.on_tick(now, out),
+        }
+    }
+
+    /// Node-wide counters.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Peers whose Hello said they are mesh nodes.
+    pub fn node_peers(&self) -> usize {
+        self.peers.values().filter(|p| p.is_node()).count()
+    }
+
+    /// The links, for tests and the status.
+    pub fn peers(&self) -> impl Iterator<Item = (&PeerId, &Peer)> {
+        self.peers.iter()
+    }
+
+    /// The host table, sorted by name.
+    pub fn hosts(&self) -> Vec<HostStatus> {
+        let mut v: Vec<HostStatus> = self.hosts.values().cloned().collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    /// What viewers are told about this node.
+    pub fn status(&self) -> Status {
+        Status {
+            node: self.cfg.name.clone(),
+            hosts: self.hosts(),
+            links: self.peers.values().map(Peer::status).collect(),
+            frames_dropped: self.counters.dropped,
+            auth_failures: self.counters.auth_failures,
+            dashboard: self.hosts.get(&self.cfg.name).is_some_and(|h| h.dashboard),
+        }
+    }
+
+    fn seal(&mut self, now: Now, payload: &Payload, link: bool) -> Option<Bytes> {
+        let seq = if link {
+            self.link_seq += 1;
+            self.link_seq
+        } else {
+            self.seq += 1;
+            self.seq
+        };
+        let header = Header {
+            kind: payload.kind(),
+            flags: if link { Flags::LINK } else { Flags::default() },
+            origin: self.cfg.name.clone(),
+            boot_id: self.cfg.boot_id,
+            seq,
+            ts_ms: now.wall_ms,
+        };
+        let sealed = payload
+            .encode()
+            .and_then(|body| self.keyring.seal(&header, 0, &body));
+        match sealed {
+            Ok(b) => Some(Bytes::from(b)),
+            Err(error) => {
+                warn!(%error, kind = ?payload.kind(), "cannot seal frame");
+                None
+            }
+        }
+    }
+
+    fn send_hello(&mut self, p: &mut Peer, peer: PeerId, now: Now, out: &mut Vec<Action>) {
+        let hello = Payload::Hello(Hello {
+            name: self.cfg.name.clone(),
+            boot_id: self.cfg.boot_id,
+            role: self.cfg.role,
+            version: self.cfg.version.clone(),
+            window: self.cfg.window,
+        });
+        if let Some(bytes) = self.seal(now, &hello, true) {
+            p.hello_sent = true;
+            out.push(Action::Send { peer, bytes });
+        }
+    }
+
+    fn send_heartbeat(&mut self, peer: PeerId, now: Now, out: &mut Vec<Action>) {
+        let Some(p) = self.peers.get(&peer) else {
+            return;
+        };
+        let (echo_us, held_us) = p
+            .echo
+            .map_or((0, 0), |(sent, at)| (sent, now.mono_us.saturating_sub(at)));
+        let hb = Payload::Heartbeat(Heartbeat {
+            acked: p.received,
+            sent_us: now.mono_us,
+            echo_us,
+            held_us,
+        });
+        if let Some(bytes) = self.seal(now, &hb, true) {
+            if let Some(p) = self.peers.get_mut(&peer) {
+                p.acked_sent = p.received;
+                p.last_hb_sent_us = now.mono_us;
+            }
+            out.push(Action::Send { peer, bytes });
+        }
+    }
+
+    fn maybe_ack(&mut self, peer: PeerId, now: Now, out: &mut Vec<Action>) {
+        let quarter = u64::from(self.cfg.window / 4).max(1);
+        if self
+            .peers
+            .get(&peer)
+            .is_some_and(|p| p.received - p.acked_sent >= quarter)
+        {
+            self.send_heartbeat(peer, now, out);
+        }
+    }
+
+    fn drop_frame(&mut self) {
+        self.counters.dropped += 1;
+    }
+
+    fn on_message(&mut self, now: Now, from: PeerId, bytes: Bytes, out: &mut Vec<Action>) {
+        self.counters.frames_in += 1;
+        let Some(p) = self.peers.get_mut(&from) else {
+            self.drop_frame();
+            return;
+        };
+        p.last_rx_us = now.mono_us;
+        p.frames_in += 1;
+        if !p.bucket.take(now.mono_us) {
+            p.rate_limited += 1;
+            self.drop_frame();
+            return;
+        }
+        let frame = match Frame::decode(&bytes) {
+            Ok(f) => f,
+            Err(error) => {
+                debug!(peer = from, %error, "malformed frame");
+                self.counters.malformed += 1;
+                self.drop_frame();
+                return;
+            }
+        };
+        let link = frame.header.flags.contains(Flags::LINK);
+        let control = link && matches!(frame.header.kind, Kind::Hello | Kind::Heartbeat);
+        if !control {
+            p.received += 1;
+        }
+        if link {
+            self.on_link_frame(now, from, &bytes, &frame, out);
+        } else {
+            self.on_gossip_frame(now, from, &bytes, frame, out);
+        }
+        self.maybe_ack(from, now, out);
+    }
+
+    fn auth_failed(&mut self, from: PeerId) {
+        self.counters.auth_failures += 1;
+        self.drop_frame();
+        if let Some(p) = self.peers.get_mut(&from) {
+            p.auth_failures += 1;
+        }
+    }
+
+    fn on_link_frame(
+        &mut self,
+        now: Now,
+        from: PeerId,
+        bytes: &[u8],
+        frame: &Frame,
+        out: &mut Vec<Action>,
+    ) {
+        let Ok(plain) = self.keyring.open_parsed(bytes, frame) else {
+            self.auth_failed(from);
+            return;
+        };
+        let payload = match Payload::decode(frame.header.kind, &plain) {
+            Ok(p) => p,
+            Err(error) => {
+                debug!(peer = from, %error, "undecodable link frame");
+                self.counters.malformed += 1;
+                self.drop_frame();
+                return;
+            }
+        };
+        match payload {
+            Payload::Hello(h) => {
+                if h.name == self.cfg.name && h.boot_id == self.cfg.boot_id {
+                    warn!(peer = from, "link to itself; dropping it");
+                    out.push(Action::Disconnect { peer: from });
+                    self.peers.remove(&from);
+                    return;
+                }
+                let Some(mut p) = self.peers.remove(&from) else {
+                    return;
+                };
+                p.window = u64::from(h.window.max(1));
+                p.hello = Some((h.name, h.role));
+                if !p.hello_sent {
+                    self.send_hello(&mut p, from, now, out);
+                }
+                self.peers.insert(from, p);
+                // Viewers get the status at once instead of waiting for the next tick.
+                if self.peers.get(&from).is_some_and(Peer::is_viewer) {
+                    self.send_status_to(from, now, out);
+                }
+            }
+            Payload::Heartbeat(hb) => {
+                if let Some(p) = self.peers.get_mut(&from) {
+                    p.acked_by_peer = p.acked_by_peer.max(hb.acked.min(p.sent));
+                    if hb.echo_us != 0 {
+                        let rtt = now
+                            .mono_us
+                            .saturating_sub(hb.echo_us)
+                            .saturating_sub(hb.held_us);
+                        p.rtt_us = Some(rtt);
+                    }
+                    p.echo = Some((hb.sent_us, now.mono_us));
+                }
+            }
+            other => {
+                if self.cfg.role == Role::Viewer {
+                    out.push(Action::Deliver(Box::new(Delivered {
+                        header: frame.header.clone(),
+                        hops: frame.hops,
+                        payload: other,
+                        from: Some(from),
+                    })));
+                }
+            }
+        }
+    }
+
+    fn on_gossip_frame(
+        &mut self,
+        now: Now,
+        from: PeerId,
+        bytes: &Bytes,
+        frame: Frame,
+        out: &mut Vec<Action>,
+    ) {
+        let h = &frame.header;
+        let sender_ok = self.peers.get(&from).is_some_and(|p| match self.cfg.role {
+            Role::Node => p.is_node(),
+            Role::Viewer => p.hello.is_some(),
+        });
+        if !sender_ok || h.origin == self.cfg.name {
+            // Gossip before Hello, gossip from a viewer, or our own frame coming back.
+            if h.origin != self.cfg.name {
+                self.drop_frame();
+            }
+            return;
+        }
+        match self.dedup.check(&h.origin, h.boot_id, h.seq) {
+            Seen::New => {}
+            Seen::Duplicate => {
+                self.counters.duplicates += 1;
+                return;
+            }
+            Seen::Stale => {
+                self.drop_frame();
+                return;
+            }
+        }
+        if frame.hops >= self.cfg.max_hops && self.cfg.role == Role::Node {
+            self.drop_frame();
+            return;
+        }
+        let Ok(plain) = self.keyring.open_parsed(bytes, &frame) else {
+            self.auth_failed(from);
+            return;
+        };
+        self.dedup.mark(&h.origin, h.boot_id, h.seq);
+        self.counters.accepted += 1;
+        let distance = frame.hops.saturating_add(1);
+        self.touch_host(&frame.header, distance, now);
+
+        let wanted = self.cfg.deliver_all || frame.header.kind == Kind::HostInfo;
+        if wanted {
+            match Payload::decode(frame.header.kind, &plain) {
+                Ok(payload) => {
+                    if let Payload::HostInfo(info) = &payload {
+                        self.set_host_info(&frame.header.origin, info);
+                    }
+                    out.push(Action::Deliver(Box::new(Delivered {
+                        header: frame.header.clone(),
+                        hops: frame.hops,
+                        payload,
+                        from: Some(from),
+                    })));
+                }
+                Err(error) => {
+                    // Authentic but unreadable (a newer kind): still forwarded below.
+                    debug!(origin = %frame.header.origin, %error, "undecodable payload");
+                }
+            }
+        }
+        if self.cfg.role == Role::Viewer {
+            return;
+        }
+        let forward =
+            (distance < self.cfg.max_hops).then(|| Bytes::from(with_hops(bytes, distance)));
+        for (&id, p) in self.peers.iter_mut() {
+            if id == from {
+                continue;
+            }
+            let bytes = if p.is_viewer() {
+                bytes.clone()
+            } else if p.is_node() {
+                match &forward {
+                    Some(f) => f.clone(),
+                    None => continue,
+                }
+            } else {
+                continue;
+            };
+            if p.take_credit() {
+                out.push(Action::Send { peer: id, bytes });
+            } else {
+                self.counters.dropped += 1;
+            }
+        }
+    }
+
+    fn touch_host(&mut self, h: &Header, hops: u8, now: Now) {
+        if !self.hosts.contains_key(&h.origin) && self.hosts.len() >= self.cfg.max_origins {
+            if let Some(oldest) = self
+                .hosts
+                .values()
+                .min_by_key(|e| e.last_seen_ms)
+                .map(|e| e.name.clone())
+            {
+                self.hosts.remove(&oldest);
+            }
+        }
+        let e = self
+            .hosts
+            .entry(h.origin.clone())
+            .or_insert_with(|| HostStatus {
+                name: h.origin.clone(),
+                ..HostStatus::default()
+            });
+        if e.boot_id != h.boot_id {
+            e.boot_id = h.boot_id;
+        }
+        e.last_seen_ms = now.wall_ms;
+        e.hops = hops;
+        e.frames += 1;
+    }
+
+    fn set_host_info(&mut self, origin: &str, info: &HostInfo) {
+        if let Some(e) = self.hosts.get_mut(origin) {
+            e.version = info.version.clone();
+            e.os = info.os.clone();
+            e.tags = info.tags.clone();
+            e.interval_ms = info.interval_ms;
+            e.dashboard = info.dashboard;
+        }
+    }
+
+    fn originate(&mut self, now: Now, payload: Payload, out: &mut Vec<Action>) {
+        if self.cfg.role == Role::Viewer || payload.is_link() {
+            return;
+        }
+        let Some(bytes) = self.seal(now, &payload, false) else {
+            return;
+        };
+        let header = Header {
+            kind: payload.kind(),
+            flags: Flags::default(),
+            origin: self.cfg.name.clone(),
+            boot_id: self.cfg.boot_id,
+            seq: self.seq,
+            ts_ms: now.wall_ms,
+        };
+        self.touch_host(&header, 0, now);
+        if let Payload::HostInfo(info) = &payload {
+            let name = self.cfg.name.clone();
+            self.set_host_info(&name, info);
+        }
+        for (&id, p) in self.peers.iter_mut() {
+            if (p.is_node() || p.is_viewer()) && p.take_credit() {
+                out.push(Action::Send {
+                    peer: id,
+                    bytes: bytes.clone(),
+                });
+            }
+        }
+        if self.cfg.deliver_all || header.kind == Kind::HostInfo {
+            out.push(Action::Deliver(Box::new(Delivered {
+                header,
+                hops: 0,
+                payload,
+                from: None,
+            })));
+        }
+    }
+
+    fn send_status_to(&mut self, peer: PeerId, now: Now, out: &mut Vec<Action>) {
+        let status = Payload::Status(self.status());
+        let Some(bytes) = self.seal(now, &status, true) else {
+            return;
+        };
+        if let Some(p) = self.peers.get_mut(&peer) {
+            if p.take_credit() {
+                out.push(Action::Send { peer, bytes });
+            }
+        }
+    }
+
+    fn on_tick(&mut self, now: Now, out: &mut Vec<Action>) {
+        let dead: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| now.mono_us.saturating_sub(p.last_rx_us) > self.cfg.dead_after_us)
+            .map(|(id, _)| *id)
+            .collect();
+        for peer in dead {
+            if let Some(p) = self.peers.remove(&peer) {
+                warn!(peer = %p.addr, name = ?p.hello.as_ref().map(|h| &h.0), "link silent for 5 s; dropping it");
+            }
+            out.push(Action::Disconnect { peer });
+        }
+        let due: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| {
+                p.hello.is_some()
+                    && now.mono_us.saturating_sub(p.last_hb_sent_us) >= self.cfg.heartbeat_us
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for peer in due {
+            self.send_heartbeat(peer, now, out);
+        }
+        if now.mono_us.saturating_sub(self.last_status_us) >= self.cfg.status_every_us {
+            self.last_status_us = now.mono_us;
+            let viewers: Vec<PeerId> = self
+                .peers
+                .iter()
+                .filter(|(_, p)| p.is_viewer())
+                .map(|(id, _)| *id)
+                .collect();
+            for v in viewers {
+                self.send_status_to(v, now, out);
+            }
+        }
+        let (mark_us, mark_in) = self.rate_mark;
+        let dt = now.mono_us.saturating_sub(mark_us);
+        if dt >= 1_000_000 {
+            self.counters.frames_in_per_s =
+                (self.counters.frames_in - mark_in) as f64 * 1e6 / dt as f64;
+            self.rate_mark = (now.mono_us, self.counters.frames_in);
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! The state gossip keeps per link: who is at the other end, liveness, credits (flow
+//! control), the per-peer rate limit and the counters shown in the mesh view.
+//!
+//! Credits: every frame except Hello and Heartbeat costs one credit. A sender keeps at most
+//! the peer's announced window unacknowledged; the receiver acknowledges with the running
+//! count of such frames it received. So no queue below us (zmq.rs keeps 100,000 per peer)
+//! ever holds more than a window for one peer, and a stalled peer costs drops, not memory.
+
+use meshmon_proto::payload::{LinkStatus, Role};
+
+/// Identifies a link within one node (assigned by the socket layer).
+pub type PeerId = u64;
+
+/// Who dialled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// This node dialled a configured neighbour.
+    Out,
+    /// The peer dialled this node.
+    In,
+}
+
+/// A token bucket counting frames.
+#[derive(Debug, Clone)]
+pub struct TokenBucket {
+    rate_per_s: f64,
+    burst: f64,
+    tokens: f64,
+    last_us: u64,
+}
+
+impl TokenBucket {
+    /// Refills at `rate_per_s`, holds at most `burst`; starts full.
+    pub fn new(rate_per_s: u32, burst: u32, now_us: u64) -> TokenBucket {
+        TokenBucket {
+            rate_per_s: f64::from(rate_per_s),
+            burst: f64::from(burst),
+            tokens: f64::from(burst),
+            last_us: now_us,
+        }
+    }
+
+    /// Takes one token if there is one.
+    pub fn take(&mut self, now_us: u64) -> bool {
+        let dt = now_us.saturating_sub(self.last_us) as f64 / 1e6;
+        self.last_us = now_us;
+        self.tokens = (self.tokens + dt * self.rate_per_s).min(self.burst);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// One link's state.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    pub direction: Direction,
+    pub addr: String,
+    /// Name and role from the peer's Hello; `None` until it arrived.
+    pub hello: Option<(String, Role)>,
+    /// Whether we sent our Hello on this link.
+    pub hello_sent: bool,
+    pub up_since_us: u64,
+    pub last_rx_us: u64,
+    pub last_hb_sent_us: u64,
+    /// Credit-bearing frames received from the peer.
+    pub received: u64,
+    /// `received` at our last acknowledgement.
+    pub acked_sent: u64,
+    /// Credit-bearing frames sent to the peer.
+    pub sent: u64,
+    /// The peer's acknowledgement of `sent`.
+    pub acked_by_peer: u64,
+    /// The peer's window.
+    pub window: u64,
+    /// Peer's last heartbeat `sent_us` and when we got it, for the echo.
+    pub echo: Option<(u64, u64)>,
+    pub rtt_us: Option<u64>,
+    pub frames_in: u64,
+    pub frames_out: u64,
+    pub dropped: u64,
+    pub auth_failures: u64,
+    pub rate_limited: u64,
+    pub bucket: TokenBucket,
+}
+
+impl Peer {
+    /// A link that just came up.
+    pub fn new(direction: Direction, addr: String, now_us: u64, rate: u32, burst: u32) -> Peer {
+        Peer {
+            direction,
+            addr,
+            hello: None,
+            hello_sent: false,
+            up_since_us: now_us,
+            last_rx_us: now_us,
+            last_hb_sent_us: 0,
+            received: 0,
+            acked_sent: 0,
+            sent: 0,
+            acked_by_peer: 0,
+            window: 0,
+            echo: None,
+            rtt_us: None,
+            frames_in: 0,
+            frames_out: 0,
+            dropped: 0,
+            auth_failures: 0,
+            rate_limited: 0,
+            bucket: TokenBucket::new(rate, burst, now_us),
+        }
+    }
+
+    /// Whether the peer said hello as a mesh node (it gets forwarded gossip).
+    pub fn is_node(&self) -> bool {
+        matches!(self.hello, Some((_, Role::Node)))
+    }
+
+    /// Whether the peer said hello as a viewer (it gets every accepted frame and status).
+    pub fn is_viewer(&self) -> bool {
+        matches!(self.hello, Some((_, Role::Viewer)))
+    }
+
+    /// Takes a credit for one frame; false (and counts a drop) when the window is used up.
+    pub fn take_credit(&mut self) -> bool {
+        if self.sent.saturating_sub(self.acked_by_peer) >= self.window {
+            self.dropped += 1;
+            return false;
+        }
+        self.sent += 1;
+        self.frames_out += 1;
+        true
+    }
+
+    /// The peer's row in the mesh view.
+    pub fn status(&self) -> LinkStatus {
+        LinkStatus {
+            peer: self
+                .hello
+                .as_ref()
+                .map(|(n, _)| n.clone())
+                .unwrap_or_default(),
+            addr: self.addr.clone(),
+            direction: match self.direction {
+                Direction::Out => "out".into(),
+                Direction::In => "in".into(),
+            },
+            state: if self.hello.is_some() {
+                "up"
+            } else {
+                "connecting"
+            }
+            .into(),
+            role: match self.hello {
+                Some((_, Role::Viewer)) => "viewer".into(),
+                _ => "node".into(),
+            },
+            rtt_us: self.rtt_us,
+            frames_in: self.frames_in,
+            frames_out: self.frames_out,
+            dropped: self.dropped + self.rate_limited,
+            auth_failures: self.auth_failures,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_limits_rate_and_refills() {
+        let mut b = TokenBucket::new(10, 5, 0);
+        assert_eq!((0..10).filter(|_| b.take(0)).count(), 5, "burst");
+        assert!(!b.take(0));
+        assert!(b.take(100_000), "one token after 100 ms at 10/s");
+        assert!(!b.take(100_000));
+    }
+
+    #[test]
+    fn credits_stop_at_window() {
+        let mut p = Peer::new(Direction::Out, "x".into(), 0, 1, 1);
+        p.window = 3;
+        assert!(p.take_credit() && p.take_credit() && p.take_credit());
+        assert!(!p.take_credit());
+        assert_eq!(p.dropped, 1);
+        p.acked_by_peer = 2;
+        assert!(p.take_credit());
+    }
+}
