@@ -184,7 +184,7 @@ fn default_expect_status() -> u16 {
 }
 
 /// `[store]`.
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawStore {
     /// SQLite file; default: the user's data directory.
@@ -197,6 +197,15 @@ pub struct RawStore {
 
 fn default_retention() -> String {
     "7d".into()
+}
+
+impl Default for RawStore {
+    fn default() -> Self {
+        RawStore {
+            path: None,
+            retention: default_retention(),
+        }
+    }
 }
 
 /// `[[alert]]`.

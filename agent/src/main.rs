@@ -1,1 +1,250 @@
-fn main() {}
+//! The `meshmon` binary: parses arguments, loads the config, starts what was asked for.
+//! Everything else lives in the library. Exit codes: 0 success, 1 runtime failure,
+//! 2 bad usage or bad config.
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand, ValueEnum};
+use meshmon_agent::config::Config;
+use meshmon_agent::{node, viewer};
+use meshmon_proto::Key;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(
+    name = "meshmon",
+    version,
+    about = "Server monitoring mesh: tiny agents, no central server, the whole fleet from any node",
+    after_help = "Examples:\n  meshmon agent --config /etc/meshmon/meshmon.toml\n  meshmon keygen --out /etc/meshmon/mesh.key\n  meshmon check-config --config ./meshmon.toml\n  meshmon status --format json"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a node in the foreground (systemd runs this)
+    #[command(after_help = "Examples:\n  meshmon agent\n  meshmon agent --config /etc/meshmon/meshmon.toml\n  MESHMON_LOG=debug meshmon agent -c ./node.toml")]
+    Agent {
+        /// Config file (default: $MESHMON_CONFIG, else /etc/meshmon/meshmon.toml, else built-in defaults)
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+    },
+    /// Print a new mesh key (32 random bytes, base64)
+    #[command(after_help = "Examples:\n  meshmon keygen\n  meshmon keygen --out /etc/meshmon/mesh.key")]
+    Keygen {
+        /// Write the key to this file (mode 0600) instead of printing it; never overwrites
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Validate a config and print the effective one
+    #[command(name = "check-config", after_help = "Examples:\n  meshmon check-config --config /etc/meshmon/meshmon.toml")]
+    CheckConfig {
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+    },
+    /// Show what the local node sees: hosts of the mesh and its links
+    #[command(after_help = "Examples:\n  meshmon status\n  meshmon status --config ./node.toml --format json")]
+    Status {
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        /// Output format
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        /// How long to wait for the node
+        #[arg(long, default_value = "5s", value_parser = parse_dur)]
+        timeout: Duration,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Table,
+    Json,
+}
+
+fn parse_dur(s: &str) -> Result<Duration, String> {
+    meshmon_proto::units::parse_duration(s)
+}
+
+/// A failure with its exit code.
+struct Failure(u8, anyhow::Error);
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure(1, e)
+    }
+}
+
+fn config_failure(e: meshmon_agent::config::ConfigError) -> Failure {
+    Failure(2, anyhow::Error::new(e))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure(code, e)) => {
+            eprintln!("meshmon: {e:#}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MESHMON_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::env::var_os("NO_COLOR").is_none())
+        .init();
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+        .map_err(Failure::from)
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::Agent { config } => {
+            let cfg = Config::load(config.as_deref()).map_err(config_failure)?;
+            let rt = runtime()?;
+            rt.block_on(async {
+                let shutdown = CancellationToken::new();
+                tokio::spawn(stop_on_signal(shutdown.clone()));
+                node::run(cfg, shutdown).await
+            })?;
+            Ok(())
+        }
+        Command::Keygen { out } => keygen(out),
+        Command::CheckConfig { config } => {
+            let cfg = Config::load(config.as_deref()).map_err(config_failure)?;
+            let source = cfg
+                .source
+                .as_ref()
+                .map_or_else(|| "built-in defaults".to_owned(), |p| p.display().to_string());
+            println!("# {source}: ok");
+            print!("{}", cfg.effective_toml());
+            Ok(())
+        }
+        Command::Status {
+            config,
+            format,
+            timeout,
+        } => {
+            let cfg = Config::load(config.as_deref()).map_err(config_failure)?;
+            let target = viewer::local_target(cfg.node.listen);
+            let rt = runtime()?;
+            let status = rt.block_on(viewer::fetch_status(&target, cfg.node.keyring.clone(), timeout))?;
+            match format {
+                Format::Json => {
+                    let json = serde_json::to_string_pretty(&status_json(&status))
+                        .context("cannot render JSON")?;
+                    println!("{json}");
+                }
+                Format::Table => print_status(&status),
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn stop_on_signal(token: CancellationToken) {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            token.cancel();
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    token.cancel();
+}
+
+fn keygen(out: Option<PathBuf>) -> Result<(), Failure> {
+    let key = Key::generate().context("cannot generate a key")?.to_base64();
+    match out {
+        None => {
+            println!("{key}");
+            Ok(())
+        }
+        Some(path) => {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .with_context(|| format!("cannot create '{}' (an existing key is never overwritten)", path.display()))?;
+            writeln!(f, "{key}").with_context(|| format!("cannot write '{}'", path.display()))?;
+            f.sync_all().with_context(|| format!("cannot write '{}'", path.display()))?;
+            eprintln!("wrote a new mesh key to {}", path.display());
+            Ok(())
+        }
+    }
+}
+
+fn status_json(s: &meshmon_proto::payload::Status) -> serde_json::Value {
+    let now = meshmon_agent::net::mesh::wall_ms();
+    serde_json::json!({
+        "node": s.node,
+        "dashboard": s.dashboard,
+        "frames_dropped": s.frames_dropped,
+        "auth_failures": s.auth_failures,
+        "hosts": s.hosts.iter().map(|h| serde_json::json!({
+            "host": h.name,
+            "status": host_state(h, now),
+            "last_seen_ms_ago": now.saturating_sub(h.last_seen_ms),
+            "hops": h.hops,
+            "frames": h.frames,
+            "version": h.version,
+            "os": h.os,
+            "tags": h.tags,
+        })).collect::<Vec<_>>(),
+        "links": s.links.iter().map(|l| serde_json::json!({
+            "peer": l.peer, "addr": l.addr, "direction": l.direction, "state": l.state,
+            "role": l.role, "rtt_us": l.rtt_us, "frames_in": l.frames_in,
+            "frames_out": l.frames_out, "dropped": l.dropped, "auth_failures": l.auth_failures,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// `up` when the host was heard within 3 of its intervals (at least 5 s), else `down`.
+fn host_state(h: &meshmon_proto::payload::HostStatus, now_ms: u64) -> &'static str {
+    let limit = (h.interval_ms.max(1000) * 3).max(5000);
+    if now_ms.saturating_sub(h.last_seen_ms) <= limit {
+        "up"
+    } else {
+        "down"
+    }
+}
+
+fn print_status(s: &meshmon_proto::payload::Status) {
+    let now = meshmon_agent::net::mesh::wall_ms();
+    println!("node {}  ({} hosts, {} links)", s.node, s.hosts.len(), s.links.len());
+    println!("{:<24} {:<6} {:>10} {:>4} {:>8}  {}", "HOST", "STATUS", "LAST SEEN", "HOPS", "FRAMES", "OS");
+    for h in &s.hosts {
+        let ago = now.saturating_sub(h.last_seen_ms) as f64 / 1000.0;
+        println!("{:<24} {:<6} {:>9.1}s {:>4} {:>8}  {}", h.name, host_state(h, now), ago, h.hops, h.frames, h.os);
+    }
+    println!();
+    println!("{:<20} {:<22} {:<4} {:<10} {:>9} {:>9} {:>9} {:>7} {:>5}", "PEER", "ADDR", "DIR", "STATE", "RTT", "IN", "OUT", "DROPPED", "AUTH!");
+    for l in &s.links {
+        let rtt = l.rtt_us.map_or_else(|| "-".to_owned(), |r| format!("{:.2}ms", r as f64 / 1000.0));
+        println!("{:<20} {:<22} {:<4} {:<10} {:>9} {:>9} {:>9} {:>7} {:>5}", l.peer, l.addr, l.direction, l.state, rtt, l.frames_in, l.frames_out, l.dropped, l.auth_failures);
+    }
+}

@@ -1,1 +1,120 @@
-//! TODO
+//! A whole node: binds the mesh port, starts the mesh task, runs the collectors on their own
+//! thread and feeds their values to the mesh every interval, and stops everything cleanly on
+//! shutdown (SIGINT/SIGTERM are turned into a cancelled token by the binary).
+//!
+//! Not here: argument parsing (the binary), protocol decisions (gossip), sockets (net).
+
+use crate::collect::{CollectOptions, Collector};
+use crate::config::Config;
+use crate::gossip::GossipConfig;
+use crate::net::mesh::{self, MeshCommand, MeshParams};
+use crate::net::zmtp::Limits;
+use anyhow::Context as _;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+/// Host info is re-sent this often (and at start).
+pub const HOST_INFO_EVERY: Duration = Duration::from_secs(30);
+/// How long shutdown waits for tasks before giving up.
+const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(3);
+
+/// A boot id: microseconds since the epoch at start, so a restart is always newer.
+pub fn new_boot_id() -> u64 {
+    mesh::wall_ms().saturating_mul(1000) + u64::from(rand::random::<u16>() % 1000)
+}
+
+/// Runs a node until `shutdown` is cancelled.
+pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(cfg.node.listen)
+        .await
+        .with_context(|| format!("cannot listen on '{}'", cfg.node.listen))?;
+    let boot_id = new_boot_id();
+    let mut gossip = GossipConfig::new(&cfg.node.name, boot_id, cfg.node.max_hops);
+    gossip.deliver_all = cfg.node.dashboard;
+    let tracker = TaskTracker::new();
+    let handle = mesh::start(
+        MeshParams {
+            listener: Some(listener),
+            neighbours: cfg.node.neighbours.clone(),
+            gossip,
+            keyring: cfg.node.keyring.clone(),
+            limits: Limits::default(),
+            deliveries: None,
+        },
+        &tracker,
+        shutdown.clone(),
+    )
+    .await?;
+    info!(
+        name = %cfg.node.name,
+        listen = %cfg.node.listen,
+        neighbours = cfg.node.neighbours.len(),
+        dashboard = cfg.node.dashboard,
+        keyed = !cfg.node.keyring.is_null(),
+        "node started"
+    );
+
+    let collector_stop = shutdown.clone();
+    let commands = handle.commands.clone();
+    let collect_cfg = cfg.clone();
+    let collector = std::thread::Builder::new()
+        .name("collect".into())
+        .spawn(move || collect_loop(&collect_cfg, &commands, &collector_stop))
+        .context("cannot start the collector thread")?;
+
+    shutdown.cancelled().await;
+    info!("shutting down");
+    tracker.close();
+    if tokio::time::timeout(SHUTDOWN_DEADLINE, tracker.wait()).await.is_err() {
+        warn!("tasks did not stop within 3 s; exiting anyway");
+    }
+    let _ = tokio::task::spawn_blocking(move || collector.join()).await;
+    Ok(())
+}
+
+/// Collects every interval on this (blocking) thread and hands the values to the mesh.
+fn collect_loop(cfg: &Config, commands: &mpsc::Sender<MeshCommand>, stop: &CancellationToken) {
+    let interval = cfg.collect.interval;
+    let mut collector = match Collector::new(CollectOptions { interval }) {
+        Ok(c) => Some(c),
+        Err(error) => {
+            warn!(%error, "core collectors unavailable; sending mesh metrics only");
+            None
+        }
+    };
+    let mut next = Instant::now();
+    let mut next_info = Instant::now();
+    while !stop.is_cancelled() {
+        let now = Instant::now();
+        if now >= next_info {
+            let mut info = collector
+                .as_ref()
+                .map(Collector::host_info)
+                .unwrap_or_default();
+            info.version = env!("CARGO_PKG_VERSION").into();
+            info.tags = cfg.node.tags.clone();
+            info.interval_ms = u64::try_from(interval.as_millis()).unwrap_or(u64::MAX);
+            info.dashboard = cfg.node.dashboard;
+            if commands.try_send(MeshCommand::HostInfo(info)).is_err() {
+                warn!("mesh busy; host info skipped this time");
+            }
+            next_info = now + HOST_INFO_EVERY;
+        }
+        if now >= next {
+            let values = collector.as_mut().map(Collector::collect).unwrap_or_default();
+            if commands.try_send(MeshCommand::Samples(values)).is_err() {
+                warn!("mesh busy; samples of this interval dropped");
+            }
+            next += interval;
+            if next < now {
+                next = now + interval;
+            }
+        }
+        let wait = next.min(next_info).saturating_duration_since(Instant::now());
+        std::thread::sleep(wait.min(Duration::from_millis(100)));
+    }
+}

@@ -150,6 +150,10 @@ pub struct Gossip {
     counters: Counters,
     last_status_us: u64,
     rate_mark: (u64, u64),
+    /// The last host info and series table this node originated, re-sent when a node peer
+    /// joins so that it learns them without waiting for the periodic resend.
+    last_info: Option<Payload>,
+    last_table: Option<Payload>,
 }
 
 impl Gossip {
@@ -166,6 +170,8 @@ impl Gossip {
             counters: Counters::default(),
             last_status_us: 0,
             rate_mark: (0, 0),
+            last_info: None,
+            last_table: None,
         }
     }
 
@@ -391,10 +397,16 @@ impl Gossip {
                 if !p.hello_sent {
                     self.send_hello(&mut p, from, now, out);
                 }
+                let joined_node = p.is_node();
                 self.peers.insert(from, p);
                 // Viewers get the status at once instead of waiting for the next tick.
                 if self.peers.get(&from).is_some_and(Peer::is_viewer) {
                     self.send_status_to(from, now, out);
+                }
+                if joined_node && self.cfg.role == Role::Node {
+                    for p in [self.last_info.clone(), self.last_table.clone()].into_iter().flatten() {
+                        self.originate(now, p, out);
+                    }
                 }
             }
             Payload::Heartbeat(hb) => {
@@ -553,6 +565,11 @@ impl Gossip {
     fn originate(&mut self, now: Now, payload: Payload, out: &mut Vec<Action>) {
         if self.cfg.role == Role::Viewer || payload.is_link() {
             return;
+        }
+        match payload.kind() {
+            Kind::HostInfo => self.last_info = Some(payload.clone()),
+            Kind::SeriesTable => self.last_table = Some(payload.clone()),
+            _ => {}
         }
         let Some(bytes) = self.seal(now, &payload, false) else {
             return;

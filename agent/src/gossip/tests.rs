@@ -456,3 +456,15 @@ proptest! {
         prop_assert_eq!(s.delivered[1].len(), before);
     }
 }
+
+#[test]
+fn a_joining_node_gets_host_info_at_once() {
+    let mut s = Sim::new(3, 8);
+    s.link(0, 1);
+    s.originate(0);
+    assert_eq!(s.seen_by(1, 0), 1);
+    s.link(2, 1);
+    assert_eq!(s.seen_by(2, 0), 0, "n0 does not know n2 joined n1");
+    s.link(2, 0);
+    assert!(s.seen_by(2, 0) >= 1, "n0 re-sends its host info to the mesh when a node joins it");
+}

@@ -1,0 +1,274 @@
+//! Helpers for process-level tests: real `meshmon agent` processes on 127.0.0.1 ports, config
+//! files in a temporary directory, and an in-process viewer that records what a node accepts.
+#![allow(dead_code)]
+
+use meshmon_agent::gossip::Delivered;
+use meshmon_agent::viewer;
+use meshmon_proto::payload::Status;
+use meshmon_proto::{Flags, Key, Keyring, Payload};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// A free TCP port on 127.0.0.1 (bound then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A key file with a fresh key; returns its path and the keyring.
+pub fn key_file(dir: &Path, name: &str) -> (PathBuf, Keyring) {
+    let key = Key::generate().expect("rng");
+    let path = dir.join(name);
+    std::fs::write(&path, format!("{}\n", key.to_base64())).expect("write key");
+    (path, Keyring::new(vec![key]).expect("ring"))
+}
+
+/// How to configure one test node.
+#[derive(Clone)]
+pub struct Spec {
+    pub name: String,
+    pub port: u16,
+    pub neighbours: Vec<u16>,
+    pub key: Option<PathBuf>,
+    pub max_hops: u8,
+    pub extra: String,
+}
+
+impl Spec {
+    pub fn new(name: &str) -> Spec {
+        Spec {
+            name: name.into(),
+            port: free_port(),
+            neighbours: Vec::new(),
+            key: None,
+            max_hops: 8,
+            extra: String::new(),
+        }
+    }
+
+    pub fn toml(&self) -> String {
+        let n: Vec<String> = self.neighbours.iter().map(|p| format!("\"127.0.0.1:{p}\"")).collect();
+        let key = self.key.as_ref().map_or(String::new(), |k| format!("key_file = \"{}\"\n", k.display()));
+        format!(
+            "[node]\nname = \"{}\"\nlisten = \"127.0.0.1:{}\"\nneighbours = [{}]\nmax_hops = {}\n{key}{}",
+            self.name,
+            self.port,
+            n.join(", "),
+            self.max_hops,
+            self.extra
+        )
+    }
+}
+
+/// A running `meshmon agent`; killed with SIGKILL when dropped.
+pub struct Agent {
+    pub spec: Spec,
+    pub config: PathBuf,
+    pub child: Child,
+}
+
+impl Agent {
+    pub fn start(dir: &Path, spec: &Spec) -> Agent {
+        let config = dir.join(format!("{}.toml", spec.name));
+        std::fs::write(&config, spec.toml()).expect("write config");
+        let log = std::fs::File::create(dir.join(format!("{}.log", spec.name))).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_meshmon"))
+            .args(["agent", "--config"])
+            .arg(&config)
+            .env("NO_COLOR", "1")
+            .env("MESHMON_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn meshmon");
+        Agent { spec: spec.clone(), config, child }
+    }
+
+    pub fn target(&self) -> String {
+        format!("127.0.0.1:{}", self.spec.port)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL and reap.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Whether the process is still running.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Resident set size in kB, from /proc.
+    pub fn rss_kb(&self) -> u64 {
+        rss_kb(self.pid())
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub fn rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Line: node i dials node i+1.
+pub fn line(names: &[&str]) -> Vec<Spec> {
+    let mut specs: Vec<Spec> = names.iter().map(|n| Spec::new(n)).collect();
+    for i in 0..specs.len().saturating_sub(1) {
+        let p = specs[i + 1].port;
+        specs[i].neighbours.push(p);
+    }
+    specs
+}
+
+/// Ring: a line plus the last dialling the first.
+pub fn ring(names: &[&str]) -> Vec<Spec> {
+    let mut specs = line(names);
+    let first = specs[0].port;
+    if let Some(last) = specs.last_mut() {
+        last.neighbours.push(first);
+    }
+    specs
+}
+
+/// The first status of a node, or `None` if it does not answer in time.
+pub async fn status(target: &str, keyring: &Keyring) -> Option<Status> {
+    viewer::fetch_status(target, keyring.clone(), Duration::from_secs(3)).await.ok()
+}
+
+/// Hosts a status lists as heard within the last `fresh`.
+pub fn fresh_hosts(s: &Status, fresh: Duration) -> Vec<String> {
+    let now = meshmon_agent::net::mesh::wall_ms();
+    let mut v: Vec<String> = s
+        .hosts
+        .iter()
+        .filter(|h| now.saturating_sub(h.last_seen_ms) <= fresh.as_millis() as u64)
+        .map(|h| h.name.clone())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Polls until every node lists every name as fresh, or the deadline passes. Returns the
+/// elapsed time on success.
+pub async fn wait_all_see(
+    targets: &[String],
+    names: &[&str],
+    keyring: &Keyring,
+    deadline: Duration,
+) -> Result<Duration, String> {
+    let start = Instant::now();
+    let mut want: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+    want.sort();
+    let mut last = String::new();
+    while start.elapsed() < deadline {
+        let mut all = true;
+        for t in targets {
+            match status(t, keyring).await {
+                Some(s) if fresh_hosts(&s, Duration::from_secs(3)) == want => {}
+                Some(s) => {
+                    last = format!("{t} sees {:?}", fresh_hosts(&s, Duration::from_secs(3)));
+                    all = false;
+                    break;
+                }
+                None => {
+                    last = format!("{t} does not answer");
+                    all = false;
+                    break;
+                }
+            }
+        }
+        if all {
+            return Ok(start.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    Err(last)
+}
+
+/// A viewer attached to a node that records arrival times of gossip frames per origin.
+pub struct Recorder {
+    pub arrivals: Arc<Mutex<HashMap<String, Vec<Instant>>>>,
+    pub statuses: Arc<Mutex<Vec<Status>>>,
+    stop: CancellationToken,
+}
+
+impl Recorder {
+    pub async fn attach(target: &str, keyring: &Keyring) -> Recorder {
+        let tracker = TaskTracker::new();
+        let stop = CancellationToken::new();
+        let mut rx = viewer::attach(target, keyring.clone(), &tracker, stop.clone())
+            .await
+            .expect("attach viewer");
+        let arrivals: Arc<Mutex<HashMap<String, Vec<Instant>>>> = Arc::default();
+        let statuses: Arc<Mutex<Vec<Status>>> = Arc::default();
+        let (a, st) = (arrivals.clone(), statuses.clone());
+        tokio::spawn(async move {
+            while let Some(d) = rx.recv().await {
+                record(&a, &st, d);
+            }
+        });
+        Recorder { arrivals, statuses, stop }
+    }
+
+    /// Largest gap between consecutive frames of `origin` within [from, to], counting the
+    /// edges of the window.
+    pub fn max_gap(&self, origin: &str, from: Instant, to: Instant) -> Duration {
+        let map = self.arrivals.lock().expect("lock");
+        let mut times: Vec<Instant> =
+            map.get(origin).map(|v| v.iter().copied().filter(|t| *t >= from && *t <= to).collect()).unwrap_or_default();
+        times.insert(0, from);
+        times.push(to);
+        times.windows(2).map(|w| w[1] - w[0]).max().unwrap_or_default()
+    }
+
+    pub fn count(&self, origin: &str) -> usize {
+        self.arrivals.lock().expect("lock").get(origin).map_or(0, Vec::len)
+    }
+
+    pub fn last_status(&self) -> Option<Status> {
+        self.statuses.lock().expect("lock").last().cloned()
+    }
+}
+
+fn record(a: &Mutex<HashMap<String, Vec<Instant>>>, st: &Mutex<Vec<Status>>, d: Delivered) {
+    if let Payload::Status(s) = d.payload {
+        st.lock().expect("lock").push(s);
+    } else if !d.header.flags.contains(Flags::LINK) {
+        a.lock().expect("lock").entry(d.header.origin.clone()).or_default().push(Instant::now());
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// The null keyring that keyless (loopback-only) nodes use.
+pub fn null_ring() -> Keyring {
+    Keyring::new(vec![Key::NULL]).expect("ring")
+}
