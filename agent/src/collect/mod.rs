@@ -19,6 +19,7 @@
 //! - `host`: uptime, boot time and [`HostInfo`].
 
 mod cpu;
+mod disk;
 mod host;
 mod mem;
 
@@ -74,6 +75,14 @@ pub enum CollectError {
         /// What was wrong.
         what: String,
     },
+    /// `statvfs` failed on a mount point; that mount is left out this time.
+    #[error("statvfs '{mount}' failed: {source}")]
+    Statvfs {
+        /// The mount point.
+        mount: String,
+        /// The error number.
+        source: rustix::io::Errno,
+    },
 }
 
 /// One collected value.
@@ -82,6 +91,7 @@ pub type Sample = (SeriesKey, f64);
 /// Reads the core host metrics. Keeps the previous counters needed for rates.
 pub struct Collector {
     cpu: cpu::Cpu,
+    disks: disk::Disks,
     failing: Failing,
 }
 
@@ -94,6 +104,7 @@ impl Collector {
         }
         let mut c = Collector {
             cpu: cpu::Cpu::new(),
+            disks: disk::Disks::default(),
             failing: Failing::default(),
         };
         // Prime the counters; the values of this round are thrown away.
@@ -121,6 +132,8 @@ impl Collector {
         self.cpu.temperatures(&mut out);
         let r = mem::collect(&mut out);
         self.failing.record("mem", r);
+        let r = self.disks.collect(&mut out);
+        self.failing.record("disk", r);
         let r = host::uptime(&mut out);
         self.failing.record("uptime", r);
         out
