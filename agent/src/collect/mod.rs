@@ -22,6 +22,7 @@ mod cpu;
 mod disk;
 mod host;
 mod mem;
+mod net;
 
 use meshmon_proto::SeriesKey;
 use meshmon_proto::metrics::Metric;
@@ -92,6 +93,7 @@ pub type Sample = (SeriesKey, f64);
 pub struct Collector {
     cpu: cpu::Cpu,
     disks: disk::Disks,
+    net: net::Net,
     failing: Failing,
 }
 
@@ -105,6 +107,7 @@ impl Collector {
         let mut c = Collector {
             cpu: cpu::Cpu::new(),
             disks: disk::Disks::default(),
+            net: net::Net::default(),
             failing: Failing::default(),
         };
         // Prime the counters; the values of this round are thrown away.
@@ -113,6 +116,8 @@ impl Collector {
         if let Some(stat) = c.failing.record("cpu", stat) {
             c.cpu.usage(&stat, &mut scratch);
         }
+        let r = c.net.collect(&mut scratch);
+        c.failing.record("net", r);
         Ok(c)
     }
 
@@ -134,6 +139,8 @@ impl Collector {
         self.failing.record("mem", r);
         let r = self.disks.collect(&mut out);
         self.failing.record("disk", r);
+        let r = self.net.collect(&mut out);
+        self.failing.record("net", r);
         let r = host::uptime(&mut out);
         self.failing.record("uptime", r);
         out
