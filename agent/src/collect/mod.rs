@@ -1,30 +1,249 @@
-//! Host metric collectors (placeholder until the core collectors land).
+//! Host metric collectors: one [`Collector`] that, called once per `collect.interval`, reads the
+//! core host metrics (CPU, memory, disks, network, uptime) and returns them as series keyed by
+//! the canonical names of [`Metric`], plus the static [`HostInfo`] of the machine.
+//!
+//! Sources are the kernel's own files (`/proc/stat`, `/proc/meminfo`, `/proc/loadavg`,
+//! `/proc/net/dev`, `/proc/self/mountinfo`, `/proc/uptime`) and `statvfs`, so values agree with
+//! `free`, `df` and `df -i`; sysinfo is used only for host info strings and temperature sensors.
+//! Each read is one small file: nothing walks processes.
+//!
+//! Not here: scheduling (the caller calls [`Collector::collect`] on a blocking thread every
+//! interval), sending or storing samples, and the later collectors (GPU, Docker, SMART, systemd,
+//! textfile, HTTP checks). `mesh.*` metrics come from the mesh layer.
+//!
+//! # Layout
+//! - `cpu`: usage (total and per core) from `/proc/stat`, load, frequency, temperatures.
+//! - `mem`: memory and swap from `/proc/meminfo`.
+//! - `disk`: real filesystems from `/proc/self/mountinfo`, sizes and inodes from `statvfs`.
+//! - `net`: per-interface byte rates from `/proc/net/dev`.
+//! - `host`: uptime, boot time and [`HostInfo`].
+
+mod cpu;
+mod disk;
+mod host;
+mod mem;
+mod net;
 
 use meshmon_proto::SeriesKey;
+use meshmon_proto::metrics::Metric;
 use meshmon_proto::payload::HostInfo;
+use std::collections::HashSet;
+use std::io::{self, Read};
 use std::time::Duration;
+use tracing::{info, warn};
 
-/// Collector options.
+/// The shortest interval accepted: rates over shorter spans are mostly clock-tick noise
+/// (`/proc/stat` counts in 10 ms ticks).
+pub const MIN_INTERVAL: Duration = Duration::from_millis(200);
+
+/// How the agent runs the collector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CollectOptions {
+    /// How often [`Collector::collect`] is called. Rates are computed over the time actually
+    /// elapsed between two calls; this is the expected spacing, checked against [`MIN_INTERVAL`].
     pub interval: Duration,
 }
 
-/// Collector errors.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct CollectError(String);
+impl Default for CollectOptions {
+    fn default() -> Self {
+        CollectOptions {
+            interval: Duration::from_secs(1),
+        }
+    }
+}
 
-/// Collects core metrics.
-pub struct Collector;
+/// What can go wrong while collecting. Only [`CollectError::IntervalTooShort`] is returned to
+/// the caller (by [`Collector::new`]); the others are logged by [`Collector::collect`], which
+/// then goes on without the failing source.
+#[derive(Debug, thiserror::Error)]
+pub enum CollectError {
+    /// The configured interval is below [`MIN_INTERVAL`]: the caller should refuse the config.
+    #[error("interval {0:?} is too short (the minimum is {MIN_INTERVAL:?})")]
+    IntervalTooShort(Duration),
+    /// A kernel file could not be read; the metrics that come from it are missing this time.
+    #[error("cannot read '{path}': {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: io::Error,
+    },
+    /// A kernel file did not have the expected layout; its metrics are missing this time.
+    #[error("unexpected content in '{path}': {what}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// What was wrong.
+        what: String,
+    },
+    /// `statvfs` failed on a mount point; that mount is left out this time.
+    #[error("statvfs '{mount}' failed: {source}")]
+    Statvfs {
+        /// The mount point.
+        mount: String,
+        /// The error number.
+        source: rustix::io::Errno,
+    },
+}
+
+/// One collected value.
+pub type Sample = (SeriesKey, f64);
+
+/// Reads the core host metrics. Keeps the previous counters needed for rates.
+pub struct Collector {
+    cpu: cpu::Cpu,
+    disks: disk::Disks,
+    net: net::Net,
+    failing: Failing,
+}
 
 impl Collector {
-    pub fn new(_opts: CollectOptions) -> Result<Collector, CollectError> {
-        Ok(Collector)
+    /// A collector whose CPU and network counters are already sampled once, so the first
+    /// [`Collector::collect`] one interval later gives meaningful rates.
+    pub fn new(opts: CollectOptions) -> Result<Collector, CollectError> {
+        if opts.interval < MIN_INTERVAL {
+            return Err(CollectError::IntervalTooShort(opts.interval));
+        }
+        let mut c = Collector {
+            cpu: cpu::Cpu::new(),
+            disks: disk::Disks::default(),
+            net: net::Net::default(),
+            failing: Failing::default(),
+        };
+        // Prime the counters; the values of this round are thrown away.
+        let mut scratch = Vec::new();
+        let stat = read("/proc/stat").and_then(|text| cpu::parse_stat(&text));
+        if let Some(stat) = c.failing.record("cpu", stat) {
+            c.cpu.usage(&stat, &mut scratch);
+        }
+        let r = c.net.collect(&mut scratch);
+        c.failing.record("net", r);
+        Ok(c)
     }
-    pub fn collect(&mut self) -> Vec<(SeriesKey, f64)> {
-        Vec::new()
+
+    /// One reading of every core metric. A failing source logs once (warn, with the error)
+    /// and again only after it has recovered; the other sources go on.
+    pub fn collect(&mut self) -> Vec<Sample> {
+        let mut out = Vec::with_capacity(64);
+        let stat = read("/proc/stat").and_then(|text| cpu::parse_stat(&text));
+        if let Some(stat) = self.failing.record("cpu", stat) {
+            self.cpu.usage(&stat, &mut out);
+            push(&mut out, Metric::HostBootTimeS, stat.btime as f64);
+        }
+        let r = cpu::load(&mut out);
+        self.failing.record("load", r);
+        let r = self.cpu.frequency(&mut out);
+        self.failing.record("freq", r);
+        self.cpu.temperatures(&mut out);
+        let r = mem::collect(&mut out);
+        self.failing.record("mem", r);
+        let r = self.disks.collect(&mut out);
+        self.failing.record("disk", r);
+        let r = self.net.collect(&mut out);
+        self.failing.record("net", r);
+        let r = host::uptime(&mut out);
+        self.failing.record("uptime", r);
+        out
     }
+
+    /// OS, kernel, architecture, boot time and logical CPU count. The caller fills in the
+    /// agent version, tags, interval and dashboard role.
     pub fn host_info(&self) -> HostInfo {
-        HostInfo::default()
+        host::info()
+    }
+}
+
+/// Sources that are failing now, so each failure is logged once and not every interval.
+#[derive(Debug, Default)]
+struct Failing(HashSet<String>);
+
+impl Failing {
+    /// Logs `result`'s error if `source` was not already failing; logs a recovery if it was
+    /// and `result` is fine.
+    fn record<T>(&mut self, source: &str, result: Result<T, CollectError>) -> Option<T> {
+        match result {
+            Ok(v) => {
+                if self.0.remove(source) {
+                    info!(source, "collector source recovered");
+                }
+                Some(v)
+            }
+            Err(error) => {
+                if !self.0.contains(source) {
+                    warn!(source, %error, "collector source failed; logged again only after it recovers");
+                    self.0.insert(source.to_owned());
+                }
+                None
+            }
+        }
+    }
+}
+
+/// Reads a whole kernel file. `/proc` files report size 0, so `fs::read_to_string` would
+/// start with 32-byte reads and regenerate the file's text several times; a buffer of a few
+/// KiB reads most of them in one call.
+fn read(path: &str) -> Result<String, CollectError> {
+    let mut text = String::with_capacity(8192);
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_to_string(&mut text))
+        .map_err(|source| CollectError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+    Ok(text)
+}
+
+fn parse_error(path: &str, what: impl Into<String>) -> CollectError {
+    CollectError::Parse {
+        path: path.to_owned(),
+        what: what.into(),
+    }
+}
+
+fn push(out: &mut Vec<Sample>, metric: Metric, value: f64) {
+    out.push((SeriesKey::new(metric), value));
+}
+
+fn push_labelled(out: &mut Vec<Sample>, metric: Metric, label: &str, value: f64) {
+    out.push((SeriesKey::labelled(metric, label), value));
+}
+
+/// `part / whole` in percent, 0 when `whole` is 0.
+fn pct(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 * 100.0 / whole as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_interval_is_refused() {
+        let r = Collector::new(CollectOptions {
+            interval: Duration::from_millis(50),
+        });
+        assert!(matches!(r, Err(CollectError::IntervalTooShort(_))));
+    }
+
+    #[test]
+    fn failing_logs_once_until_recovered() {
+        let mut f = Failing::default();
+        let err = || Err::<(), _>(parse_error("/x", "bad"));
+        assert_eq!(f.record("a", err()), None);
+        assert!(f.0.contains("a"));
+        assert_eq!(f.record("a", err()), None);
+        assert_eq!(f.0.len(), 1);
+        assert_eq!(f.record("a", Ok(3)), Some(3));
+        assert!(f.0.is_empty());
+    }
+
+    #[test]
+    fn pct_of_zero_is_zero() {
+        assert_eq!(pct(5, 0), 0.0);
+        assert_eq!(pct(1, 4), 25.0);
     }
 }
