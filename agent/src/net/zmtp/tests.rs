@@ -418,7 +418,55 @@ fn byte_by_byte_equals_whole() {
     assert_eq!(out, run(&input).0);
 }
 
+/// One step of a generated valid session.
+#[derive(Debug, Clone)]
+enum Step {
+    /// A message of 1..=4 parts with the given sizes.
+    Message(Vec<usize>),
+    /// A PING or PONG command, to be dropped.
+    Heartbeat(bool),
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        proptest::collection::vec(0usize..700, 1..=4).prop_map(Step::Message),
+        any::<bool>().prop_map(Step::Heartbeat),
+    ]
+}
+
 proptest! {
+    #[test]
+    fn valid_sessions_pass_with_heartbeats_removed(
+        steps in proptest::collection::vec(step(), 0..20),
+        cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..8),
+    ) {
+        let mut input = session();
+        let mut expected = run(&input).0;
+        for (i, step) in steps.iter().enumerate() {
+            match step {
+                Step::Message(sizes) => {
+                    let parts: Vec<Vec<u8>> = sizes.iter().map(|&n| vec![i as u8; n]).collect();
+                    let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+                    let bytes = message(&refs);
+                    input.extend(&bytes);
+                    expected.extend(bytes);
+                }
+                Step::Heartbeat(true) => input.extend(ping()),
+                Step::Heartbeat(false) => input.extend(command(b"PONG", &[])),
+            }
+        }
+        let mut points: Vec<usize> = cuts.iter().map(|c| c.index(input.len() + 1)).collect();
+        points.sort_unstable();
+        let mut v = ZmtpValidator::new(&Limits::default());
+        let mut out = Vec::new();
+        let mut start = 0;
+        for point in points.into_iter().chain([input.len()]) {
+            prop_assert_eq!(v.feed(&input[start..point], &mut out), Ok(()));
+            start = point;
+        }
+        prop_assert_eq!(out, expected);
+    }
+
     #[test]
     fn random_input_never_panics(input in proptest::collection::vec(any::<u8>(), 0..2048)) {
         let _ = run(&input);
