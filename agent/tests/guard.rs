@@ -129,9 +129,10 @@ async fn outbound_to_a_closed_port_fails() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_over_the_cap_are_refused() {
+    // A long handshake deadline: the admitted idle connections must outlive the test.
     let limits = Limits {
         max_connections: 2,
-        ..test_limits()
+        ..Limits::default()
     };
     let guard = Guard::start(limits).await;
     let mut first = raw(guard.addr).await;
