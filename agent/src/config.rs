@@ -449,7 +449,7 @@ impl Config {
         for (key, url) in std::iter::once(("notify.slack_webhook", &n.slack_webhook))
             .chain(n.webhooks.iter().map(|u| ("notify.webhooks", u)))
         {
-            if !url.is_empty() && !(url.starts_with("http://") || url.starts_with("https://")) {
+            if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
                 return Err(err(
                     key,
                     format!("'{url}' is not an http:// or https:// URL"),

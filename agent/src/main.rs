@@ -28,27 +28,36 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a node in the foreground (systemd runs this)
-    #[command(after_help = "Examples:\n  meshmon agent\n  meshmon agent --config /etc/meshmon/meshmon.toml\n  MESHMON_LOG=debug meshmon agent -c ./node.toml")]
+    #[command(
+        after_help = "Examples:\n  meshmon agent\n  meshmon agent --config /etc/meshmon/meshmon.toml\n  MESHMON_LOG=debug meshmon agent -c ./node.toml"
+    )]
     Agent {
         /// Config file (default: $MESHMON_CONFIG, else /etc/meshmon/meshmon.toml, else built-in defaults)
         #[arg(short, long)]
         config: Option<PathBuf>,
     },
     /// Print a new mesh key (32 random bytes, base64)
-    #[command(after_help = "Examples:\n  meshmon keygen\n  meshmon keygen --out /etc/meshmon/mesh.key")]
+    #[command(
+        after_help = "Examples:\n  meshmon keygen\n  meshmon keygen --out /etc/meshmon/mesh.key"
+    )]
     Keygen {
         /// Write the key to this file (mode 0600) instead of printing it; never overwrites
         #[arg(long)]
         out: Option<PathBuf>,
     },
     /// Validate a config and print the effective one
-    #[command(name = "check-config", after_help = "Examples:\n  meshmon check-config --config /etc/meshmon/meshmon.toml")]
+    #[command(
+        name = "check-config",
+        after_help = "Examples:\n  meshmon check-config --config /etc/meshmon/meshmon.toml"
+    )]
     CheckConfig {
         #[arg(short, long)]
         config: Option<PathBuf>,
     },
     /// Show what the local node sees: hosts of the mesh and its links
-    #[command(after_help = "Examples:\n  meshmon status\n  meshmon status --config ./node.toml --format json")]
+    #[command(
+        after_help = "Examples:\n  meshmon status\n  meshmon status --config ./node.toml --format json"
+    )]
     Status {
         #[arg(short, long)]
         config: Option<PathBuf>,
@@ -129,10 +138,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Keygen { out } => keygen(out),
         Command::CheckConfig { config } => {
             let cfg = Config::load(config.as_deref()).map_err(config_failure)?;
-            let source = cfg
-                .source
-                .as_ref()
-                .map_or_else(|| "built-in defaults".to_owned(), |p| p.display().to_string());
+            let source = cfg.source.as_ref().map_or_else(
+                || "built-in defaults".to_owned(),
+                |p| p.display().to_string(),
+            );
             println!("# {source}: ok");
             print!("{}", cfg.effective_toml());
             Ok(())
@@ -145,7 +154,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let cfg = Config::load(config.as_deref()).map_err(config_failure)?;
             let target = viewer::local_target(cfg.node.listen);
             let rt = runtime()?;
-            let status = rt.block_on(viewer::fetch_status(&target, cfg.node.keyring.clone(), timeout))?;
+            let status = rt.block_on(viewer::fetch_status(
+                &target,
+                cfg.node.keyring.clone(),
+                timeout,
+            ))?;
             match format {
                 Format::Json => {
                     let json = serde_json::to_string_pretty(&status_json(&status))
@@ -176,7 +189,9 @@ async fn stop_on_signal(token: CancellationToken) {
 }
 
 fn keygen(out: Option<PathBuf>) -> Result<(), Failure> {
-    let key = Key::generate().context("cannot generate a key")?.to_base64();
+    let key = Key::generate()
+        .context("cannot generate a key")?
+        .to_base64();
     match out {
         None => {
             println!("{key}");
@@ -189,9 +204,15 @@ fn keygen(out: Option<PathBuf>) -> Result<(), Failure> {
                 .create_new(true)
                 .mode(0o600)
                 .open(&path)
-                .with_context(|| format!("cannot create '{}' (an existing key is never overwritten)", path.display()))?;
+                .with_context(|| {
+                    format!(
+                        "cannot create '{}' (an existing key is never overwritten)",
+                        path.display()
+                    )
+                })?;
             writeln!(f, "{key}").with_context(|| format!("cannot write '{}'", path.display()))?;
-            f.sync_all().with_context(|| format!("cannot write '{}'", path.display()))?;
+            f.sync_all()
+                .with_context(|| format!("cannot write '{}'", path.display()))?;
             eprintln!("wrote a new mesh key to {}", path.display());
             Ok(())
         }
@@ -235,16 +256,48 @@ fn host_state(h: &meshmon_proto::payload::HostStatus, now_ms: u64) -> &'static s
 
 fn print_status(s: &meshmon_proto::payload::Status) {
     let now = meshmon_agent::net::mesh::wall_ms();
-    println!("node {}  ({} hosts, {} links)", s.node, s.hosts.len(), s.links.len());
-    println!("{:<24} {:<6} {:>10} {:>4} {:>8}  {}", "HOST", "STATUS", "LAST SEEN", "HOPS", "FRAMES", "OS");
+    println!(
+        "node {}  ({} hosts, {} links)",
+        s.node,
+        s.hosts.len(),
+        s.links.len()
+    );
+    println!(
+        "{:<24} {:<6} {:>10} {:>4} {:>8}  OS",
+        "HOST", "STATUS", "LAST SEEN", "HOPS", "FRAMES"
+    );
     for h in &s.hosts {
         let ago = now.saturating_sub(h.last_seen_ms) as f64 / 1000.0;
-        println!("{:<24} {:<6} {:>9.1}s {:>4} {:>8}  {}", h.name, host_state(h, now), ago, h.hops, h.frames, h.os);
+        println!(
+            "{:<24} {:<6} {:>9.1}s {:>4} {:>8}  {}",
+            h.name,
+            host_state(h, now),
+            ago,
+            h.hops,
+            h.frames,
+            h.os
+        );
     }
     println!();
-    println!("{:<20} {:<22} {:<4} {:<10} {:>9} {:>9} {:>9} {:>7} {:>5}", "PEER", "ADDR", "DIR", "STATE", "RTT", "IN", "OUT", "DROPPED", "AUTH!");
+    println!(
+        "{:<20} {:<22} {:<4} {:<10} {:>9} {:>9} {:>9} {:>7} {:>5}",
+        "PEER", "ADDR", "DIR", "STATE", "RTT", "IN", "OUT", "DROPPED", "AUTH!"
+    );
     for l in &s.links {
-        let rtt = l.rtt_us.map_or_else(|| "-".to_owned(), |r| format!("{:.2}ms", r as f64 / 1000.0));
-        println!("{:<20} {:<22} {:<4} {:<10} {:>9} {:>9} {:>9} {:>7} {:>5}", l.peer, l.addr, l.direction, l.state, rtt, l.frames_in, l.frames_out, l.dropped, l.auth_failures);
+        let rtt = l
+            .rtt_us
+            .map_or_else(|| "-".to_owned(), |r| format!("{:.2}ms", r as f64 / 1000.0));
+        println!(
+            "{:<20} {:<22} {:<4} {:<10} {:>9} {:>9} {:>9} {:>7} {:>5}",
+            l.peer,
+            l.addr,
+            l.direction,
+            l.state,
+            rtt,
+            l.frames_in,
+            l.frames_out,
+            l.dropped,
+            l.auth_failures
+        );
     }
 }

@@ -69,7 +69,10 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()>
     shutdown.cancelled().await;
     info!("shutting down");
     tracker.close();
-    if tokio::time::timeout(SHUTDOWN_DEADLINE, tracker.wait()).await.is_err() {
+    if tokio::time::timeout(SHUTDOWN_DEADLINE, tracker.wait())
+        .await
+        .is_err()
+    {
         warn!("tasks did not stop within 3 s; exiting anyway");
     }
     let _ = tokio::task::spawn_blocking(move || collector.join()).await;
@@ -105,7 +108,10 @@ fn collect_loop(cfg: &Config, commands: &mpsc::Sender<MeshCommand>, stop: &Cance
             next_info = now + HOST_INFO_EVERY;
         }
         if now >= next {
-            let values = collector.as_mut().map(Collector::collect).unwrap_or_default();
+            let values = collector
+                .as_mut()
+                .map(Collector::collect)
+                .unwrap_or_default();
             if commands.try_send(MeshCommand::Samples(values)).is_err() {
                 warn!("mesh busy; samples of this interval dropped");
             }
@@ -114,7 +120,9 @@ fn collect_loop(cfg: &Config, commands: &mpsc::Sender<MeshCommand>, stop: &Cance
                 next = now + interval;
             }
         }
-        let wait = next.min(next_info).saturating_duration_since(Instant::now());
+        let wait = next
+            .min(next_info)
+            .saturating_duration_since(Instant::now());
         std::thread::sleep(wait.min(Duration::from_millis(100)));
     }
 }

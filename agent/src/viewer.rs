@@ -55,7 +55,11 @@ pub async fn attach(
 }
 
 /// Attaches to `target` and returns the node's first status, or an error after `timeout`.
-pub async fn fetch_status(target: &str, keyring: Keyring, timeout: Duration) -> anyhow::Result<Status> {
+pub async fn fetch_status(
+    target: &str,
+    keyring: Keyring,
+    timeout: Duration,
+) -> anyhow::Result<Status> {
     let tracker = TaskTracker::new();
     let stop = CancellationToken::new();
     let _guard = stop.clone().drop_guard();

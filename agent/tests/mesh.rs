@@ -17,11 +17,18 @@ async fn five_in_a_line_see_each_other_within_5s() {
     let dir = tempfile::tempdir().expect("tempdir");
     let specs = line(&FIVE);
     let agents: Vec<Agent> = specs.iter().map(|s| Agent::start(dir.path(), s)).collect();
-    let took = wait_all_see(&targets(&agents), &FIVE, &null_ring(), Duration::from_secs(5))
-        .await
-        .unwrap_or_else(|e| panic!("not converged within 5 s: {e}"));
+    let took = wait_all_see(
+        &targets(&agents),
+        &FIVE,
+        &null_ring(),
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("not converged within 5 s: {e}"));
     eprintln!("line of 5 converged in {took:?}");
-    let s = status(&agents[0].target(), &null_ring()).await.expect("status");
+    let s = status(&agents[0].target(), &null_ring())
+        .await
+        .expect("status");
     let a5 = s.hosts.iter().find(|h| h.name == "a5").expect("a5");
     assert_eq!(a5.hops, 4, "a5 is four links from a1");
 }
@@ -56,7 +63,11 @@ async fn ring_survives_kill_9_without_gaps_and_the_node_rejoins() {
                 continue;
             }
             let gap = r.max_gap(origin, from, to);
-            assert!(gap <= Duration::from_secs(3), "{} saw a {gap:?} gap from {origin}", FIVE[i]);
+            assert!(
+                gap <= Duration::from_secs(3),
+                "{} saw a {gap:?} gap from {origin}",
+                FIVE[i]
+            );
         }
     }
 
@@ -66,7 +77,10 @@ async fn ring_survives_kill_9_without_gaps_and_the_node_rejoins() {
     let took = wait_all_see(&targets(&agents), &FIVE, &ring_key, Duration::from_secs(5))
         .await
         .unwrap_or_else(|e| panic!("a5 not back within 5 s: {e}"));
-    eprintln!("a5 back in the mesh {:?} after restart", restarted.elapsed().min(took));
+    eprintln!(
+        "a5 back in the mesh {:?} after restart",
+        restarted.elapsed().min(took)
+    );
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -83,20 +97,34 @@ async fn a_node_with_the_wrong_key_is_rejected_everywhere_and_counted() {
     intruder.neighbours = vec![specs[1].port, specs[0].port];
     let agents: Vec<Agent> = specs.iter().map(|s| Agent::start(dir.path(), s)).collect();
     let bad_agent = Agent::start(dir.path(), &intruder);
-    wait_all_see(&targets(&agents), &["k1", "k2", "k3"], &good_ring, Duration::from_secs(5))
-        .await
-        .unwrap_or_else(|e| panic!("good mesh not converged: {e}"));
+    wait_all_see(
+        &targets(&agents),
+        &["k1", "k2", "k3"],
+        &good_ring,
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("good mesh not converged: {e}"));
     tokio::time::sleep(Duration::from_secs(3)).await;
     let mut failures = 0;
     for a in &agents {
         let s = status(&a.target(), &good_ring).await.expect("status");
-        assert!(s.hosts.iter().all(|h| h.name != "intruder"), "{} accepted the intruder", a.spec.name);
+        assert!(
+            s.hosts.iter().all(|h| h.name != "intruder"),
+            "{} accepted the intruder",
+            a.spec.name
+        );
         failures += s.auth_failures;
     }
     assert!(failures > 0, "authentication failures are counted");
     // The intruder's viewer (its own key) sees only itself: nothing of the mesh was accepted.
-    let s = status(&bad_agent.target(), &bad_ring).await.expect("intruder status");
-    assert_eq!(fresh_hosts(&s, Duration::from_secs(60)), vec!["intruder".to_owned()]);
+    let s = status(&bad_agent.target(), &bad_ring)
+        .await
+        .expect("intruder status");
+    assert_eq!(
+        fresh_hosts(&s, Duration::from_secs(60)),
+        vec!["intruder".to_owned()]
+    );
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -108,10 +136,21 @@ async fn frames_stop_at_max_hops() {
     }
     let agents: Vec<Agent> = specs.iter().map(|s| Agent::start(dir.path(), s)).collect();
     // h3 is within 2 hops of everyone.
-    wait_all_see(&[agents[2].target()], &["h1", "h2", "h3", "h4", "h5"], &null_ring(), Duration::from_secs(5))
-        .await
-        .unwrap_or_else(|e| panic!("h3 should see all: {e}"));
+    wait_all_see(
+        &[agents[2].target()],
+        &["h1", "h2", "h3", "h4", "h5"],
+        &null_ring(),
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("h3 should see all: {e}"));
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let s = status(&agents[0].target(), &null_ring()).await.expect("status");
-    assert_eq!(fresh_hosts(&s, Duration::from_secs(60)), vec!["h1", "h2", "h3"], "h4, h5 are 3 and 4 hops away");
+    let s = status(&agents[0].target(), &null_ring())
+        .await
+        .expect("status");
+    assert_eq!(
+        fresh_hosts(&s, Duration::from_secs(60)),
+        vec!["h1", "h2", "h3"],
+        "h4, h5 are 3 and 4 hops away"
+    );
 }

@@ -404,7 +404,10 @@ impl Gossip {
                     self.send_status_to(from, now, out);
                 }
                 if joined_node && self.cfg.role == Role::Node {
-                    for p in [self.last_info.clone(), self.last_table.clone()].into_iter().flatten() {
+                    for p in [self.last_info.clone(), self.last_table.clone()]
+                        .into_iter()
+                        .flatten()
+                    {
                         self.originate(now, p, out);
                     }
                 }
@@ -527,15 +530,15 @@ impl Gossip {
     }
 
     fn touch_host(&mut self, h: &Header, hops: u8, now: Now) {
-        if !self.hosts.contains_key(&h.origin) && self.hosts.len() >= self.cfg.max_origins {
-            if let Some(oldest) = self
+        if !self.hosts.contains_key(&h.origin)
+            && self.hosts.len() >= self.cfg.max_origins
+            && let Some(oldest) = self
                 .hosts
                 .values()
                 .min_by_key(|e| e.last_seen_ms)
                 .map(|e| e.name.clone())
-            {
-                self.hosts.remove(&oldest);
-            }
+        {
+            self.hosts.remove(&oldest);
         }
         let e = self
             .hosts
@@ -610,10 +613,10 @@ impl Gossip {
         let Some(bytes) = self.seal(now, &status, true) else {
             return;
         };
-        if let Some(p) = self.peers.get_mut(&peer) {
-            if p.take_credit() {
-                out.push(Action::Send { peer, bytes });
-            }
+        if let Some(p) = self.peers.get_mut(&peer)
+            && p.take_credit()
+        {
+            out.push(Action::Send { peer, bytes });
         }
     }
 

@@ -52,7 +52,7 @@ impl Sim {
 
     fn other_end(&self, node: usize, peer: PeerId) -> Option<(usize, PeerId)> {
         let (a, b) = *self.links.get((peer / 2) as usize)?;
-        if peer % 2 == 0 && node == a {
+        if peer.is_multiple_of(2) && node == a {
             Some((b, peer + 1))
         } else if peer % 2 == 1 && node == b {
             Some((a, peer - 1))
@@ -466,5 +466,8 @@ fn a_joining_node_gets_host_info_at_once() {
     s.link(2, 1);
     assert_eq!(s.seen_by(2, 0), 0, "n0 does not know n2 joined n1");
     s.link(2, 0);
-    assert!(s.seen_by(2, 0) >= 1, "n0 re-sends its host info to the mesh when a node joins it");
+    assert!(
+        s.seen_by(2, 0) >= 1,
+        "n0 re-sends its host info to the mesh when a node joins it"
+    );
 }

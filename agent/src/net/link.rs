@@ -29,9 +29,20 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// so that messages of an old connection are never mistaken for the new one.
 #[derive(Debug)]
 pub enum LinkEvent {
-    Up { link: usize, conn: u32, addr: String },
-    Down { link: usize, conn: u32 },
-    Message { link: usize, conn: u32, bytes: Bytes },
+    Up {
+        link: usize,
+        conn: u32,
+        addr: String,
+    },
+    Down {
+        link: usize,
+        conn: u32,
+    },
+    Message {
+        link: usize,
+        conn: u32,
+        bytes: Bytes,
+    },
 }
 
 /// What the mesh task tells a link task.
@@ -100,8 +111,7 @@ async fn connect_once(p: &mut LinkParams, conn: u32) -> anyhow::Result<()> {
         .map_err(|_| anyhow::anyhow!("ZMTP handshake with '{}' timed out", p.target))??;
     let (mut tx, mut rx) = dealer.split();
     info!(target = %p.target, %remote, "link up");
-    if p
-        .events
+    if p.events
         .send(LinkEvent::Up {
             link: p.link,
             conn,

@@ -295,10 +295,19 @@ impl MeshTask {
             MeshCommand::Samples(mut values) => {
                 let c = self.gossip.counters().clone();
                 let dropped = c.dropped + self.queue_drops.load(Ordering::Relaxed);
-                values.push((SeriesKey::new(Metric::MeshPeers), self.gossip.node_peers() as f64));
-                values.push((SeriesKey::new(Metric::MeshFramesInPerS), c.frames_in_per_s.round()));
+                values.push((
+                    SeriesKey::new(Metric::MeshPeers),
+                    self.gossip.node_peers() as f64,
+                ));
+                values.push((
+                    SeriesKey::new(Metric::MeshFramesInPerS),
+                    c.frames_in_per_s.round(),
+                ));
                 values.push((SeriesKey::new(Metric::MeshFramesDropped), dropped as f64));
-                values.push((SeriesKey::new(Metric::MeshAuthFailures), c.auth_failures as f64));
+                values.push((
+                    SeriesKey::new(Metric::MeshAuthFailures),
+                    c.auth_failures as f64,
+                ));
                 for p in self.encoder.encode(&values) {
                     self.feed(Input::Local(p)).await;
                 }
@@ -324,10 +333,10 @@ impl MeshTask {
         match action {
             Action::Send { peer, bytes } => {
                 if let Some(&(link, _)) = self.outbound.get(&peer) {
-                    if let Some(tx) = self.links.get(link) {
-                        if tx.try_send(LinkCmd::Send(bytes)).is_err() {
-                            self.queue_drops.fetch_add(1, Ordering::Relaxed);
-                        }
+                    if let Some(tx) = self.links.get(link)
+                        && tx.try_send(LinkCmd::Send(bytes)).is_err()
+                    {
+                        self.queue_drops.fetch_add(1, Ordering::Relaxed);
                     }
                 } else if let (Some(identity), Some(router)) =
                     (self.inbound_rev.get(&peer), self.router.as_mut())
@@ -340,7 +349,8 @@ impl MeshTask {
                             debug!(peer, %error, "inbound peer gone");
                             self.forget_inbound(peer);
                             let now = now(self.start);
-                            self.gossip.handle(now, Input::PeerDown { peer }, &mut Vec::new());
+                            self.gossip
+                                .handle(now, Input::PeerDown { peer }, &mut Vec::new());
                         }
                         Err(_) => {
                             warn!(peer, "send to inbound peer took over 200 ms; frame dropped");
@@ -359,10 +369,10 @@ impl MeshTask {
                 }
             }
             Action::Deliver(d) => {
-                if let Some(tx) = &self.deliveries {
-                    if tx.try_send(*d).is_err() {
-                        self.queue_drops.fetch_add(1, Ordering::Relaxed);
-                    }
+                if let Some(tx) = &self.deliveries
+                    && tx.try_send(*d).is_err()
+                {
+                    self.queue_drops.fetch_add(1, Ordering::Relaxed);
                 }
             }
         }

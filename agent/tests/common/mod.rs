@@ -54,8 +54,14 @@ impl Spec {
     }
 
     pub fn toml(&self) -> String {
-        let n: Vec<String> = self.neighbours.iter().map(|p| format!("\"127.0.0.1:{p}\"")).collect();
-        let key = self.key.as_ref().map_or(String::new(), |k| format!("key_file = \"{}\"\n", k.display()));
+        let n: Vec<String> = self
+            .neighbours
+            .iter()
+            .map(|p| format!("\"127.0.0.1:{p}\""))
+            .collect();
+        let key = self.key.as_ref().map_or(String::new(), |k| {
+            format!("key_file = \"{}\"\n", k.display())
+        });
         format!(
             "[node]\nname = \"{}\"\nlisten = \"127.0.0.1:{}\"\nneighbours = [{}]\nmax_hops = {}\n{key}{}",
             self.name,
@@ -88,7 +94,11 @@ impl Agent {
             .stderr(log)
             .spawn()
             .expect("spawn meshmon");
-        Agent { spec: spec.clone(), config, child }
+        Agent {
+            spec: spec.clone(),
+            config,
+            child,
+        }
     }
 
     pub fn target(&self) -> String {
@@ -156,7 +166,9 @@ pub fn ring(names: &[&str]) -> Vec<Spec> {
 
 /// The first status of a node, or `None` if it does not answer in time.
 pub async fn status(target: &str, keyring: &Keyring) -> Option<Status> {
-    viewer::fetch_status(target, keyring.clone(), Duration::from_secs(3)).await.ok()
+    viewer::fetch_status(target, keyring.clone(), Duration::from_secs(3))
+        .await
+        .ok()
 }
 
 /// Hosts a status lists as heard within the last `fresh`.
@@ -231,22 +243,41 @@ impl Recorder {
                 record(&a, &st, d);
             }
         });
-        Recorder { arrivals, statuses, stop }
+        Recorder {
+            arrivals,
+            statuses,
+            stop,
+        }
     }
 
     /// Largest gap between consecutive frames of `origin` within [from, to], counting the
     /// edges of the window.
     pub fn max_gap(&self, origin: &str, from: Instant, to: Instant) -> Duration {
         let map = self.arrivals.lock().expect("lock");
-        let mut times: Vec<Instant> =
-            map.get(origin).map(|v| v.iter().copied().filter(|t| *t >= from && *t <= to).collect()).unwrap_or_default();
+        let mut times: Vec<Instant> = map
+            .get(origin)
+            .map(|v| {
+                v.iter()
+                    .copied()
+                    .filter(|t| *t >= from && *t <= to)
+                    .collect()
+            })
+            .unwrap_or_default();
         times.insert(0, from);
         times.push(to);
-        times.windows(2).map(|w| w[1] - w[0]).max().unwrap_or_default()
+        times
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .max()
+            .unwrap_or_default()
     }
 
     pub fn count(&self, origin: &str) -> usize {
-        self.arrivals.lock().expect("lock").get(origin).map_or(0, Vec::len)
+        self.arrivals
+            .lock()
+            .expect("lock")
+            .get(origin)
+            .map_or(0, Vec::len)
     }
 
     pub fn last_status(&self) -> Option<Status> {
@@ -258,7 +289,11 @@ fn record(a: &Mutex<HashMap<String, Vec<Instant>>>, st: &Mutex<Vec<Status>>, d: 
     if let Payload::Status(s) = d.payload {
         st.lock().expect("lock").push(s);
     } else if !d.header.flags.contains(Flags::LINK) {
-        a.lock().expect("lock").entry(d.header.origin.clone()).or_default().push(Instant::now());
+        a.lock()
+            .expect("lock")
+            .entry(d.header.origin.clone())
+            .or_default()
+            .push(Instant::now());
     }
 }
 
