@@ -7,10 +7,12 @@
 //! - [`gossip`]: the sans-io gossip state machine (links, credits, dedup, forwarding).
 //! - [`net`]: sockets: the ZMTP guard, zmq.rs ROUTER/DEALER links, the mesh task.
 //! - [`node`]: starts and stops a whole node.
+//! - [`demo`]: `meshmon demo`, a mesh of local agents with cleanup on every exit path.
 //! - [`viewer`]: a client that attaches to a node's port and receives its live stream.
 
 pub mod collect;
 pub mod config;
+pub mod demo;
 pub mod gossip;
 pub mod net;
 pub mod node;

@@ -54,6 +54,22 @@ enum Command {
         #[arg(short, long)]
         config: Option<PathBuf>,
     },
+    /// Start N agents of this machine in a ring with a chord and show the live fleet
+    #[command(
+        after_help = "Examples:\n  meshmon demo\n  meshmon demo --nodes 8\n  meshmon demo --headless --nodes 5 --duration 15s"
+    )]
+    Demo {
+        /// Number of agents
+        #[arg(long, default_value_t = 5)]
+        nodes: usize,
+        /// No live view: run for --duration, print what every node saw, exit 0 only if every
+        /// node saw every host
+        #[arg(long)]
+        headless: bool,
+        /// How long a headless demo runs
+        #[arg(long, default_value = "20s", value_parser = parse_dur)]
+        duration: Duration,
+    },
     /// Show what the local node sees: hosts of the mesh and its links
     #[command(
         after_help = "Examples:\n  meshmon status\n  meshmon status --config ./node.toml --format json"
@@ -95,7 +111,12 @@ fn config_failure(e: meshmon_agent::config::ConfigError) -> Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    // The agent logs its life; client commands only warnings (their viewer's links are noise).
+    init_logging(if matches!(cli.command, Command::Agent { .. }) {
+        "info"
+    } else {
+        "warn"
+    });
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure(code, e)) => {
@@ -105,9 +126,9 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging() {
+fn init_logging(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("MESHMON_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -136,6 +157,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Keygen { out } => keygen(out),
+        Command::Demo {
+            nodes,
+            headless,
+            duration,
+        } => {
+            let rt = runtime()?;
+            rt.block_on(demo(nodes, headless, duration))
+        }
         Command::CheckConfig { config } => {
             let cfg = Config::load(config.as_deref()).map_err(config_failure)?;
             let source = cfg.source.as_ref().map_or_else(
@@ -169,6 +198,90 @@ fn run(cli: Cli) -> Result<(), Failure> {
             }
             Ok(())
         }
+    }
+}
+
+async fn demo(nodes: usize, headless: bool, duration: Duration) -> Result<(), Failure> {
+    use meshmon_agent::demo::{DemoMesh, fresh};
+    let exe = std::env::current_exe().context("cannot find the meshmon binary")?;
+    let mut mesh = DemoMesh::start(&exe, nodes).map_err(|e| Failure(2, e))?;
+    println!(
+        "demo: {nodes} agents on 127.0.0.1 in a ring with a chord; {} has the dashboard role; files in {}",
+        mesh.names[0],
+        mesh.dir.display()
+    );
+    for ((name, target), pid) in mesh.names.iter().zip(&mesh.targets).zip(mesh.pids()) {
+        println!("demo: started {name} (pid {pid}) on {target}");
+    }
+    let stop = CancellationToken::new();
+    tokio::spawn(stop_on_signal(stop.clone()));
+    if headless {
+        tokio::select! {
+            _ = stop.cancelled() => return Err(Failure(1, anyhow::anyhow!("interrupted"))),
+            _ = tokio::time::sleep(duration) => {}
+        }
+        if let Some(name) = mesh.exited().first() {
+            return Err(Failure(
+                1,
+                anyhow::anyhow!("agent {name} exited early:\n{}", mesh.log_tail(name)),
+            ));
+        }
+        let mut all = true;
+        for (i, name) in mesh.names.iter().enumerate() {
+            match mesh.status(i).await {
+                Ok(s) => {
+                    let seen = fresh(&s);
+                    let ok = seen.len() == nodes;
+                    all &= ok;
+                    println!(
+                        "{name}: saw {}/{nodes} hosts{}",
+                        seen.len(),
+                        if ok { "" } else { "  <- incomplete" }
+                    );
+                }
+                Err(e) => {
+                    all = false;
+                    println!("{name}: no answer ({e:#})");
+                }
+            }
+        }
+        println!();
+        match mesh.status(0).await {
+            Ok(s) => print_status(&s),
+            Err(e) => println!("{}: no answer ({e:#})", mesh.names[0]),
+        }
+        drop(mesh);
+        if all {
+            println!("demo: ok, every node saw every host");
+            Ok(())
+        } else {
+            Err(Failure(1, anyhow::anyhow!("not every node saw every host")))
+        }
+    } else {
+        loop {
+            if let Some(name) = mesh.exited().first() {
+                return Err(Failure(
+                    1,
+                    anyhow::anyhow!("agent {name} exited:\n{}", mesh.log_tail(name)),
+                ));
+            }
+            if let Ok(s) = mesh.status(0).await {
+                // Clear the screen and home the cursor, then the live table.
+                print!("\x1b[2J\x1b[H");
+                println!(
+                    "meshmon demo: {nodes} agents, live view of {} (Ctrl-C stops everything)\n",
+                    mesh.names[0]
+                );
+                print_status(&s);
+            }
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+        drop(mesh);
+        println!("demo: stopped every agent and removed the temporary files");
+        Ok(())
     }
 }
 

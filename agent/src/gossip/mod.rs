@@ -154,6 +154,9 @@ pub struct Gossip {
     /// joins so that it learns them without waiting for the periodic resend.
     last_info: Option<Payload>,
     last_table: Option<Payload>,
+    /// The latest host-info and series-table frames of every origin, as sealed bytes, so a
+    /// viewer that attaches late can decode samples at once (bounded like the host table).
+    descriptors: HashMap<String, [Option<Bytes>; 2]>,
 }
 
 impl Gossip {
@@ -172,6 +175,7 @@ impl Gossip {
             rate_mark: (0, 0),
             last_info: None,
             last_table: None,
+            descriptors: HashMap::new(),
         }
     }
 
@@ -402,6 +406,7 @@ impl Gossip {
                 // Viewers get the status at once instead of waiting for the next tick.
                 if self.peers.get(&from).is_some_and(Peer::is_viewer) {
                     self.send_status_to(from, now, out);
+                    self.send_descriptors_to(from, out);
                 }
                 if joined_node && self.cfg.role == Role::Node {
                     for p in [self.last_info.clone(), self.last_table.clone()]
@@ -479,6 +484,7 @@ impl Gossip {
         };
         self.dedup.mark(&h.origin, h.boot_id, h.seq);
         self.counters.accepted += 1;
+        self.remember_descriptor(&frame.header, bytes);
         let distance = frame.hops.saturating_add(1);
         self.touch_host(&frame.header, distance, now);
 
@@ -525,6 +531,34 @@ impl Gossip {
                 out.push(Action::Send { peer: id, bytes });
             } else {
                 self.counters.dropped += 1;
+            }
+        }
+    }
+
+    fn remember_descriptor(&mut self, h: &Header, bytes: &Bytes) {
+        let slot = match h.kind {
+            Kind::HostInfo => 0,
+            Kind::SeriesTable => 1,
+            _ => return,
+        };
+        if !self.descriptors.contains_key(&h.origin)
+            && self.descriptors.len() >= self.cfg.max_origins
+        {
+            return;
+        }
+        self.descriptors.entry(h.origin.clone()).or_default()[slot] = Some(bytes.clone());
+    }
+
+    fn send_descriptors_to(&mut self, peer: PeerId, out: &mut Vec<Action>) {
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        for bytes in self.descriptors.values().flatten().flatten() {
+            if p.take_credit() {
+                out.push(Action::Send {
+                    peer,
+                    bytes: bytes.clone(),
+                });
             }
         }
     }
@@ -586,6 +620,7 @@ impl Gossip {
             ts_ms: now.wall_ms,
         };
         self.touch_host(&header, 0, now);
+        self.remember_descriptor(&header, &bytes);
         if let Payload::HostInfo(info) = &payload {
             let name = self.cfg.name.clone();
             self.set_host_info(&name, info);

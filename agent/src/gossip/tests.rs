@@ -471,3 +471,33 @@ fn a_joining_node_gets_host_info_at_once() {
         "n0 re-sends its host info to the mesh when a node joins it"
     );
 }
+
+#[test]
+fn a_late_viewer_gets_every_origins_host_info_and_table_at_once() {
+    let mut s = Sim::new(3, 8);
+    s.link(0, 1);
+    s.originate(0);
+    s.originate(1);
+    let table = Payload::SeriesTable(meshmon_proto::payload::SeriesTable {
+        table: 1,
+        series: vec![],
+    });
+    s.input(0, Input::Local(table));
+    s.run();
+    let mut c = GossipConfig::new("viewer", 1, 8);
+    c.role = Role::Viewer;
+    c.deliver_all = true;
+    s.nodes[2] = Gossip::new(c, key());
+    s.link(2, 1);
+    let kinds: Vec<(String, Kind)> = s.delivered[2]
+        .iter()
+        .filter(|d| !d.header.flags.contains(Flags::LINK))
+        .map(|d| (d.header.origin.clone(), d.header.kind))
+        .collect();
+    assert!(kinds.contains(&("n0".into(), Kind::HostInfo)), "{kinds:?}");
+    assert!(
+        kinds.contains(&("n0".into(), Kind::SeriesTable)),
+        "{kinds:?}"
+    );
+    assert!(kinds.contains(&("n1".into(), Kind::HostInfo)), "{kinds:?}");
+}

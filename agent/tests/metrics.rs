@@ -1,0 +1,162 @@
+//! End to end: the values a real agent puts on the mesh, decoded by a viewer exactly as a
+//! remote node would, agree with what /proc and statvfs say on this machine, and
+//! `cpu.usage_pct` moves when a busy loop runs.
+
+mod common;
+
+use common::*;
+use meshmon_agent::viewer;
+use meshmon_proto::Payload;
+use meshmon_proto::samples::SampleDecoder;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+type Latest = Arc<Mutex<HashMap<String, (Instant, f64)>>>;
+
+/// Attaches a viewer and keeps the latest decoded value of every series of `origin`.
+async fn watch(target: &str, origin: &str) -> (Latest, CancellationToken) {
+    let stop = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let mut rx = viewer::attach(target, null_ring(), &tracker, stop.clone())
+        .await
+        .expect("attach");
+    let latest: Latest = Arc::default();
+    let l = latest.clone();
+    let origin = origin.to_owned();
+    tokio::spawn(async move {
+        let mut dec = SampleDecoder::new();
+        while let Some(d) = rx.recv().await {
+            if d.header.origin != origin {
+                continue;
+            }
+            match &d.payload {
+                Payload::SeriesTable(t) => dec.table(t),
+                Payload::Samples(s) => {
+                    let (values, _) = dec.apply(s);
+                    let now = Instant::now();
+                    let mut m = l.lock().expect("lock");
+                    for (k, v) in values {
+                        m.insert(k.to_string(), (now, v));
+                    }
+                }
+                _ => {}
+            }
+        }
+    });
+    (latest, stop)
+}
+
+fn get(latest: &Latest, key: &str) -> Option<f64> {
+    latest.lock().expect("lock").get(key).map(|(_, v)| *v)
+}
+
+/// Waits up to `limit` for a value of `key` received after `after`.
+async fn wait_value(latest: &Latest, key: &str, after: Instant, limit: Duration) -> Option<f64> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if let Some((t, v)) = latest.lock().expect("lock").get(key) {
+            if *t >= after {
+                return Some(*v);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    None
+}
+
+fn proc_field(path: &str, key: &str) -> u64 {
+    std::fs::read_to_string(path)
+        .expect("read proc")
+        .lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .expect("field")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mesh_values_agree_with_proc_and_statvfs_and_cpu_moves() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spec = Spec::new("metrics1");
+    let agent = Agent::start(dir.path(), &spec);
+    wait_all_see(
+        &[agent.target()],
+        &["metrics1"],
+        &null_ring(),
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("agent not up: {e}"));
+    let (latest, _stop) = watch(&agent.target(), "metrics1").await;
+    // A late viewer gets the table at once and the values within a key-frame period (10 s).
+    let total = wait_value(
+        &latest,
+        "mem.total_bytes",
+        Instant::now(),
+        Duration::from_secs(12),
+    )
+    .await;
+    let total = total.expect("mem.total_bytes arrives over the mesh");
+    assert_eq!(
+        total as u64,
+        proc_field("/proc/meminfo", "MemTotal:") * 1024
+    );
+
+    let st = rustix::fs::statvfs("/").expect("statvfs /");
+    let disk_total = get(&latest, "disk.total_bytes{mount=\"/\"}").expect("disk.total_bytes{/}");
+    assert_eq!(disk_total as u64, st.f_blocks * st.f_frsize);
+    let inodes = get(&latest, "disk.inodes_total{mount=\"/\"}").expect("disk.inodes_total{/}");
+    assert_eq!(inodes as u64, st.f_files);
+    let boot = get(&latest, "host.boot_time_s").expect("host.boot_time_s");
+    assert_eq!(boot as u64, proc_field("/proc/stat", "btime"));
+    for key in [
+        "cpu.usage_pct",
+        "mem.used_pct",
+        "cpu.load1",
+        "host.uptime_s",
+        "mesh.peers",
+    ] {
+        assert!(get(&latest, key).is_some(), "{key} is sent");
+    }
+
+    // cpu.usage_pct moves when every core is busy for a few seconds.
+    let idle = get(&latest, "cpu.usage_pct").expect("cpu");
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let spinners: Vec<_> = (0..cores)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut x = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+                    std::hint::black_box(x);
+                }
+            })
+        })
+        .collect();
+    let busy_from = Instant::now() + Duration::from_millis(1500);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut busy = 0.0f64;
+    for _ in 0..3 {
+        if let Some(v) =
+            wait_value(&latest, "cpu.usage_pct", busy_from, Duration::from_secs(3)).await
+        {
+            busy = busy.max(v);
+        }
+        tokio::time::sleep(Duration::from_millis(900)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for s in spinners {
+        let _ = s.join();
+    }
+    eprintln!("cpu.usage_pct idle {idle:.1} -> busy {busy:.1}");
+    assert!(
+        busy >= 80.0,
+        "all cores spinning read as busy: {busy:.1} (idle {idle:.1})"
+    );
+    assert!(busy > idle, "cpu.usage_pct moved: {idle:.1} -> {busy:.1}");
+}
