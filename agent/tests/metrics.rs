@@ -57,10 +57,10 @@ fn get(latest: &Latest, key: &str) -> Option<f64> {
 async fn wait_value(latest: &Latest, key: &str, after: Instant, limit: Duration) -> Option<f64> {
     let start = Instant::now();
     while start.elapsed() < limit {
-        if let Some((t, v)) = latest.lock().expect("lock").get(key) {
-            if *t >= after {
-                return Some(*v);
-            }
+        if let Some((t, v)) = latest.lock().expect("lock").get(key)
+            && *t >= after
+        {
+            return Some(*v);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
