@@ -203,11 +203,14 @@ NULL_KEY = bytes(32)
 
 
 def parse_keys(text: str) -> list[bytes]:
-    """Key file: base64 32-byte keys, one a line, the first seals, all are accepted."""
+    """Key file: base64 32-byte keys, one a line, the first seals, all are accepted.
+
+    Blank lines and lines starting with `#` are skipped and surrounding whitespace is
+    ignored, as meshmon does (PROTOCOL.md section 3 does not say so)."""
     keys = []
     for lineno, line in enumerate(text.splitlines(), 1):
         line = line.strip()
-        if not line:
+        if not line or line.startswith("#"):
             continue
         try:
             key = base64.b64decode(line, validate=True)
