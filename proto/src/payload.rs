@@ -35,6 +35,12 @@ pub struct Hello {
     pub version: String,
     /// How many frames the sender accepts before it acknowledges (credit window).
     pub window: u32,
+    /// A fresh random number of the sender for this link (never 0).
+    pub nonce: u64,
+    /// The other side's `nonce` from its Hello, or 0 in the very first Hello of a link. A
+    /// side accepts the link only when the other echoes its nonce, so a recorded Hello
+    /// replayed on a new connection opens nothing.
+    pub echo: u64,
 }
 
 /// Link: liveness, credit and round-trip time, sent about once a second and whenever the
@@ -253,6 +259,8 @@ mod tests {
                 role: Role::Viewer,
                 version: "0.1.0".into(),
                 window: 1024,
+                nonce: 7,
+                echo: 9,
             }),
             Payload::Heartbeat(Heartbeat {
                 acked: 9,

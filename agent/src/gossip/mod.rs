@@ -150,12 +150,9 @@ pub struct Gossip {
     counters: Counters,
     last_status_us: u64,
     rate_mark: (u64, u64),
-    /// The last host info and series table this node originated, re-sent when a node peer
-    /// joins so that it learns them without waiting for the periodic resend.
-    last_info: Option<Payload>,
-    last_table: Option<Payload>,
-    /// The latest host-info and series-table frames of every origin, as sealed bytes, so a
-    /// viewer that attaches late can decode samples at once (bounded like the host table).
+    /// The latest host-info and series-table frames of every origin, sealed, with the hop
+    /// count a neighbour of this node must see (this node's distance from the origin), so a
+    /// newcomer can name hosts and decode samples at once (bounded like the host table).
     descriptors: HashMap<String, [Option<Bytes>; 2]>,
 }
 
@@ -173,8 +170,6 @@ impl Gossip {
             counters: Counters::default(),
             last_status_us: 0,
             rate_mark: (0, 0),
-            last_info: None,
-            last_table: None,
             descriptors: HashMap::new(),
         }
     }
@@ -195,7 +190,7 @@ impl Gossip {
                     self.cfg.peer_burst,
                 );
                 if direction == Direction::Out {
-                    self.send_hello(&mut p, peer, now, out);
+                    self.send_hello(&mut p, peer, 0, now, out);
                 }
                 self.peers.insert(peer, p);
             }
@@ -270,16 +265,26 @@ impl Gossip {
         }
     }
 
-    fn send_hello(&mut self, p: &mut Peer, peer: PeerId, now: Now, out: &mut Vec<Action>) {
+    /// Sends our Hello on a link, echoing `echo` (the peer's nonce, or 0 to open).
+    fn send_hello(
+        &mut self,
+        p: &mut Peer,
+        peer: PeerId,
+        echo: u64,
+        now: Now,
+        out: &mut Vec<Action>,
+    ) {
         let hello = Payload::Hello(Hello {
             name: self.cfg.name.clone(),
             boot_id: self.cfg.boot_id,
             role: self.cfg.role,
             version: self.cfg.version.clone(),
             window: self.cfg.window,
+            nonce: p.nonce,
+            echo,
         });
         if let Some(bytes) = self.seal(now, &hello, true) {
-            p.hello_sent = true;
+            p.echoed = echo;
             out.push(Action::Send { peer, bytes });
         }
     }
@@ -396,29 +401,39 @@ impl Gossip {
                 let Some(mut p) = self.peers.remove(&from) else {
                     return;
                 };
-                p.window = u64::from(h.window.max(1));
-                p.hello = Some((h.name, h.role));
-                if !p.hello_sent {
-                    self.send_hello(&mut p, from, now, out);
+                // The three-way hello: answer a new nonce with ours and its echo; accept the
+                // link once the peer echoes our nonce. A Hello echoing anything else is a
+                // replay from another connection.
+                let accepted_now = if h.echo == p.nonce {
+                    let first = p.hello.is_none();
+                    p.window = u64::from(h.window.max(1));
+                    p.hello = Some((h.name, h.role));
+                    first
+                } else if h.echo == 0 {
+                    false
+                } else {
+                    self.peers.insert(from, p);
+                    self.auth_failed(from);
+                    return;
+                };
+                if h.nonce != 0 && p.echoed != h.nonce {
+                    self.send_hello(&mut p, from, h.nonce, now, out);
                 }
-                let joined_node = p.is_node();
+                let joined_node = accepted_now && p.is_node();
+                let joined_viewer = accepted_now && p.is_viewer();
                 self.peers.insert(from, p);
                 // Viewers get the status at once instead of waiting for the next tick.
-                if self.peers.get(&from).is_some_and(Peer::is_viewer) {
+                if joined_viewer {
                     self.send_status_to(from, now, out);
-                    self.send_descriptors_to(from, out);
                 }
-                if joined_node && self.cfg.role == Role::Node {
-                    for p in [self.last_info.clone(), self.last_table.clone()]
-                        .into_iter()
-                        .flatten()
-                    {
-                        self.originate(now, p, out);
-                    }
+                // A new neighbour learns every origin's host info and series table at once
+                // (it floods them on; nodes that have them drop them as duplicates).
+                if (joined_viewer || joined_node) && self.cfg.role == Role::Node {
+                    self.send_descriptors_to(from, out);
                 }
             }
             Payload::Heartbeat(hb) => {
-                if let Some(p) = self.peers.get_mut(&from) {
+                if let Some(p) = self.peers.get_mut(&from).filter(|p| p.hello.is_some()) {
                     p.acked_by_peer = p.acked_by_peer.max(hb.acked.min(p.sent));
                     if hb.echo_us != 0 {
                         let rtt = now
@@ -484,8 +499,10 @@ impl Gossip {
         };
         self.dedup.mark(&h.origin, h.boot_id, h.seq);
         self.counters.accepted += 1;
-        self.remember_descriptor(&frame.header, bytes);
         let distance = frame.hops.saturating_add(1);
+        if distance < self.cfg.max_hops {
+            self.remember_descriptor(&frame.header, &Bytes::from(with_hops(bytes, distance)));
+        }
         self.touch_host(&frame.header, distance, now);
 
         let wanted = self.cfg.deliver_all || frame.header.kind == Kind::HostInfo;
@@ -602,11 +619,6 @@ impl Gossip {
     fn originate(&mut self, now: Now, payload: Payload, out: &mut Vec<Action>) {
         if self.cfg.role == Role::Viewer || payload.is_link() {
             return;
-        }
-        match payload.kind() {
-            Kind::HostInfo => self.last_info = Some(payload.clone()),
-            Kind::SeriesTable => self.last_table = Some(payload.clone()),
-            _ => {}
         }
         let Some(bytes) = self.seal(now, &payload, false) else {
             return;

@@ -61,8 +61,10 @@ pub struct Peer {
     pub addr: String,
     /// Name and role from the peer's Hello; `None` until it arrived.
     pub hello: Option<(String, Role)>,
-    /// Whether we sent our Hello on this link.
-    pub hello_sent: bool,
+    /// Our nonce for this link, which the peer must echo before we accept it.
+    pub nonce: u64,
+    /// The peer's nonce we last echoed (0: none yet).
+    pub echoed: u64,
     pub up_since_us: u64,
     pub last_rx_us: u64,
     pub last_hb_sent_us: u64,
@@ -94,7 +96,8 @@ impl Peer {
             direction,
             addr,
             hello: None,
-            hello_sent: false,
+            nonce: rand::random::<u64>() | 1,
+            echoed: 0,
             up_since_us: now_us,
             last_rx_us: now_us,
             last_hb_sent_us: 0,

@@ -458,17 +458,71 @@ proptest! {
 }
 
 #[test]
-fn a_joining_node_gets_host_info_at_once() {
+fn a_joining_node_learns_every_hosts_info_at_once() {
     let mut s = Sim::new(3, 8);
     s.link(0, 1);
     s.originate(0);
     assert_eq!(s.seen_by(1, 0), 1);
     s.link(2, 1);
-    assert_eq!(s.seen_by(2, 0), 0, "n0 does not know n2 joined n1");
-    s.link(2, 0);
+    assert_eq!(
+        s.seen_by(2, 0),
+        1,
+        "n1 hands n2 the host info of n0 when n2 joins"
+    );
+    assert_eq!(s.seen_by(0, 2), 0, "n2 has originated nothing yet");
+}
+
+#[test]
+fn a_replayed_hello_opens_no_link() {
+    let mut s = Sim::new(3, 8);
+    s.link(0, 1);
+    // Every Hello n0 sent on its link to n1: the opening one and the one echoing n1's nonce.
+    let hellos: Vec<Bytes> = s
+        .sent
+        .iter()
+        .filter(|(n, p, b)| {
+            *n == 0 && *p == 0 && Frame::decode(b).is_ok_and(|f| f.header.kind == Kind::Hello)
+        })
+        .map(|(_, _, b)| b.clone())
+        .collect();
+    assert_eq!(hellos.len(), 2);
+    // An attacker replays them on a new connection to n2 (which never saw n0).
+    let mut out = Vec::new();
+    s.nodes[2].handle(
+        s.now,
+        Input::PeerUp {
+            peer: 99,
+            direction: Direction::In,
+            addr: "evil".into(),
+        },
+        &mut out,
+    );
+    for h in &hellos {
+        s.nodes[2].handle(
+            s.now,
+            Input::Message {
+                peer: 99,
+                bytes: h.clone(),
+            },
+            &mut out,
+        );
+    }
+    assert_eq!(s.nodes[2].node_peers(), 0, "no link accepted");
     assert!(
-        s.seen_by(2, 0) >= 1,
-        "n0 re-sends its host info to the mesh when a node joins it"
+        s.nodes[2].counters().auth_failures >= 1,
+        "the stale echo is counted"
+    );
+    out.clear();
+    s.originate(2);
+    s.nodes[2].handle(
+        s.now,
+        Input::Local(Payload::HostInfo(HostInfo::default())),
+        &mut out,
+    );
+    assert!(
+        !out.iter()
+            .any(|a| matches!(a, Action::Send { peer: 99, .. })),
+        "nothing is sent to the replayer"
     );
 }
 

@@ -32,6 +32,7 @@ import os
 import platform
 import re
 import struct
+import secrets
 import sys
 import time
 from dataclasses import dataclass, field
@@ -283,7 +284,8 @@ def encode_payload(kind: int, p: dict) -> bytes:
 # are ignored.
 _U, _S, _B = 0, "", False
 SCHEMAS: dict[int, dict[str, Any]] = {
-    KIND_HELLO: {"name": _S, "boot_id": _U, "role": _S, "version": _S, "window": _U},
+    KIND_HELLO: {"name": _S, "boot_id": _U, "role": _S, "version": _S, "window": _U,
+                 "nonce": _U, "echo": _U},
     KIND_HEARTBEAT: {"acked": _U, "sent_us": _U, "echo_us": _U, "held_us": _U},
     KIND_HOSTINFO: {"os": _S, "kernel": _S, "arch": _S, "version": _S, "tags": [],
                     "interval_ms": _U, "boot_time_s": _U, "cores": _U, "dashboard": _B},
@@ -504,7 +506,16 @@ class Link:
         self.sock = sock
         self._reset()
 
+    def hello_payload(self, echo: int) -> dict:
+        # Section 5.1: a fresh nonce per link; `echo` returns the other side's nonce.
+        return {
+            "name": self.name, "boot_id": self.peer.boot_id, "role": self.role,
+            "version": VERSION, "window": self.window, "nonce": self.nonce, "echo": echo,
+        }
+
     def _reset(self) -> None:
+        self.nonce = secrets.randbits(64) | 1
+        self.echoed = 0
         self.up = False
         self.hello: dict | None = None
         self.peer_acked = 0
@@ -541,10 +552,7 @@ class Link:
                 self._reset()
                 self.handshakes += 1
                 self.up = True
-                self.send_link(KIND_HELLO, {
-                    "name": self.name, "boot_id": self.peer.boot_id, "role": self.role,
-                    "version": VERSION, "window": self.window,
-                })
+                self.send_link(KIND_HELLO, self.hello_payload(0))
             elif ev["event"] == zmq.EVENT_DISCONNECTED:
                 self.up = False
                 self.hello = None
@@ -603,11 +611,20 @@ class Link:
             sys.stderr.write(f"[{self.name}] {kname} origin={h.origin} boot={h.boot_id} "
                              f"seq={h.seq} hops={frame.hops} flags={h.flags}{extra}\n")
         if h.kind == KIND_HELLO:
-            first = self.hello is None
-            self.hello = p
-            self.next_heartbeat = 0.0
-            if first:
-                self.peer.on_hello(self)
+            # Section 5.1: accept the link once the other side echoes our nonce; answer a
+            # nonce we have not echoed yet.
+            if p["echo"] == self.nonce:
+                first = self.hello is None
+                self.hello = p
+                self.next_heartbeat = 0.0
+                if p["nonce"] and self.echoed != p["nonce"]:
+                    self.echoed = p["nonce"]
+                    self.send_link(KIND_HELLO, self.hello_payload(p["nonce"]))
+                if first:
+                    self.peer.on_hello(self)
+            elif p["echo"] == 0 and p["nonce"] and self.echoed != p["nonce"]:
+                self.echoed = p["nonce"]
+                self.send_link(KIND_HELLO, self.hello_payload(p["nonce"]))
         elif h.kind == KIND_HEARTBEAT:
             self.peer_acked = max(self.peer_acked, min(p["acked"], self.credit_sent))
             self.echo = (p["sent_us"], now_us())
