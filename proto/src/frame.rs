@@ -45,6 +45,10 @@ pub enum Kind {
     Samples,
     /// Gossip: the series table that sample indexes refer to ([`crate::payload::SeriesTable`]).
     SeriesTable,
+    /// Backfill: a dashboard asks an origin for frames it missed ([`crate::payload::BackfillRequest`]).
+    BackfillRequest,
+    /// Backfill: an origin re-sends old frames to one node ([`crate::payload::Replay`]).
+    Replay,
     /// A kind this build does not know.
     Other(u8),
 }
@@ -59,6 +63,8 @@ impl Kind {
             Kind::HostInfo => 0x10,
             Kind::Samples => 0x11,
             Kind::SeriesTable => 0x12,
+            Kind::BackfillRequest => 0x20,
+            Kind::Replay => 0x21,
             Kind::Other(b) => b,
         }
     }
@@ -72,6 +78,8 @@ impl Kind {
             0x10 => Kind::HostInfo,
             0x11 => Kind::Samples,
             0x12 => Kind::SeriesTable,
+            0x20 => Kind::BackfillRequest,
+            0x21 => Kind::Replay,
             other => Kind::Other(other),
         }
     }
@@ -85,7 +93,8 @@ impl Flags {
     /// Link-local: concerns only the two ends of one link, never forwarded; its `seq` counts in
     /// a space of its own so gossip sequence numbers stay gap-free.
     pub const LINK: Flags = Flags(0x01);
-    /// A re-sent historic frame (backfill), not live data.
+    /// Backfill traffic (requests and replays), not live data: it counts in a sequence of its
+    /// own per origin, so live sequences stay gap-free for every node.
     pub const REPLAY: Flags = Flags(0x02);
 
     /// Whether every bit of `other` is set.

@@ -9,6 +9,8 @@ use crate::error::{DecodeError, ProtoError};
 use crate::frame::Kind;
 use crate::num::Num;
 use serde::{Deserialize, Serialize};
+/// Byte strings in payloads (MessagePack bin).
+pub use serde_bytes::ByteBuf;
 
 /// What the sender of a [`Hello`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -187,6 +189,34 @@ pub struct Samples {
     pub c: Vec<Num>,
 }
 
+/// Backfill: the frame's origin (a dashboard node) asks `target` to re-send the frames of
+/// boot `boot_id` with sequence numbers `from_seq..=to_seq`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct BackfillRequest {
+    /// The origin whose frames are missing.
+    pub target: String,
+    /// Its boot.
+    pub boot_id: u64,
+    /// First missing sequence number.
+    pub from_seq: u64,
+    /// Last missing sequence number.
+    pub to_seq: u64,
+}
+
+/// Backfill: the frame's origin re-sends some of its own earlier frames, unchanged (sealed as
+/// they were), to node `to`. Starts with the series table and key frame the deltas need.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Replay {
+    /// The node that asked.
+    pub to: String,
+    /// Original frames, in sequence order.
+    pub frames: Vec<serde_bytes::ByteBuf>,
+    /// Whether this is the last replay answering the request.
+    pub last: bool,
+}
+
 /// A decoded payload.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Payload {
@@ -196,6 +226,8 @@ pub enum Payload {
     HostInfo(HostInfo),
     Samples(Samples),
     SeriesTable(SeriesTable),
+    BackfillRequest(BackfillRequest),
+    Replay(Replay),
 }
 
 impl Payload {
@@ -208,6 +240,8 @@ impl Payload {
             Payload::HostInfo(_) => Kind::HostInfo,
             Payload::Samples(_) => Kind::Samples,
             Payload::SeriesTable(_) => Kind::SeriesTable,
+            Payload::BackfillRequest(_) => Kind::BackfillRequest,
+            Payload::Replay(_) => Kind::Replay,
         }
     }
 
@@ -225,6 +259,8 @@ impl Payload {
             Payload::HostInfo(p) => rmp_serde::to_vec_named(p),
             Payload::Samples(p) => rmp_serde::to_vec_named(p),
             Payload::SeriesTable(p) => rmp_serde::to_vec_named(p),
+            Payload::BackfillRequest(p) => rmp_serde::to_vec_named(p),
+            Payload::Replay(p) => rmp_serde::to_vec_named(p),
         };
         r.map_err(|e| ProtoError::Encode(e.to_string()))
     }
@@ -241,6 +277,8 @@ impl Payload {
             Kind::HostInfo => Payload::HostInfo(de(bytes)?),
             Kind::Samples => Payload::Samples(de(bytes)?),
             Kind::SeriesTable => Payload::SeriesTable(de(bytes)?),
+            Kind::BackfillRequest => Payload::BackfillRequest(de(bytes)?),
+            Kind::Replay => Payload::Replay(de(bytes)?),
             Kind::Other(b) => return Err(DecodeError::UnknownKind(b)),
         })
     }
@@ -295,6 +333,17 @@ mod tests {
             Payload::SeriesTable(SeriesTable {
                 table: 1,
                 series: vec![("disk.used_pct".into(), vec![("mount".into(), "/".into())])],
+            }),
+            Payload::BackfillRequest(BackfillRequest {
+                target: "a".into(),
+                boot_id: 1,
+                from_seq: 5,
+                to_seq: 9,
+            }),
+            Payload::Replay(Replay {
+                to: "d".into(),
+                frames: vec![serde_bytes::ByteBuf::from(vec![1u8, 2, 3])],
+                last: true,
             }),
         ];
         for p in all {

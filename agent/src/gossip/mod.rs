@@ -11,16 +11,23 @@
 //! # Layout
 //! - [`dedup`]: per-origin replay windows.
 //! - [`peer`]: per-link state, credits, token bucket.
+//! - `link`: hello, heartbeats, status and descriptors for newcomers.
+//! - [`backfill`]: the origin's ring of recent frames and a dashboard's gap tracker.
+//! - `replay`: routing backfill requests and replays through the mesh.
 
+pub mod backfill;
 pub mod dedup;
+mod link;
 pub mod peer;
+mod replay;
 #[cfg(test)]
 mod tests;
 
+use backfill::{GapTracker, OwnRing};
 use bytes::Bytes;
 use dedup::{Dedup, Seen};
 use meshmon_proto::frame::with_hops;
-use meshmon_proto::payload::{Heartbeat, Hello, HostInfo, HostStatus, Role, Status};
+use meshmon_proto::payload::{HostInfo, HostStatus, Role, Status};
 use meshmon_proto::{Flags, Frame, Header, Keyring, Kind, Payload};
 pub use peer::{Direction, Peer, PeerId};
 use std::collections::{BTreeMap, HashMap};
@@ -54,6 +61,8 @@ pub struct GossipConfig {
     pub deliver_all: bool,
     /// Status to viewers this often.
     pub status_every_us: u64,
+    /// Track gaps in every origin's sequence and ask for them again (dashboard nodes).
+    pub backfill: bool,
 }
 
 impl GossipConfig {
@@ -73,6 +82,7 @@ impl GossipConfig {
             max_origins: 65_536,
             deliver_all: false,
             status_every_us: 1_000_000,
+            backfill: false,
         }
     }
 }
@@ -103,6 +113,13 @@ pub enum Input {
     Local(Payload),
     /// Time passed (call at least every 250 ms).
     Tick,
+    /// What the store already holds of an origin (dashboard nodes, at start): frames up to
+    /// `seq` of boot `boot_id`. Later gaps from there are asked for.
+    Resume {
+        origin: String,
+        boot_id: u64,
+        seq: u64,
+    },
 }
 
 /// A frame accepted for local consumers.
@@ -113,6 +130,8 @@ pub struct Delivered {
     pub payload: Payload,
     /// The link it came on; `None` for this node's own frames.
     pub from: Option<PeerId>,
+    /// Re-sent historic data (backfill), not live: store it, never alert on it.
+    pub replay: bool,
 }
 
 /// Something for the socket layer to do.
@@ -138,6 +157,17 @@ pub struct Counters {
     pub frames_in_per_s: f64,
 }
 
+/// The three sequence spaces of an origin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Space {
+    /// Link-local frames.
+    Link,
+    /// Live gossip.
+    Gossip,
+    /// Backfill requests and replays.
+    Replay,
+}
+
 /// The gossip machine of one node (or viewer).
 pub struct Gossip {
     cfg: GossipConfig,
@@ -154,11 +184,20 @@ pub struct Gossip {
     /// count a neighbour of this node must see (this node's distance from the origin), so a
     /// newcomer can name hosts and decode samples at once (bounded like the host table).
     descriptors: HashMap<String, [Option<Bytes>; 2]>,
+    replay_seq: u64,
+    /// This node's own recent frames, for backfill requests.
+    ring: OwnRing,
+    /// Missing sequence ranges per origin (dashboard nodes only).
+    tracker: Option<GapTracker>,
+    /// Per origin, the link its newest frame arrived on first: the reverse path that backfill
+    /// requests and replays take instead of flooding.
+    routes: HashMap<String, PeerId>,
 }
 
 impl Gossip {
     /// A machine with no links yet.
     pub fn new(cfg: GossipConfig, keyring: Keyring) -> Gossip {
+        let cfg_backfill = cfg.backfill;
         Gossip {
             dedup: Dedup::new(cfg.max_origins),
             cfg,
@@ -171,6 +210,10 @@ impl Gossip {
             last_status_us: 0,
             rate_mark: (0, 0),
             descriptors: HashMap::new(),
+            replay_seq: 0,
+            ring: OwnRing::default(),
+            tracker: cfg_backfill.then(GapTracker::default),
+            routes: HashMap::new(),
         }
     }
 
@@ -196,11 +239,39 @@ impl Gossip {
             }
             Input::PeerDown { peer } => {
                 self.peers.remove(&peer);
+                self.routes.retain(|_, p| *p != peer);
             }
             Input::Message { peer, bytes } => self.on_message(now, peer, bytes, out),
             Input::Local(payload) => self.originate(now, payload, out),
             Input::Tick => self.on_tick(now, out),
+            Input::Resume {
+                origin,
+                boot_id,
+                seq,
+            } => {
+                if let Some(t) = &mut self.tracker {
+                    t.resume(&origin, boot_id, seq);
+                }
+            }
         }
+    }
+
+    /// Bytes held by the backfill ring of this node's own frames.
+    pub fn ring_memory(&self) -> usize {
+        self.ring.memory()
+    }
+
+    /// Frames held by the backfill ring.
+    pub fn ring_len(&self) -> usize {
+        self.ring.len()
+    }
+
+    /// Open gaps of an origin (dashboard nodes), as (from, to) sequence ranges.
+    pub fn gaps(&self, origin: &str) -> Vec<(u64, u64)> {
+        self.tracker
+            .as_ref()
+            .map(|t| t.gaps(origin))
+            .unwrap_or_default()
     }
 
     /// Node-wide counters.
@@ -237,88 +308,35 @@ impl Gossip {
         }
     }
 
-    fn seal(&mut self, now: Now, payload: &Payload, link: bool) -> Option<Bytes> {
-        let seq = if link {
-            self.link_seq += 1;
-            self.link_seq
-        } else {
-            self.seq += 1;
-            self.seq
+    pub(crate) fn seal(
+        &mut self,
+        now: Now,
+        payload: &Payload,
+        space: Space,
+    ) -> Option<(Header, Bytes)> {
+        let (counter, flags) = match space {
+            Space::Link => (&mut self.link_seq, Flags::LINK),
+            Space::Gossip => (&mut self.seq, Flags::default()),
+            Space::Replay => (&mut self.replay_seq, Flags::REPLAY),
         };
+        *counter += 1;
         let header = Header {
             kind: payload.kind(),
-            flags: if link { Flags::LINK } else { Flags::default() },
+            flags,
             origin: self.cfg.name.clone(),
             boot_id: self.cfg.boot_id,
-            seq,
+            seq: *counter,
             ts_ms: now.wall_ms,
         };
         let sealed = payload
             .encode()
             .and_then(|body| self.keyring.seal(&header, 0, &body));
         match sealed {
-            Ok(b) => Some(Bytes::from(b)),
+            Ok(b) => Some((header, Bytes::from(b))),
             Err(error) => {
                 warn!(%error, kind = ?payload.kind(), "cannot seal frame");
                 None
             }
-        }
-    }
-
-    /// Sends our Hello on a link, echoing `echo` (the peer's nonce, or 0 to open).
-    fn send_hello(
-        &mut self,
-        p: &mut Peer,
-        peer: PeerId,
-        echo: u64,
-        now: Now,
-        out: &mut Vec<Action>,
-    ) {
-        let hello = Payload::Hello(Hello {
-            name: self.cfg.name.clone(),
-            boot_id: self.cfg.boot_id,
-            role: self.cfg.role,
-            version: self.cfg.version.clone(),
-            window: self.cfg.window,
-            nonce: p.nonce,
-            echo,
-        });
-        if let Some(bytes) = self.seal(now, &hello, true) {
-            p.echoed = echo;
-            out.push(Action::Send { peer, bytes });
-        }
-    }
-
-    fn send_heartbeat(&mut self, peer: PeerId, now: Now, out: &mut Vec<Action>) {
-        let Some(p) = self.peers.get(&peer) else {
-            return;
-        };
-        let (echo_us, held_us) = p
-            .echo
-            .map_or((0, 0), |(sent, at)| (sent, now.mono_us.saturating_sub(at)));
-        let hb = Payload::Heartbeat(Heartbeat {
-            acked: p.received,
-            sent_us: now.mono_us,
-            echo_us,
-            held_us,
-        });
-        if let Some(bytes) = self.seal(now, &hb, true) {
-            if let Some(p) = self.peers.get_mut(&peer) {
-                p.acked_sent = p.received;
-                p.last_hb_sent_us = now.mono_us;
-            }
-            out.push(Action::Send { peer, bytes });
-        }
-    }
-
-    fn maybe_ack(&mut self, peer: PeerId, now: Now, out: &mut Vec<Action>) {
-        let quarter = u64::from(self.cfg.window / 4).max(1);
-        if self
-            .peers
-            .get(&peer)
-            .is_some_and(|p| p.received - p.acked_sent >= quarter)
-        {
-            self.send_heartbeat(peer, now, out);
         }
     }
 
@@ -369,95 +387,6 @@ impl Gossip {
         }
     }
 
-    fn on_link_frame(
-        &mut self,
-        now: Now,
-        from: PeerId,
-        bytes: &[u8],
-        frame: &Frame,
-        out: &mut Vec<Action>,
-    ) {
-        let Ok(plain) = self.keyring.open_parsed(bytes, frame) else {
-            self.auth_failed(from);
-            return;
-        };
-        let payload = match Payload::decode(frame.header.kind, &plain) {
-            Ok(p) => p,
-            Err(error) => {
-                debug!(peer = from, %error, "undecodable link frame");
-                self.counters.malformed += 1;
-                self.drop_frame();
-                return;
-            }
-        };
-        match payload {
-            Payload::Hello(h) => {
-                if h.name == self.cfg.name && h.boot_id == self.cfg.boot_id {
-                    warn!(peer = from, "link to itself; dropping it");
-                    out.push(Action::Disconnect { peer: from });
-                    self.peers.remove(&from);
-                    return;
-                }
-                let Some(mut p) = self.peers.remove(&from) else {
-                    return;
-                };
-                // The three-way hello: answer a new nonce with ours and its echo; accept the
-                // link once the peer echoes our nonce. A Hello echoing anything else is a
-                // replay from another connection.
-                let accepted_now = if h.echo == p.nonce {
-                    let first = p.hello.is_none();
-                    p.window = u64::from(h.window.max(1));
-                    p.hello = Some((h.name, h.role));
-                    first
-                } else if h.echo == 0 {
-                    false
-                } else {
-                    self.peers.insert(from, p);
-                    self.auth_failed(from);
-                    return;
-                };
-                if h.nonce != 0 && p.echoed != h.nonce {
-                    self.send_hello(&mut p, from, h.nonce, now, out);
-                }
-                let joined_node = accepted_now && p.is_node();
-                let joined_viewer = accepted_now && p.is_viewer();
-                self.peers.insert(from, p);
-                // Viewers get the status at once instead of waiting for the next tick.
-                if joined_viewer {
-                    self.send_status_to(from, now, out);
-                }
-                // A new neighbour learns every origin's host info and series table at once
-                // (it floods them on; nodes that have them drop them as duplicates).
-                if (joined_viewer || joined_node) && self.cfg.role == Role::Node {
-                    self.send_descriptors_to(from, out);
-                }
-            }
-            Payload::Heartbeat(hb) => {
-                if let Some(p) = self.peers.get_mut(&from).filter(|p| p.hello.is_some()) {
-                    p.acked_by_peer = p.acked_by_peer.max(hb.acked.min(p.sent));
-                    if hb.echo_us != 0 {
-                        let rtt = now
-                            .mono_us
-                            .saturating_sub(hb.echo_us)
-                            .saturating_sub(hb.held_us);
-                        p.rtt_us = Some(rtt);
-                    }
-                    p.echo = Some((hb.sent_us, now.mono_us));
-                }
-            }
-            other => {
-                if self.cfg.role == Role::Viewer {
-                    out.push(Action::Deliver(Box::new(Delivered {
-                        header: frame.header.clone(),
-                        hops: frame.hops,
-                        payload: other,
-                        from: Some(from),
-                    })));
-                }
-            }
-        }
-    }
-
     fn on_gossip_frame(
         &mut self,
         now: Now,
@@ -478,7 +407,13 @@ impl Gossip {
             }
             return;
         }
-        match self.dedup.check(&h.origin, h.boot_id, h.seq) {
+        let replay = h.flags.contains(Flags::REPLAY);
+        let dedup_key = if replay {
+            format!("{}\u{0}replay", h.origin)
+        } else {
+            h.origin.clone()
+        };
+        match self.dedup.check(&dedup_key, h.boot_id, h.seq) {
             Seen::New => {}
             Seen::Duplicate => {
                 self.counters.duplicates += 1;
@@ -497,9 +432,22 @@ impl Gossip {
             self.auth_failed(from);
             return;
         };
-        self.dedup.mark(&h.origin, h.boot_id, h.seq);
+        self.dedup.mark(&dedup_key, h.boot_id, h.seq);
         self.counters.accepted += 1;
         let distance = frame.hops.saturating_add(1);
+        if replay {
+            self.on_backfill_frame(now, from, bytes, &frame, &plain, out);
+            return;
+        }
+        self.routes.insert(frame.header.origin.clone(), from);
+        if let Some(t) = &mut self.tracker {
+            t.observe(
+                &frame.header.origin,
+                frame.header.boot_id,
+                frame.header.seq,
+                now.wall_ms,
+            );
+        }
         if distance < self.cfg.max_hops {
             self.remember_descriptor(&frame.header, &Bytes::from(with_hops(bytes, distance)));
         }
@@ -517,6 +465,7 @@ impl Gossip {
                         hops: frame.hops,
                         payload,
                         from: Some(from),
+                        replay: false,
                     })));
                 }
                 Err(error) => {
@@ -548,34 +497,6 @@ impl Gossip {
                 out.push(Action::Send { peer: id, bytes });
             } else {
                 self.counters.dropped += 1;
-            }
-        }
-    }
-
-    fn remember_descriptor(&mut self, h: &Header, bytes: &Bytes) {
-        let slot = match h.kind {
-            Kind::HostInfo => 0,
-            Kind::SeriesTable => 1,
-            _ => return,
-        };
-        if !self.descriptors.contains_key(&h.origin)
-            && self.descriptors.len() >= self.cfg.max_origins
-        {
-            return;
-        }
-        self.descriptors.entry(h.origin.clone()).or_default()[slot] = Some(bytes.clone());
-    }
-
-    fn send_descriptors_to(&mut self, peer: PeerId, out: &mut Vec<Action>) {
-        let Some(p) = self.peers.get_mut(&peer) else {
-            return;
-        };
-        for bytes in self.descriptors.values().flatten().flatten() {
-            if p.take_credit() {
-                out.push(Action::Send {
-                    peer,
-                    bytes: bytes.clone(),
-                });
             }
         }
     }
@@ -620,17 +541,16 @@ impl Gossip {
         if self.cfg.role == Role::Viewer || payload.is_link() {
             return;
         }
-        let Some(bytes) = self.seal(now, &payload, false) else {
+        if matches!(payload, Payload::BackfillRequest(_) | Payload::Replay(_)) {
+            self.originate_routed(now, &payload, out);
+            return;
+        }
+        let Some((header, bytes)) = self.seal(now, &payload, Space::Gossip) else {
             return;
         };
-        let header = Header {
-            kind: payload.kind(),
-            flags: Flags::default(),
-            origin: self.cfg.name.clone(),
-            boot_id: self.cfg.boot_id,
-            seq: self.seq,
-            ts_ms: now.wall_ms,
-        };
+        let key = matches!(&payload, Payload::Samples(s) if s.k);
+        self.ring
+            .push(header.seq, header.ts_ms, header.kind, key, bytes.clone());
         self.touch_host(&header, 0, now);
         self.remember_descriptor(&header, &bytes);
         if let Payload::HostInfo(info) = &payload {
@@ -651,23 +571,28 @@ impl Gossip {
                 hops: 0,
                 payload,
                 from: None,
+                replay: false,
             })));
         }
     }
 
-    fn send_status_to(&mut self, peer: PeerId, now: Now, out: &mut Vec<Action>) {
-        let status = Payload::Status(self.status());
-        let Some(bytes) = self.seal(now, &status, true) else {
-            return;
-        };
-        if let Some(p) = self.peers.get_mut(&peer)
-            && p.take_credit()
-        {
-            out.push(Action::Send { peer, bytes });
-        }
-    }
-
     fn on_tick(&mut self, now: Now, out: &mut Vec<Action>) {
+        self.ring.prune(now.wall_ms);
+        let wanted = self
+            .tracker
+            .as_mut()
+            .map(|t| t.due(now.wall_ms))
+            .unwrap_or_default();
+        for w in wanted {
+            debug!(origin = %w.origin, from = w.from_seq, to = w.to_seq, "asking for missing frames");
+            let req = Payload::BackfillRequest(meshmon_proto::payload::BackfillRequest {
+                target: w.origin,
+                boot_id: w.boot_id,
+                from_seq: w.from_seq,
+                to_seq: w.to_seq,
+            });
+            self.originate_routed(now, &req, out);
+        }
         let dead: Vec<PeerId> = self
             .peers
             .iter()
@@ -678,6 +603,7 @@ impl Gossip {
             if let Some(p) = self.peers.remove(&peer) {
                 warn!(peer = %p.addr, name = ?p.hello.as_ref().map(|h| &h.0), "link silent for 5 s; dropping it");
             }
+            self.routes.retain(|_, p| *p != peer);
             out.push(Action::Disconnect { peer });
         }
         let due: Vec<PeerId> = self

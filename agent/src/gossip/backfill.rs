@@ -1,0 +1,336 @@
+//! Gap-free history, the sans-io parts: the origin's ring of its own recent frames
+//! ([`OwnRing`], which answers backfill requests) and a dashboard's per-origin gap tracker
+//! ([`GapTracker`], which decides what to ask for and when).
+//!
+//! Not here: routing requests and replays through the mesh (gossip does that), or storing
+//! what arrives (the store).
+
+use bytes::Bytes;
+use meshmon_proto::Kind;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+/// How long an origin keeps its own frames for backfill.
+pub const RING_WINDOW_MS: u64 = 15 * 60 * 1000;
+/// Memory cap of the ring, in bytes of frames.
+pub const RING_MAX_BYTES: usize = 8 * 1024 * 1024;
+/// A gap is asked for only if still open this long after it was noticed (a frame on a slower
+/// path usually fills it first).
+pub const GAP_GRACE_MS: u64 = 2_000;
+/// A request is repeated after this long without an answer...
+pub const RETRY_MS: u64 = 5_000;
+/// ...at most this many times in all.
+pub const MAX_TRIES: u32 = 3;
+/// Longest range asked for in one request.
+pub const MAX_RANGE: u64 = 4096;
+/// Open gaps tracked per origin.
+pub const MAX_GAPS: usize = 64;
+/// Replay payloads are cut at about this many bytes of frames.
+pub const REPLAY_CHUNK: usize = 48 * 1024;
+
+#[derive(Debug, Clone)]
+struct Entry {
+    seq: u64,
+    ts_ms: u64,
+    kind: Kind,
+    key: bool,
+    bytes: Bytes,
+}
+
+/// An origin's own recent gossip frames, sealed as sent.
+#[derive(Debug, Default)]
+pub struct OwnRing {
+    entries: VecDeque<Entry>,
+    bytes: usize,
+}
+
+impl OwnRing {
+    /// Remembers a frame this node originated. `key` marks key-frame samples.
+    pub fn push(&mut self, seq: u64, ts_ms: u64, kind: Kind, key: bool, bytes: Bytes) {
+        self.bytes += bytes.len();
+        self.entries.push_back(Entry {
+            seq,
+            ts_ms,
+            kind,
+            key,
+            bytes,
+        });
+        while self.bytes > RING_MAX_BYTES {
+            self.pop();
+        }
+    }
+
+    fn pop(&mut self) {
+        if let Some(e) = self.entries.pop_front() {
+            self.bytes -= e.bytes.len();
+        }
+    }
+
+    /// Forgets frames older than the window.
+    pub fn prune(&mut self, now_ms: u64) {
+        while self
+            .entries
+            .front()
+            .is_some_and(|e| now_ms.saturating_sub(e.ts_ms) > RING_WINDOW_MS)
+        {
+            self.pop();
+        }
+    }
+
+    /// Bytes held.
+    pub fn memory(&self) -> usize {
+        self.bytes + self.entries.len() * std::mem::size_of::<Entry>()
+    }
+
+    /// Frames held.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the ring is empty.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The frames answering a request for `from..=to`, in sequence order, preceded by what a
+    /// decoder needs: the latest host info and series table before them and every frame from
+    /// the last samples key frame before `from`.
+    pub fn answer(&self, from: u64, to: u64) -> Vec<Bytes> {
+        let key_start = self
+            .entries
+            .iter()
+            .filter(|e| e.seq <= from && e.kind == Kind::Samples && e.key)
+            .map(|e| e.seq)
+            .max()
+            .unwrap_or(from);
+        let start = key_start.min(from);
+        let mut picked: Vec<&Entry> = Vec::new();
+        for kind in [Kind::HostInfo, Kind::SeriesTable] {
+            if let Some(e) = self
+                .entries
+                .iter()
+                .filter(|e| e.seq < start && e.kind == kind)
+                .max_by_key(|e| e.seq)
+            {
+                picked.push(e);
+            }
+        }
+        picked.extend(
+            self.entries
+                .iter()
+                .filter(|e| e.seq >= start && e.seq <= to),
+        );
+        picked.sort_by_key(|e| e.seq);
+        picked.dedup_by_key(|e| e.seq);
+        picked.into_iter().map(|e| e.bytes.clone()).collect()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Gap {
+    to: u64,
+    noticed_ms: u64,
+    requested_ms: Option<u64>,
+    tries: u32,
+}
+
+#[derive(Debug, Default)]
+struct OriginGaps {
+    boot_id: u64,
+    high: u64,
+    /// from -> gap
+    gaps: BTreeMap<u64, Gap>,
+}
+
+/// A request the tracker wants sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wanted {
+    pub origin: String,
+    pub boot_id: u64,
+    pub from_seq: u64,
+    pub to_seq: u64,
+}
+
+/// Per-origin record of which live sequence numbers a dashboard has, and which to ask for.
+#[derive(Debug, Default)]
+pub struct GapTracker {
+    origins: HashMap<String, OriginGaps>,
+    /// Gaps abandoned after [`MAX_TRIES`] (the origin no longer has the frames).
+    pub abandoned: u64,
+}
+
+impl GapTracker {
+    /// Starts from what the store already holds: up to `seq` of `boot_id`.
+    pub fn resume(&mut self, origin: &str, boot_id: u64, seq: u64) {
+        self.origins.insert(
+            origin.to_owned(),
+            OriginGaps {
+                boot_id,
+                high: seq,
+                gaps: BTreeMap::new(),
+            },
+        );
+    }
+
+    /// A live or replayed frame of `origin` arrived.
+    pub fn observe(&mut self, origin: &str, boot_id: u64, seq: u64, now_ms: u64) {
+        let o = self.origins.entry(origin.to_owned()).or_default();
+        if boot_id != o.boot_id {
+            if boot_id < o.boot_id {
+                return;
+            }
+            // A new boot: the old one's tail died with the process that had it.
+            *o = OriginGaps {
+                boot_id,
+                high: seq.saturating_sub(1),
+                gaps: BTreeMap::new(),
+            };
+        }
+        if seq > o.high {
+            if seq > o.high + 1 && o.high > 0 && o.gaps.len() < MAX_GAPS {
+                let from = o.high + 1;
+                o.gaps.insert(
+                    from,
+                    Gap {
+                        to: seq - 1,
+                        noticed_ms: now_ms,
+                        requested_ms: None,
+                        tries: 0,
+                    },
+                );
+            }
+            o.high = seq;
+            return;
+        }
+        // Inside an open gap: split it around `seq`.
+        let Some((&from, &gap)) = o.gaps.range(..=seq).next_back() else {
+            return;
+        };
+        if seq > gap.to {
+            return;
+        }
+        o.gaps.remove(&from);
+        if from < seq {
+            o.gaps.insert(from, Gap { to: seq - 1, ..gap });
+        }
+        if seq < gap.to {
+            o.gaps.insert(seq + 1, gap);
+        }
+    }
+
+    /// What to ask for now: gaps past their grace period, or unanswered past the retry time.
+    pub fn due(&mut self, now_ms: u64) -> Vec<Wanted> {
+        let mut out = Vec::new();
+        for (origin, o) in &mut self.origins {
+            let mut dead = Vec::new();
+            for (&from, gap) in &mut o.gaps {
+                let ready = match gap.requested_ms {
+                    None => now_ms.saturating_sub(gap.noticed_ms) >= GAP_GRACE_MS,
+                    Some(at) => now_ms.saturating_sub(at) >= RETRY_MS,
+                };
+                if !ready {
+                    continue;
+                }
+                if gap.tries >= MAX_TRIES {
+                    dead.push(from);
+                    continue;
+                }
+                gap.tries += 1;
+                gap.requested_ms = Some(now_ms);
+                out.push(Wanted {
+                    origin: origin.clone(),
+                    boot_id: o.boot_id,
+                    from_seq: from,
+                    to_seq: gap.to.min(from + MAX_RANGE - 1),
+                });
+            }
+            for from in dead {
+                o.gaps.remove(&from);
+                self.abandoned += 1;
+            }
+        }
+        out
+    }
+
+    /// Open gaps of an origin, as (from, to).
+    pub fn gaps(&self, origin: &str) -> Vec<(u64, u64)> {
+        self.origins
+            .get(origin)
+            .map(|o| o.gaps.iter().map(|(f, g)| (*f, g.to)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Highest sequence number seen of an origin's current boot.
+    pub fn high(&self, origin: &str) -> Option<(u64, u64)> {
+        self.origins.get(origin).map(|o| (o.boot_id, o.high))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b(n: u8) -> Bytes {
+        Bytes::from(vec![n; 10])
+    }
+
+    #[test]
+    fn ring_answers_with_decoder_context_and_forgets_old_frames() {
+        let mut r = OwnRing::default();
+        r.push(1, 0, Kind::HostInfo, false, b(1));
+        r.push(2, 0, Kind::SeriesTable, false, b(2));
+        r.push(3, 1000, Kind::Samples, true, b(3));
+        r.push(4, 2000, Kind::Samples, false, b(4));
+        r.push(5, 3000, Kind::Samples, false, b(5));
+        r.push(6, 4000, Kind::Samples, false, b(6));
+        assert_eq!(
+            r.answer(5, 5),
+            vec![b(1), b(2), b(3), b(4), b(5)],
+            "context from the key frame"
+        );
+        r.prune(RING_WINDOW_MS + 1500);
+        assert_eq!(r.len(), 3, "frames older than the window are gone");
+    }
+
+    #[test]
+    fn tracker_asks_after_grace_retries_and_gives_up() {
+        let mut t = GapTracker::default();
+        t.observe("a", 1, 1, 0);
+        t.observe("a", 1, 5, 0);
+        assert_eq!(t.gaps("a"), vec![(2, 4)]);
+        assert!(t.due(1000).is_empty(), "grace period");
+        t.observe("a", 1, 3, 1500);
+        assert_eq!(
+            t.gaps("a"),
+            vec![(2, 2), (4, 4)],
+            "a late frame splits the gap"
+        );
+        let w = t.due(2500);
+        assert_eq!(w.len(), 2);
+        assert!(t.due(3000).is_empty(), "not again before the retry time");
+        assert_eq!(t.due(7600).len(), 2, "retried");
+        t.due(13_000);
+        assert!(
+            t.due(19_000).is_empty() && t.gaps("a").is_empty(),
+            "abandoned after 3 tries"
+        );
+        assert_eq!(t.abandoned, 2);
+    }
+
+    #[test]
+    fn tracker_resumes_from_the_store_and_resets_on_a_new_boot() {
+        let mut t = GapTracker::default();
+        t.resume("a", 7, 100);
+        t.observe("a", 7, 160, 0);
+        assert_eq!(
+            t.gaps("a"),
+            vec![(101, 159)],
+            "the gap since the store's last frame"
+        );
+        t.observe("a", 8, 3, 0);
+        assert!(
+            t.gaps("a").is_empty(),
+            "a restarted origin's old tail cannot be had"
+        );
+        assert_eq!(t.high("a"), Some((8, 3)));
+    }
+}

@@ -1,0 +1,199 @@
+//! The link protocol of the gossip machine: the three-way hello, heartbeats with credits and
+//! round-trip time, the status sent to viewers, and the descriptors handed to newcomers.
+//!
+//! Not here: gossip frames (flooding, de-duplication), which are in the parent module.
+
+use super::{Action, Delivered, Gossip, Now, Peer, PeerId, Space};
+use bytes::Bytes;
+use meshmon_proto::payload::{Heartbeat, Hello, Role};
+use meshmon_proto::{Frame, Header, Kind, Payload};
+use tracing::{debug, warn};
+
+impl Gossip {
+    /// Sends our Hello on a link, echoing `echo` (the peer's nonce, or 0 to open).
+    pub(super) fn send_hello(
+        &mut self,
+        p: &mut Peer,
+        peer: PeerId,
+        echo: u64,
+        now: Now,
+        out: &mut Vec<Action>,
+    ) {
+        let hello = Payload::Hello(Hello {
+            name: self.cfg.name.clone(),
+            boot_id: self.cfg.boot_id,
+            role: self.cfg.role,
+            version: self.cfg.version.clone(),
+            window: self.cfg.window,
+            nonce: p.nonce,
+            echo,
+        });
+        if let Some(bytes) = self.seal(now, &hello, Space::Link).map(|(_, b)| b) {
+            p.echoed = echo;
+            out.push(Action::Send { peer, bytes });
+        }
+    }
+
+    pub(super) fn send_heartbeat(&mut self, peer: PeerId, now: Now, out: &mut Vec<Action>) {
+        let Some(p) = self.peers.get(&peer) else {
+            return;
+        };
+        let (echo_us, held_us) = p
+            .echo
+            .map_or((0, 0), |(sent, at)| (sent, now.mono_us.saturating_sub(at)));
+        let hb = Payload::Heartbeat(Heartbeat {
+            acked: p.received,
+            sent_us: now.mono_us,
+            echo_us,
+            held_us,
+        });
+        if let Some(bytes) = self.seal(now, &hb, Space::Link).map(|(_, b)| b) {
+            if let Some(p) = self.peers.get_mut(&peer) {
+                p.acked_sent = p.received;
+                p.last_hb_sent_us = now.mono_us;
+            }
+            out.push(Action::Send { peer, bytes });
+        }
+    }
+
+    pub(super) fn maybe_ack(&mut self, peer: PeerId, now: Now, out: &mut Vec<Action>) {
+        let quarter = u64::from(self.cfg.window / 4).max(1);
+        if self
+            .peers
+            .get(&peer)
+            .is_some_and(|p| p.received - p.acked_sent >= quarter)
+        {
+            self.send_heartbeat(peer, now, out);
+        }
+    }
+
+    pub(super) fn on_link_frame(
+        &mut self,
+        now: Now,
+        from: PeerId,
+        bytes: &[u8],
+        frame: &Frame,
+        out: &mut Vec<Action>,
+    ) {
+        let Ok(plain) = self.keyring.open_parsed(bytes, frame) else {
+            self.auth_failed(from);
+            return;
+        };
+        let payload = match Payload::decode(frame.header.kind, &plain) {
+            Ok(p) => p,
+            Err(error) => {
+                debug!(peer = from, %error, "undecodable link frame");
+                self.counters.malformed += 1;
+                self.drop_frame();
+                return;
+            }
+        };
+        match payload {
+            Payload::Hello(h) => {
+                if h.name == self.cfg.name && h.boot_id == self.cfg.boot_id {
+                    warn!(peer = from, "link to itself; dropping it");
+                    out.push(Action::Disconnect { peer: from });
+                    self.peers.remove(&from);
+                    return;
+                }
+                let Some(mut p) = self.peers.remove(&from) else {
+                    return;
+                };
+                // The three-way hello: answer a new nonce with ours and its echo; accept the
+                // link once the peer echoes our nonce. A Hello echoing anything else is a
+                // replay from another connection.
+                let accepted_now = if h.echo == p.nonce {
+                    let first = p.hello.is_none();
+                    p.window = u64::from(h.window.max(1));
+                    p.hello = Some((h.name, h.role));
+                    first
+                } else if h.echo == 0 {
+                    false
+                } else {
+                    self.peers.insert(from, p);
+                    self.auth_failed(from);
+                    return;
+                };
+                if h.nonce != 0 && p.echoed != h.nonce {
+                    self.send_hello(&mut p, from, h.nonce, now, out);
+                }
+                let joined_node = accepted_now && p.is_node();
+                let joined_viewer = accepted_now && p.is_viewer();
+                self.peers.insert(from, p);
+                // Viewers get the status at once instead of waiting for the next tick.
+                if joined_viewer {
+                    self.send_status_to(from, now, out);
+                }
+                // A new neighbour learns every origin's host info and series table at once
+                // (it floods them on; nodes that have them drop them as duplicates).
+                if (joined_viewer || joined_node) && self.cfg.role == Role::Node {
+                    self.send_descriptors_to(from, out);
+                }
+            }
+            Payload::Heartbeat(hb) => {
+                if let Some(p) = self.peers.get_mut(&from).filter(|p| p.hello.is_some()) {
+                    p.acked_by_peer = p.acked_by_peer.max(hb.acked.min(p.sent));
+                    if hb.echo_us != 0 {
+                        let rtt = now
+                            .mono_us
+                            .saturating_sub(hb.echo_us)
+                            .saturating_sub(hb.held_us);
+                        p.rtt_us = Some(rtt);
+                    }
+                    p.echo = Some((hb.sent_us, now.mono_us));
+                }
+            }
+            other => {
+                if self.cfg.role == Role::Viewer {
+                    out.push(Action::Deliver(Box::new(Delivered {
+                        header: frame.header.clone(),
+                        hops: frame.hops,
+                        payload: other,
+                        from: Some(from),
+                        replay: false,
+                    })));
+                }
+            }
+        }
+    }
+
+    pub(super) fn remember_descriptor(&mut self, h: &Header, bytes: &Bytes) {
+        let slot = match h.kind {
+            Kind::HostInfo => 0,
+            Kind::SeriesTable => 1,
+            _ => return,
+        };
+        if !self.descriptors.contains_key(&h.origin)
+            && self.descriptors.len() >= self.cfg.max_origins
+        {
+            return;
+        }
+        self.descriptors.entry(h.origin.clone()).or_default()[slot] = Some(bytes.clone());
+    }
+
+    pub(super) fn send_descriptors_to(&mut self, peer: PeerId, out: &mut Vec<Action>) {
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        for bytes in self.descriptors.values().flatten().flatten() {
+            if p.take_credit() {
+                out.push(Action::Send {
+                    peer,
+                    bytes: bytes.clone(),
+                });
+            }
+        }
+    }
+
+    pub(super) fn send_status_to(&mut self, peer: PeerId, now: Now, out: &mut Vec<Action>) {
+        let status = Payload::Status(self.status());
+        let Some(bytes) = self.seal(now, &status, Space::Link).map(|(_, b)| b) else {
+            return;
+        };
+        if let Some(p) = self.peers.get_mut(&peer)
+            && p.take_credit()
+        {
+            out.push(Action::Send { peer, bytes });
+        }
+    }
+}
