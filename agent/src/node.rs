@@ -27,6 +27,39 @@ pub fn new_boot_id() -> u64 {
     mesh::wall_ms().saturating_mul(1000) + u64::from(rand::random::<u16>() % 1000)
 }
 
+/// File descriptors one guarded connection can take: the accepted socket, the guard's
+/// connection to the internal ROUTER and the ROUTER's end of it.
+const FDS_PER_CONNECTION: u64 = 3;
+/// File descriptors kept for everything else (links, store, logs).
+const FDS_RESERVED: u64 = 64;
+
+/// Raises the soft limit on open files to the hard limit (as Go and systemd services commonly
+/// do) and returns the connection cap that fits in it, at most the default of 1,024.
+fn connection_cap() -> usize {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut lim = getrlimit(Resource::Nofile);
+    if let (Some(cur), Some(max)) = (lim.current, lim.maximum)
+        && max > cur
+    {
+        lim.current = Some(max);
+        if let Err(error) = setrlimit(Resource::Nofile, lim) {
+            warn!(%error, "cannot raise the open-files limit");
+        }
+    }
+    let soft = getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX);
+    let fit = soft.saturating_sub(FDS_RESERVED) / FDS_PER_CONNECTION;
+    let cap = usize::try_from(fit)
+        .unwrap_or(usize::MAX)
+        .min(Limits::default().max_connections);
+    if cap < Limits::default().max_connections {
+        warn!(
+            open_files = soft,
+            cap, "the open-files limit caps concurrent mesh connections"
+        );
+    }
+    cap.max(16)
+}
+
 /// Runs a node until `shutdown` is cancelled.
 pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let listener = TcpListener::bind(cfg.node.listen)
@@ -42,7 +75,10 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()>
             neighbours: cfg.node.neighbours.clone(),
             gossip,
             keyring: cfg.node.keyring.clone(),
-            limits: Limits::default(),
+            limits: Limits {
+                max_connections: connection_cap(),
+                ..Limits::default()
+            },
             deliveries: None,
         },
         &tracker,

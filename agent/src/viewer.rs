@@ -65,8 +65,11 @@ pub async fn fetch_status(
     let _guard = stop.clone().drop_guard();
     let mut rx = attach(target, keyring, &tracker, stop.clone()).await?;
     let wait = async {
+        let mut whole = StatusAssembler::default();
         while let Some(d) = rx.recv().await {
-            if let Payload::Status(s) = d.payload {
+            if let Payload::Status(s) = d.payload
+                && let Some(s) = whole.push(s)
+            {
                 return Some(s);
             }
         }
@@ -79,5 +82,41 @@ pub async fn fetch_status(
              ('meshmon agent') and is the key the same?",
             timeout.as_secs()
         ),
+    }
+}
+
+/// Puts a node's status back together when it comes in several frames (nodes that know many
+/// hosts page it; see [`meshmon_proto::payload::Status::parts`]).
+#[derive(Debug, Default)]
+pub struct StatusAssembler {
+    epoch: u64,
+    pending: Vec<Option<Status>>,
+}
+
+impl StatusAssembler {
+    /// Feeds one status frame; returns the whole status once every part of an epoch is in.
+    pub fn push(&mut self, s: Status) -> Option<Status> {
+        if s.parts <= 1 {
+            return Some(s);
+        }
+        if s.epoch != self.epoch || self.pending.len() != s.parts as usize {
+            self.epoch = s.epoch;
+            self.pending = vec![None; s.parts as usize];
+        }
+        let idx = s.part as usize;
+        if let Some(slot) = self.pending.get_mut(idx) {
+            *slot = Some(s);
+        }
+        if self.pending.iter().any(Option::is_none) {
+            return None;
+        }
+        let mut parts = std::mem::take(&mut self.pending).into_iter().flatten();
+        let mut whole = parts.next()?;
+        for p in parts {
+            whole.hosts.extend(p.hosts);
+        }
+        whole.part = 0;
+        whole.parts = 1;
+        Some(whole)
     }
 }

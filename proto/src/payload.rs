@@ -129,6 +129,14 @@ pub struct Status {
     pub auth_failures: u64,
     /// Whether the node has the dashboard role (a store).
     pub dashboard: bool,
+    /// A node with many hosts sends its status in several frames (a frame is at most 64 KiB):
+    /// all parts of one status share `epoch`; part 0 carries the links and counters, every
+    /// part a slice of the hosts. `parts` 0 or 1 means a single frame.
+    pub epoch: u64,
+    /// This frame's index, from 0.
+    pub part: u32,
+    /// Number of frames of this status.
+    pub parts: u32,
 }
 
 /// Gossip: what a host is. Sent at start, on change and every 30 s.

@@ -41,6 +41,8 @@ pub struct Counters {
     pub acked_by_node: AtomicU64,
     /// The node's window from its Hello (0 until it arrived).
     pub node_window: AtomicU64,
+    /// The node's hello nonce, to echo (three-way hello, PROTOCOL.md section 5).
+    pub node_nonce: AtomicU64,
 }
 
 /// A connected client. Stop it with [`Client::finish`], which returns what it recorded.
@@ -82,14 +84,20 @@ impl Client {
             seq: 0,
             start: Instant::now(),
         };
-        let hello = Payload::Hello(Hello {
-            name: name.to_owned(),
-            boot_id: link.boot_id,
-            role,
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-            window,
-        });
-        tx.send(ZmqMessage::from(link.seal(&hello)?)).await?;
+        let nonce = rand::random::<u64>() | 1;
+        let boot_id = link.boot_id;
+        let hello = |echo: u64| {
+            Payload::Hello(Hello {
+                name: name.to_owned(),
+                boot_id,
+                role,
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+                window,
+                nonce,
+                echo,
+            })
+        };
+        tx.send(ZmqMessage::from(link.seal(&hello(0))?)).await?;
 
         let counters = Arc::new(Counters::default());
         let wake = Arc::new(Notify::new());
@@ -111,6 +119,9 @@ impl Client {
             );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+        // Echo the node's nonce: only then does the node accept the link.
+        let echo = hello(counters.node_nonce.load(Relaxed));
+        tx.send(ZmqMessage::from(link.seal(&echo)?)).await?;
         let (push_tx, push_rx) = mpsc::channel(1);
         let send = tokio::spawn(send_loop(SendState {
             tx,
@@ -219,7 +230,10 @@ async fn recv_loop(mut s: RecvState) -> Vec<Arrival> {
                         continue;
                     };
                     match Payload::decode(frame.header.kind, &plain) {
-                        Ok(Payload::Hello(h)) => c.node_window.store(u64::from(h.window), Relaxed),
+                        Ok(Payload::Hello(h)) => {
+                            c.node_nonce.store(h.nonce, Relaxed);
+                            c.node_window.store(u64::from(h.window), Relaxed);
+                        }
                         Ok(Payload::Heartbeat(hb)) => {
                             c.acked_by_node.fetch_max(hb.acked, Relaxed);
                             s.wake.notify_one();

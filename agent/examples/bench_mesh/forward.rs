@@ -14,7 +14,7 @@
 //! consulted for every frame. In production that bucket caps 3 links at 75,000 frames/s in.
 
 use crate::stats::Row;
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use bytes::Bytes;
 use meshmon_agent::gossip::{Action, Direction, Gossip, GossipConfig, Input, Now, PeerId};
 use meshmon_agent::net::mesh::wall_ms;
@@ -155,18 +155,43 @@ fn run_once(keyring: &Keyring, frames: &[(usize, Bytes)], acks: &[Vec<Bytes>]) -
             },
             &mut out,
         );
-        let hello = Payload::Hello(Hello {
-            name: format!("peer-{p}"),
-            boot_id: 42,
-            role: Role::Node,
-            version: "bench".into(),
-            window: 1024,
-        });
+        // The three-way hello: open with a nonce, then echo the machine's.
+        let hello = |echo: u64| {
+            Payload::Hello(Hello {
+                name: format!("peer-{p}"),
+                boot_id: 42,
+                role: Role::Node,
+                version: "bench".into(),
+                window: 1024,
+                nonce: 7,
+                echo,
+            })
+        };
         g.handle(
             now(),
             Input::Message {
                 peer: p,
-                bytes: link_frame(keyring, &format!("peer-{p}"), 1, &hello)?,
+                bytes: link_frame(keyring, &format!("peer-{p}"), 1, &hello(0))?,
+            },
+            &mut out,
+        );
+        let theirs = out
+            .drain(..)
+            .find_map(|a| match a {
+                Action::Send { bytes, .. } => keyring.open(&bytes).ok().and_then(|o| {
+                    match Payload::decode(o.header.kind, &o.plaintext) {
+                        Ok(Payload::Hello(h)) => Some(h.nonce),
+                        _ => None,
+                    }
+                }),
+                _ => None,
+            })
+            .context("the machine did not answer the hello")?;
+        g.handle(
+            now(),
+            Input::Message {
+                peer: p,
+                bytes: link_frame(keyring, &format!("peer-{p}"), 2, &hello(theirs))?,
             },
             &mut out,
         );

@@ -5,7 +5,10 @@
 
 use super::{Action, Delivered, Gossip, Now, Peer, PeerId, Space};
 use bytes::Bytes;
-use meshmon_proto::payload::{Heartbeat, Hello, Role};
+use meshmon_proto::payload::{Heartbeat, Hello, Role, Status};
+
+/// Hosts per status frame: a host's entry is about 100-150 bytes, a frame at most 64 KiB.
+pub const STATUS_HOSTS_PER_FRAME: usize = 300;
 use meshmon_proto::{Frame, Header, Kind, Payload};
 use tracing::{debug, warn};
 
@@ -186,14 +189,42 @@ impl Gossip {
     }
 
     pub(super) fn send_status_to(&mut self, peer: PeerId, now: Now, out: &mut Vec<Action>) {
-        let status = Payload::Status(self.status());
-        let Some(bytes) = self.seal(now, &status, Space::Link).map(|(_, b)| b) else {
-            return;
+        let mut full = self.status();
+        self.status_epoch += 1;
+        let hosts = std::mem::take(&mut full.hosts);
+        let pages: Vec<Vec<_>> = if hosts.is_empty() {
+            vec![Vec::new()]
+        } else {
+            hosts
+                .chunks(STATUS_HOSTS_PER_FRAME)
+                .map(<[_]>::to_vec)
+                .collect()
         };
-        if let Some(p) = self.peers.get_mut(&peer)
-            && p.take_credit()
-        {
-            out.push(Action::Send { peer, bytes });
+        let parts = u32::try_from(pages.len()).unwrap_or(u32::MAX);
+        for (i, page) in pages.into_iter().enumerate() {
+            let mut st = if i == 0 {
+                full.clone()
+            } else {
+                Status {
+                    node: full.node.clone(),
+                    ..Status::default()
+                }
+            };
+            st.hosts = page;
+            st.epoch = self.status_epoch;
+            st.part = u32::try_from(i).unwrap_or(u32::MAX);
+            st.parts = parts;
+            let Some(bytes) = self
+                .seal(now, &Payload::Status(st), Space::Link)
+                .map(|(_, b)| b)
+            else {
+                return;
+            };
+            if let Some(p) = self.peers.get_mut(&peer)
+                && p.take_credit()
+            {
+                out.push(Action::Send { peer, bytes });
+            }
         }
     }
 }

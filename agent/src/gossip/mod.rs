@@ -185,6 +185,7 @@ pub struct Gossip {
     /// newcomer can name hosts and decode samples at once (bounded like the host table).
     descriptors: HashMap<String, [Option<Bytes>; 2]>,
     replay_seq: u64,
+    status_epoch: u64,
     /// This node's own recent frames, for backfill requests.
     ring: OwnRing,
     /// Missing sequence ranges per origin (dashboard nodes only).
@@ -211,6 +212,7 @@ impl Gossip {
             rate_mark: (0, 0),
             descriptors: HashMap::new(),
             replay_seq: 0,
+            status_epoch: 0,
             ring: OwnRing::default(),
             tracker: cfg_backfill.then(GapTracker::default),
             routes: HashMap::new(),
@@ -305,6 +307,7 @@ impl Gossip {
             frames_dropped: self.counters.dropped,
             auth_failures: self.counters.auth_failures,
             dashboard: self.hosts.get(&self.cfg.name).is_some_and(|h| h.dashboard),
+            ..Status::default()
         }
     }
 
@@ -352,25 +355,37 @@ impl Gossip {
         };
         p.last_rx_us = now.mono_us;
         p.frames_in += 1;
-        if !p.bucket.take(now.mono_us) {
-            p.rate_limited += 1;
-            self.drop_frame();
-            return;
+        // Every frame but Hello and Heartbeat costs the sender a credit, whatever happens to it
+        // here (malformed, rate-limited, duplicate): count it first so it is acknowledged and
+        // a sender is never stalled by frames we dropped.
+        let frame = Frame::decode(&bytes);
+        let control = frame.as_ref().is_ok_and(|f| {
+            f.header.flags.contains(Flags::LINK)
+                && matches!(f.header.kind, Kind::Hello | Kind::Heartbeat)
+        });
+        if !control {
+            p.received += 1;
         }
-        let frame = match Frame::decode(&bytes) {
-            Ok(f) => f,
+        let limited = !p.bucket.take(now.mono_us);
+        if limited {
+            p.rate_limited += 1;
+        }
+        let frame = match frame {
+            Ok(f) if !limited => f,
+            Ok(_) => {
+                self.drop_frame();
+                self.maybe_ack(from, now, out);
+                return;
+            }
             Err(error) => {
                 debug!(peer = from, %error, "malformed frame");
                 self.counters.malformed += 1;
                 self.drop_frame();
+                self.maybe_ack(from, now, out);
                 return;
             }
         };
         let link = frame.header.flags.contains(Flags::LINK);
-        let control = link && matches!(frame.header.kind, Kind::Hello | Kind::Heartbeat);
-        if !control {
-            p.received += 1;
-        }
         if link {
             self.on_link_frame(now, from, &bytes, &frame, out);
         } else {

@@ -3,7 +3,7 @@
 
 use super::*;
 use meshmon_proto::Key;
-use meshmon_proto::payload::{ByteBuf, HostInfo};
+use meshmon_proto::payload::{ByteBuf, HostInfo, Status};
 use proptest::prelude::*;
 use std::collections::VecDeque;
 
@@ -688,4 +688,77 @@ fn a_replay_of_someone_elses_frames_is_refused() {
         s.delivered[2][before..].iter().all(|d| !d.replay),
         "n1 may not replay n0's frames"
     );
+}
+
+#[test]
+fn frames_dropped_by_the_rate_limit_are_still_acknowledged() {
+    let mut s = Sim::new(2, 8);
+    for n in &mut s.nodes {
+        n.cfg.peer_rate = 100;
+        n.cfg.peer_burst = 100;
+    }
+    s.link(0, 1);
+    for _ in 0..3000 {
+        s.originate(0);
+    }
+    let p = s.nodes[0]
+        .peers()
+        .next()
+        .map(|(_, p)| p.clone())
+        .expect("peer");
+    assert!(
+        p.sent - p.acked_by_peer < 1024 / 4 + 1,
+        "credits came back: sent {} acked {}",
+        p.sent,
+        p.acked_by_peer
+    );
+    assert_eq!(p.dropped, 0, "the sender never ran out of credit");
+    let before = s.seen_by(1, 0);
+    s.advance(5_000_000);
+    s.originate(0);
+    assert_eq!(
+        s.seen_by(1, 0),
+        before + 1,
+        "the link still carries frames after the burst"
+    );
+}
+
+#[test]
+fn a_status_of_many_hosts_is_paged_under_the_frame_limit_and_reassembles() {
+    let mut s = Sim::new(2, 8);
+    let mut c = GossipConfig::new("viewer", 1, 8);
+    c.role = Role::Viewer;
+    c.deliver_all = true;
+    c.window = 4096;
+    s.nodes[1] = Gossip::new(c, key());
+    for i in 0..2000u64 {
+        let h = Header {
+            kind: Kind::HostInfo,
+            flags: Flags::default(),
+            origin: format!("host-with-a-longish-name-{i:05}"),
+            boot_id: 1,
+            seq: 1,
+            ts_ms: 0,
+        };
+        s.nodes[0].touch_host(&h, 3, s.now);
+    }
+    s.link(1, 0);
+    let parts: Vec<Status> = s.delivered[1]
+        .iter()
+        .filter_map(|d| match &d.payload {
+            Payload::Status(st) => Some(st.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        parts.len() >= 7,
+        "2,000 hosts need several frames: {}",
+        parts.len()
+    );
+    let mut asm = crate::viewer::StatusAssembler::default();
+    let whole = parts
+        .into_iter()
+        .find_map(|p| asm.push(p))
+        .expect("complete");
+    assert_eq!(whole.hosts.len(), 2000);
 }

@@ -130,8 +130,9 @@ async fn connect_once(p: &mut LinkParams, conn: u32) -> anyhow::Result<()> {
                 Ok(m) => {
                     // Mesh messages are single-part; anything else is dropped by gossip.
                     let bytes = m.into_vec().into_iter().next().unwrap_or_default();
+                    // Bounded by credits; see the inbound reader in the mesh task.
                     let ev = LinkEvent::Message { link: p.link, conn, bytes };
-                    if let Err(mpsc::error::TrySendError::Closed(_)) = p.events.try_send(ev) {
+                    if p.events.send(ev).await.is_err() {
                         break Ok(());
                     }
                 }

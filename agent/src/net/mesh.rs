@@ -109,7 +109,6 @@ pub async fn start(
             shutdown.clone(),
         ));
         let ev = ev_tx.clone();
-        let drops = queue_drops.clone();
         let stop = shutdown.clone();
         tracker.spawn(async move {
             loop {
@@ -122,12 +121,16 @@ pub async fn start(
                 let (Some(identity), Some(bytes)) = (parts.next(), parts.next()) else {
                     continue;
                 };
-                match ev.try_send(NetEvent::Inbound { identity, bytes }) {
-                    Ok(()) => {}
-                    Err(mpsc::error::TrySendError::Full(_)) => {
-                        drops.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Err(mpsc::error::TrySendError::Closed(_)) => break,
+                // Waiting here (rather than dropping) is bounded: credits cap what each peer
+                // may have in flight, and a frame dropped before gossip counted it would never
+                // be acknowledged and would stall its sender. Waiting stops reading the
+                // sockets, so TCP pushes back on a sender that ignores its credits.
+                if ev
+                    .send(NetEvent::Inbound { identity, bytes })
+                    .await
+                    .is_err()
+                {
+                    break;
                 }
             }
         });
