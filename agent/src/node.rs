@@ -94,16 +94,19 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()>
         "node started"
     );
 
-    let collector_stop = shutdown.clone();
+    // Dropping `stop_tx` wakes the collector thread at once; until then it sleeps exactly
+    // until its next reading (no polling wake-ups).
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
     let commands = handle.commands.clone();
     let collect_cfg = cfg.clone();
     let collector = std::thread::Builder::new()
         .name("collect".into())
-        .spawn(move || collect_loop(&collect_cfg, &commands, &collector_stop))
+        .spawn(move || collect_loop(&collect_cfg, &commands, &stop_rx))
         .context("cannot start the collector thread")?;
 
     shutdown.cancelled().await;
     info!("shutting down");
+    drop(stop_tx);
     tracker.close();
     if tokio::time::timeout(SHUTDOWN_DEADLINE, tracker.wait())
         .await
@@ -116,7 +119,11 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()>
 }
 
 /// Collects every interval on this (blocking) thread and hands the values to the mesh.
-fn collect_loop(cfg: &Config, commands: &mpsc::Sender<MeshCommand>, stop: &CancellationToken) {
+fn collect_loop(
+    cfg: &Config,
+    commands: &mpsc::Sender<MeshCommand>,
+    stop: &std::sync::mpsc::Receiver<()>,
+) {
     let interval = cfg.collect.interval;
     let mut collector = match Collector::new(CollectOptions { interval }) {
         Ok(c) => Some(c),
@@ -127,7 +134,7 @@ fn collect_loop(cfg: &Config, commands: &mpsc::Sender<MeshCommand>, stop: &Cance
     };
     let mut next = Instant::now();
     let mut next_info = Instant::now();
-    while !stop.is_cancelled() {
+    loop {
         let now = Instant::now();
         if now >= next_info {
             let mut info = collector
@@ -159,6 +166,9 @@ fn collect_loop(cfg: &Config, commands: &mpsc::Sender<MeshCommand>, stop: &Cance
         let wait = next
             .min(next_info)
             .saturating_duration_since(Instant::now());
-        std::thread::sleep(wait.min(Duration::from_millis(100)));
+        match stop.recv_timeout(wait) {
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            _ => break,
+        }
     }
 }

@@ -191,7 +191,9 @@ pub async fn start(
     let stop = shutdown.clone();
     let mut cmd_rx = cmd_rx;
     tracker.spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        // Gossip needs a tick at least every 250 ms (heartbeats are per second); no more often,
+        // so an idle node wakes rarely.
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // A viewer drops its command sender: that only disables the branch.
         let mut commands_open = true;
