@@ -181,8 +181,9 @@ if [ "$uninstall" -eq 1 ]; then
 fi
 
 # ---- install: check everything first, then change the system -----------------------------------
-[ -f "$binary" ] && [ -x "$binary" ] ||
+if [ ! -f "$binary" ] || [ ! -x "$binary" ]; then
   die 1 "no meshmon binary at '$binary' (build it with 'cargo build --release' or pass --binary PATH)"
+fi
 "$binary" --version >/dev/null 2>&1 || die 1 "'$binary --version' failed: is it a meshmon binary for this machine?"
 [ -f "$here/meshmon.service" ] || die 1 "missing $here/meshmon.service"
 [ -z "$config_src" ] || [ -f "$config_src" ] || die 2 "no config file '$config_src'"
@@ -322,7 +323,10 @@ put() {
 restart=0
 put "$binary" "$BIN" 755 binary && restart=1
 
-[ -d "$(r "$CONF_DIR")" ] || mkdir -p -m 755 "$(r "$CONF_DIR")"
+if [ ! -d "$(r "$CONF_DIR")" ]; then
+  mkdir -p "$(dirname "$(r "$CONF_DIR")")"
+  mkdir -m 755 "$(r "$CONF_DIR")"
+fi
 if [ -n "$key_new" ]; then
   install -m 600 "$key_new" "$(r "$KEY")"
   if [ "$key_new" = "$key_src" ]; then

@@ -6,6 +6,8 @@
 # (a fake one on PATH would record it).
 #
 #   scripts/test_install.sh [PATH-TO-MESHMON]     (default: builds target/debug/meshmon)
+# The checks are single-quoted on purpose: `check NAME eval '...'` expands them when they run.
+# shellcheck disable=SC2016
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
