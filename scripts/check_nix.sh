@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Checks the Nix files without nixpkgs (which cannot be downloaded here):
-#   1. `nix-instantiate --parse` on every .nix file of the repository;
+#   1. `nix-instantiate --parse` on every .nix file of the repository and README.md's examples;
 #   2. nix/tests/test.nix: evaluates nix/module.nix (with a small stand-in of nixpkgs' lib,
 #      module system and pkgs, nix/tests/) and checks the generated systemd unit (ExecStart,
 #      hardening, capabilities only for the collectors that need them, key credential), the
@@ -49,6 +49,18 @@ while IFS= read -r -d '' f; do
     sed 's/^/     | /' "$work/err"
   fi
 done < <(find . -name '*.nix' -not -path './target/*' -not -path './.git/*' -not -path '*/node_modules/*' -print0 | sort -z)
+
+# The README's Nix examples parse too.
+awk -v dir="$work" '/^```nix$/ {n++; f=dir "/readme-" n ".nix"; on=1; next} /^```$/ {on=0} on {print > f}' README.md
+for f in "$work"/readme-*.nix; do
+  [ -e "$f" ] || continue
+  if nix-instantiate --parse "$f" >/dev/null 2>"$work/err"; then
+    pass "parse README.md example $(basename "$f" .nix | sed 's/readme-//')"
+  else
+    fail "parse README.md example $(basename "$f" .nix | sed 's/readme-//')"
+    sed 's/^/     | /' "$work/err" "$f"
+  fi
+done
 
 # 2. The module, package and flake evaluated against the stand-ins.
 bin=${MESHMON_BIN:-}
