@@ -23,7 +23,7 @@ Usage: install.sh [OPTIONS]            install or update meshmon and its systemd
        install.sh --uninstall [--purge] [--root DIR]
 
 Options:
-  --binary PATH      meshmon binary to install (default: target/release/meshmon)
+  --binary PATH      meshmon binary to install (default: target/release/meshmon of this checkout)
   --config FILE      install this config (validated); replaces an existing one, keeping it as .bak
   --key FILE         install this mesh key if none is installed yet (default: generate one)
   --no-start         enable the service but do not start or restart it
@@ -54,7 +54,7 @@ die() {
 }
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-binary=target/release/meshmon
+binary=$here/../target/release/meshmon
 config_src=""
 key_src=""
 root=""
