@@ -1,0 +1,585 @@
+# Checks of nix/module.nix, nix/package.nix and flake.nix against the stand-ins in this folder
+# (lib.nix: nixpkgs' lib and module system; pkgs.nix; nixos.nix: the NixOS options the module
+# touches and nixpkgs' way of writing a unit file). Run by scripts/check_nix.sh:
+#
+#   nix-instantiate --eval --strict --json nix/tests/test.nix --argstr keyFile /path/mesh.key
+#
+# Result: { results = [ { name, ok, detail } ]; configs = { NAME = "generated TOML"; };
+# units = { NAME = "rendered meshmon.service"; }; }. The script validates `configs` with
+# `meshmon check-config` (keyFile is the key path they name: a real file there) and `units` with
+# `systemd-analyze verify`.
+{
+  keyFile ? "/run/keys/meshmon.key",
+}:
+let
+  lib = import ./lib.nix;
+  pkgs = import ./pkgs.nix { inherit lib; };
+  nixos = import ./nixos.nix { inherit lib pkgs; };
+  inherit (builtins)
+    all
+    any
+    deepSeq
+    elem
+    filter
+    isFloat
+    isString
+    split
+    toJSON
+    tryEval
+    ;
+
+  storeDir = builtins.storeDir;
+
+  evalWith =
+    moduleUnderTest: cfg:
+    let
+      e = lib.evalModules {
+        modules = [
+          nixos.module
+          moduleUnderTest
+          cfg
+        ];
+        specialArgs = { inherit pkgs; };
+      };
+      c = e.config;
+      svc = c.systemd.services.meshmon;
+    in
+    rec {
+      config = c;
+      failed = map (a: a.message) (filter (a: !a.assertion) c.assertions);
+      unit = nixos.renderUnit svc;
+      lines = filter (l: isString l && l != "") (split "\n" unit);
+      toml = c.services.meshmon.configFile.text;
+      parsed = builtins.fromTOML toml;
+      ports = c.networking.firewall.allowedTCPPorts;
+      execStart = svc.serviceConfig.ExecStart;
+    };
+  sys = evalWith ../module.nix;
+
+  # A test is { name, ok, detail }; an evaluation error (a throw) inside one makes it fail.
+  test =
+    name: f:
+    let
+      r = tryEval (
+        let
+          v = f null;
+        in
+        deepSeq v v
+      );
+    in
+    {
+      inherit name;
+      ok = r.success && r.value.ok;
+      detail = if r.success then r.value.detail else "evaluation failed";
+    };
+  eq = actual: expected: {
+    ok = actual == expected;
+    detail = "expected ${toJSON expected}, got ${toJSON actual}";
+  };
+  ok = cond: detail: { inherit detail; ok = cond; };
+  unitHas =
+    s: wanted:
+    ok (all (l: elem l s.lines) wanted) "wanted lines ${toJSON (filter (l: !(elem l s.lines)) wanted)} in:\n${s.unit}";
+  unitLacks =
+    s: prefixes:
+    let
+      found = filter (l: any (p: lib.hasPrefix p l) prefixes) s.lines;
+    in
+    ok (found == [ ]) "unexpected lines ${toJSON found} in:\n${s.unit}";
+  both = a: b: {
+    ok = a.ok && b.ok;
+    detail = if a.ok then b.detail else a.detail;
+  };
+  # The configuration must not evaluate: a type error or undeclared option (a throw).
+  rejects =
+    cfg:
+    let
+      s = sys cfg;
+      r = tryEval (deepSeq [
+        s.toml
+        s.unit
+        s.failed
+      ] true);
+    in
+    ok (!r.success) "evaluated, but should have been rejected";
+  failsAssertion =
+    cfg: needle:
+    let
+      s = sys cfg;
+    in
+    ok (any (m: lib.hasPrefix needle m || builtins.match ".*${lib.escapeRegex needle}.*" m != null) s.failed
+    ) "expected a failed assertion mentioning '${needle}', got ${toJSON s.failed}";
+
+  hardening = [
+    "Restart=always"
+    "DynamicUser=true"
+    "StateDirectory=meshmon"
+    "StateDirectoryMode=0700"
+    "UMask=0077"
+    "NoNewPrivileges=true"
+    "ProtectSystem=strict"
+    "ProtectHome=true"
+    "PrivateTmp=true"
+    "ProtectProc=invisible"
+    "ProtectKernelTunables=true"
+    "ProtectKernelModules=true"
+    "ProtectKernelLogs=true"
+    "ProtectControlGroups=true"
+    "ProtectClock=true"
+    "ProtectHostname=true"
+    "RestrictAddressFamilies=AF_UNIX"
+    "RestrictAddressFamilies=AF_INET"
+    "RestrictAddressFamilies=AF_INET6"
+    "RestrictAddressFamilies=AF_NETLINK"
+    "RestrictNamespaces=true"
+    "RestrictRealtime=true"
+    "RestrictSUIDSGID=true"
+    "LockPersonality=true"
+    "MemoryDenyWriteExecute=true"
+    "RemoveIPC=true"
+    "SystemCallArchitectures=native"
+    "SystemCallFilter=@system-service"
+    "SystemCallFilter=~@privileged"
+  ];
+
+  # ---- configurations ----------------------------------------------------------------------
+  minimal = {
+    services.meshmon.enable = true;
+  };
+  sMin = sys minimal;
+
+  meshNode = {
+    services.meshmon = {
+      enable = true;
+      inherit keyFile;
+      openFirewall = true;
+      dashboard = true;
+      settings = {
+        node = {
+          name = "ops01";
+          listen = "0.0.0.0:6130";
+          neighbours = [
+            "10.0.0.1:6130"
+            "srv03.example.org:6131"
+          ];
+          tags = [
+            "ops"
+            "prod"
+          ];
+        };
+        collect.systemd_units = [ "nginx.service" ];
+        check = [
+          {
+            name = "gitea";
+            url = "https://git.example.org/healthz";
+            body_contains = "ok \"quoted\"";
+          }
+          {
+            name = "web";
+            url = "http://127.0.0.1:8080/";
+            expect_status = 204;
+            interval = "1m30s";
+          }
+        ];
+        store.path = "/var/lib/meshmon/fleet.db";
+        alert = [
+          {
+            name = "cpu-hot";
+            metric = "cpu.usage_pct";
+            op = ">";
+            threshold = 90;
+            for = "30s";
+          }
+          {
+            name = "root-disk-full";
+            metric = ''disk.used_pct{mount="/"}'';
+            op = ">=";
+            threshold = 0.5;
+            severity = "critical";
+            repeat = "0s";
+          }
+        ];
+        notify.webhooks = [ "https://hooks.example.org/meshmon" ];
+      };
+    };
+    virtualisation.docker.enable = true;
+  };
+  sMesh = sys meshNode;
+
+  withSmart = {
+    services.meshmon = {
+      enable = true;
+      settings.collect.smartctl = "smartctl";
+    };
+  };
+  sSmart = sys withSmart;
+
+  public = {
+    services.meshmon = {
+      enable = true;
+      inherit keyFile;
+      settings.node.listen = "0.0.0.0:6130";
+    };
+  };
+  edit = f: {
+    imports = [ public ];
+    services.meshmon = f;
+  };
+
+  # ---- the package and the flake -----------------------------------------------------------
+  cargo = lib.importTOML ../../Cargo.toml;
+  agentCargo = lib.importTOML ../../agent/Cargo.toml;
+  pkg = pkgs.callPackage ../package.nix { };
+  flake = import ../../flake.nix;
+  flakeOut = flake.outputs {
+    self = flakeOut;
+    nixpkgs = {
+      inherit lib;
+      legacyPackages = lib.genAttrs [ "x86_64-linux" "aarch64-linux" ] (_: pkgs);
+    };
+  };
+  sFlake = evalWith flakeOut.nixosModules.default minimal;
+
+  results = [
+    # A minimal enabled service: loopback node, no collectors needing privileges.
+    (test "minimal: no failed assertions" (_: eq sMin.failed [ ]))
+    (test "minimal: ExecStart runs the package's meshmon agent on the generated file" (
+      _:
+      eq sMin.execStart "${pkg}/bin/meshmon agent --config ${sMin.config.services.meshmon.configFile}"
+    ))
+    (test "minimal: unit is hardened (NoNewPrivileges, ProtectSystem=strict, ...)" (
+      _: unitHas sMin (hardening ++ [ "ExecStart=${sMin.execStart}" "PrivateDevices=true" "PrivateUsers=true" ])
+    ))
+    (test "minimal: empty capability bounding set, no ambient capabilities" (
+      _: both (unitHas sMin [ "CapabilityBoundingSet=" ]) (unitLacks sMin [ "AmbientCapabilities=" "CapabilityBoundingSet=C" ])
+    ))
+    (test "minimal: no device access, no key credential" (
+      _: unitLacks sMin [ "DeviceAllow=" "SupplementaryGroups=" "LoadCredential=" "BindReadOnlyPaths=" "ReadWritePaths=" ]
+    ))
+    (test "minimal: wanted by multi-user.target, after network-online.target" (
+      _: unitHas sMin [ "WantedBy=multi-user.target" "After=network-online.target" "Wants=network-online.target" ]
+    ))
+    (test "minimal: no firewall port" (_: eq sMin.ports [ ]))
+    (test "minimal: TOML is meshmon's defaults, privileged collectors off" (
+      _:
+      eq sMin.parsed {
+        node = {
+          listen = "127.0.0.1:6130";
+          neighbours = [ ];
+          dashboard = false;
+          max_hops = 8;
+          tags = [ ];
+        };
+        collect = {
+          interval = "1s";
+          docker_dir = "";
+          docker_interval = "5m";
+          smartctl = "";
+          smart_interval = "10m";
+          textfile_dir = "";
+          systemd_units = [ ];
+        };
+        check = [ ];
+        store = {
+          path = "/var/lib/meshmon/meshmon.db";
+          retention = "7d";
+        };
+        alert = [ ];
+        notify = {
+          slack_webhook = "";
+          webhooks = [ ];
+        };
+      }
+    ))
+    (test "minimal: /etc/meshmon/meshmon.toml is the generated file" (
+      _:
+      eq (toString sMin.config.environment.etc."meshmon/meshmon.toml".source) (
+        toString sMin.config.services.meshmon.configFile
+      )
+    ))
+    (test "disabled: no service, no port, no /etc file" (
+      _:
+      let
+        s = sys { services.meshmon.settings.node.name = "x"; };
+      in
+      eq [ s.config.systemd.services s.ports s.config.environment.etc ] [ { } [ ] { } ]
+    ))
+
+    # A public dashboard node with a key, checks, alerts and Docker.
+    (test "mesh: no failed assertions" (_: eq sMesh.failed [ ]))
+    (test "mesh: openFirewall opens the listen port" (_: eq sMesh.ports [ 6130 ]))
+    (test "mesh: TOML node section (key_file from keyFile, dashboard from dashboard)" (
+      _:
+      eq sMesh.parsed.node {
+        name = "ops01";
+        listen = "0.0.0.0:6130";
+        neighbours = [
+          "10.0.0.1:6130"
+          "srv03.example.org:6131"
+        ];
+        dashboard = true;
+        key_file = keyFile;
+        max_hops = 8;
+        tags = [
+          "ops"
+          "prod"
+        ];
+      }
+    ))
+    (test "mesh: the key is loaded as a credential and bound at keyFile" (
+      _:
+      unitHas sMesh [
+        "LoadCredential=mesh.key:${keyFile}"
+        "BindReadOnlyPaths=%d/mesh.key:${keyFile}"
+      ]
+    ))
+    (test "mesh: Docker enabled -> docker_dir default and CAP_DAC_READ_SEARCH only" (
+      _:
+      both (eq sMesh.parsed.collect.docker_dir "/var/lib/docker") (
+        both
+          (unitHas sMesh [
+            "AmbientCapabilities=CAP_DAC_READ_SEARCH"
+            "CapabilityBoundingSet=CAP_DAC_READ_SEARCH"
+            "PrivateUsers=false"
+            "PrivateDevices=true"
+          ])
+          (unitLacks sMesh [
+            "AmbientCapabilities=CAP_SYS_RAWIO"
+            "CapabilityBoundingSet=CAP_SYS_RAWIO"
+            "DeviceAllow="
+          ])
+      )
+    ))
+    (test "mesh: the store is written in the StateDirectory, no other writable path" (
+      _: both (eq sMesh.parsed.store.path "/var/lib/meshmon/fleet.db") (unitLacks sMesh [ "ReadWritePaths=" ])
+    ))
+    (test "mesh: [[check]] entries with defaults, body_contains only where set" (
+      _:
+      eq sMesh.parsed.check [
+        {
+          name = "gitea";
+          url = "https://git.example.org/healthz";
+          interval = "30s";
+          timeout = "5s";
+          expect_status = 200;
+          body_contains = "ok \"quoted\"";
+        }
+        {
+          name = "web";
+          url = "http://127.0.0.1:8080/";
+          interval = "1m30s";
+          timeout = "5s";
+          expect_status = 204;
+        }
+      ]
+    ))
+    (test "mesh: [[alert]] entries with defaults" (
+      _:
+      eq sMesh.parsed.alert [
+        {
+          name = "cpu-hot";
+          metric = "cpu.usage_pct";
+          hosts = "*";
+          op = ">";
+          threshold = 90.0;
+          for = "30s";
+          severity = "warning";
+          repeat = "4h";
+        }
+        {
+          name = "root-disk-full";
+          metric = ''disk.used_pct{mount="/"}'';
+          hosts = "*";
+          op = ">=";
+          threshold = 0.5;
+          for = "0s";
+          severity = "critical";
+          repeat = "0s";
+        }
+      ]
+    ))
+    (test "mesh: an integer threshold is written as a TOML float" (
+      _:
+      ok (
+        all isFloat (map (a: a.threshold) sMesh.parsed.alert)
+        && builtins.match ".*threshold = 90[.]0\n.*" sMesh.toml != null
+      ) sMesh.toml
+    ))
+    (test "mesh: no _module bookkeeping leaks into the TOML" (
+      _: ok (builtins.match ".*_module.*" sMesh.toml == null) sMesh.toml
+    ))
+
+    # SMART.
+    (test "smart: CAP_SYS_RAWIO, disk devices and group, smartmontools on PATH" (
+      _:
+      both
+        (unitHas sSmart [
+          "AmbientCapabilities=CAP_SYS_RAWIO"
+          "CapabilityBoundingSet=CAP_SYS_RAWIO"
+          "PrivateDevices=false"
+          "PrivateUsers=false"
+          "DevicePolicy=closed"
+          "DeviceAllow=block-sd rw"
+          "DeviceAllow=block-blkext rw"
+          "DeviceAllow=char-nvme rw"
+          "SupplementaryGroups=disk"
+        ])
+        (
+          both (unitLacks sSmart [ "AmbientCapabilities=CAP_DAC_READ_SEARCH" ]) (
+            ok (any (l: builtins.match "Environment=\"PATH=.*${pkgs.smartmontools}/bin.*" l != null) sSmart.lines) sSmart.unit
+          )
+        )
+    ))
+    (test "smart: services.smartd.enable turns SMART on by default" (
+      _:
+      eq
+        (sys {
+          services.meshmon.enable = true;
+          services.smartd.enable = true;
+        }).parsed.collect.smartctl
+        "smartctl"
+    ))
+    (test "smart: a smartctl path adds no package to PATH, keeps the capability" (
+      _:
+      let
+        s = sys {
+          services.meshmon.enable = true;
+          services.meshmon.settings.collect.smartctl = "/run/current-system/sw/bin/smartctl";
+        };
+      in
+      both (unitHas s [ "AmbientCapabilities=CAP_SYS_RAWIO" ]) (
+        ok (!(any (l: builtins.match ".*smartmontools.*" l != null) s.lines)) s.unit
+      )
+    ))
+    (test "smart: extraCapabilities are added to both sets" (
+      _:
+      unitHas
+        (sys {
+          imports = [ withSmart ];
+          services.meshmon.extraCapabilities = [ "CAP_SYS_ADMIN" ];
+        })
+        [
+          "AmbientCapabilities=CAP_SYS_RAWIO"
+          "AmbientCapabilities=CAP_SYS_ADMIN"
+          "CapabilityBoundingSet=CAP_SYS_ADMIN"
+        ]
+    ))
+    (test "users can still override the unit (mkForce)" (
+      _:
+      unitHas (sys {
+        imports = [ minimal ];
+        systemd.services.meshmon.serviceConfig.Restart = lib.mkForce "on-failure";
+      }) [ "Restart=on-failure" ]
+    ))
+
+    # Refused configurations.
+    (test "keyFile in the Nix store fails an assertion" (
+      _: failsAssertion (edit { keyFile = lib.mkForce "${storeDir}/0000-mesh.key"; }) "Nix store"
+    ))
+    (test "a public listen address without keyFile fails an assertion" (
+      _: failsAssertion (edit { keyFile = lib.mkForce null; }) "keyFile must be set"
+    ))
+    (test "a listen port above 65535 fails an assertion" (
+      _: failsAssertion (edit { settings.node.listen = lib.mkForce "0.0.0.0:70000"; }) "port must be 1-65535"
+    ))
+    (test "a dashboard store outside /var/lib/meshmon fails an assertion" (
+      _:
+      failsAssertion (edit {
+        dashboard = true;
+        settings.store.path = "/srv/meshmon/fleet.db";
+      }) "is not under /var/lib/meshmon"
+    ))
+    (test "public base config is accepted" (_: eq (sys public).failed [ ]))
+    (test "rejects keyFile given as a Nix path (it would be copied to the store)" (
+      _: rejects (edit { keyFile = lib.mkForce ./test.nix; })
+    ))
+    (test "rejects a host name in listen" (
+      _: rejects (edit { settings.node.listen = lib.mkForce "localhost:6130"; })
+    ))
+    (test "rejects a bad duration" (_: rejects (edit { settings.collect.interval = "1 sec"; })))
+    (test "rejects an unknown settings key" (_: rejects (edit { settings.node.lisen = "x"; })))
+    (test "rejects an alert op outside > >= < <=" (
+      _:
+      rejects (edit {
+        settings.alert = [
+          {
+            name = "x";
+            metric = "cpu.usage_pct";
+            op = "=>";
+            threshold = 1;
+          }
+        ];
+      })
+    ))
+    (test "rejects an alert without threshold" (
+      _:
+      rejects (edit {
+        settings.alert = [
+          {
+            name = "x";
+            metric = "cpu.usage_pct";
+            op = ">";
+          }
+        ];
+      })
+    ))
+    (test "rejects a non-http webhook" (_: rejects (edit { settings.notify.webhooks = [ "ftp://x" ]; })))
+
+    # Package and flake.
+    (test "package: pname meshmon, version from Cargo.toml" (
+      _:
+      eq [ pkg.args.pname pkg.args.version pkg.name ] [
+        "meshmon"
+        cargo.workspace.package.version
+        "meshmon-${cargo.workspace.package.version}"
+      ]
+    ))
+    (test "package: cargoLock from Cargo.lock, source holds every workspace member" (
+      _:
+      both (eq pkg.args.cargoLock.lockFile ../../Cargo.lock) (
+        ok (all (m: elem (../.. + "/${m}") pkg.args.src.paths) cargo.workspace.members) (
+          toJSON (map toString pkg.args.src.paths)
+        )
+      )
+    ))
+    (test "package: builds the agent crate's meshmon binary, mainProgram matches" (
+      _:
+      eq
+        [
+          (elem agentCargo.package.name pkg.args.cargoBuildFlags)
+          (elem pkg.meta.mainProgram (map (b: b.name) agentCargo.bin))
+        ]
+        [
+          true
+          true
+        ]
+    ))
+    (test "flake: packages.<system>.default is the package" (
+      _:
+      eq (map (s: flakeOut.packages.${s}.default.name) [ "x86_64-linux" "aarch64-linux" ]) [
+        pkg.name
+        pkg.name
+      ]
+    ))
+    (test "flake: overlays.default adds pkgs.meshmon" (
+      _: eq (flakeOut.overlays.default pkgs pkgs).meshmon.name pkg.name
+    ))
+    (test "flake: nixosModules.default is the module" (
+      _: both (eq sFlake.failed [ ]) (eq sFlake.execStart sMin.execStart)
+    ))
+    (test "flake: nixpkgs input is set" (_: ok (isString flake.inputs.nixpkgs.url) (toJSON flake.inputs)))
+  ];
+in
+{
+  inherit results;
+  configs = {
+    minimal = sMin.toml;
+    mesh = sMesh.toml;
+    smart = sSmart.toml;
+  };
+  units = {
+    minimal = sMin.unit;
+    mesh = sMesh.unit;
+    smart = sSmart.unit;
+  };
+}
