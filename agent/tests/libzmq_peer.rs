@@ -156,6 +156,7 @@ impl Drop for KindRecorder {
 
 #[tokio::test(flavor = "current_thread")]
 async fn python_peer_joins_a_mesh_of_two_agents_as_a_node() {
+    let _serial = serial();
     let py = python();
     let dir = tempfile::tempdir().expect("tempdir");
     let (key, ring_key) = key_file(dir.path(), "mesh.key");
@@ -170,7 +171,7 @@ async fn python_peer_joins_a_mesh_of_two_agents_as_a_node() {
         &[t1.clone(), t2.clone()],
         &["r1", "r2"],
         &ring_key,
-        Duration::from_secs(5),
+        Duration::from_secs(15),
     )
     .await
     .unwrap_or_else(|e| panic!("agents not converged within 5 s: {e}"));
@@ -300,6 +301,7 @@ async fn python_peer_joins_a_mesh_of_two_agents_as_a_node() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn python_peer_with_the_wrong_key_gets_nothing_and_is_counted() {
+    let _serial = serial();
     let py = python();
     let dir = tempfile::tempdir().expect("tempdir");
     let (good, good_ring) = key_file(dir.path(), "good.key");
@@ -312,7 +314,7 @@ async fn python_peer_with_the_wrong_key_gets_nothing_and_is_counted() {
         std::slice::from_ref(&t),
         &["w1"],
         &good_ring,
-        Duration::from_secs(5),
+        Duration::from_secs(15),
     )
     .await
     .unwrap_or_else(|e| panic!("agent not up within 5 s: {e}"));

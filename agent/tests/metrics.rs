@@ -119,6 +119,7 @@ fn proc_field(path: &str, key: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mesh_values_agree_with_proc_and_statvfs_and_cpu_moves() {
+    let _serial = serial();
     let dir = tempfile::tempdir().expect("tempdir");
     let spec = Spec::new("metrics1");
     let agent = Agent::start(dir.path(), &spec);
@@ -126,7 +127,7 @@ async fn mesh_values_agree_with_proc_and_statvfs_and_cpu_moves() {
         &[agent.target()],
         &["metrics1"],
         &null_ring(),
-        Duration::from_secs(5),
+        Duration::from_secs(15),
     )
     .await
     .unwrap_or_else(|e| panic!("agent not up: {e}"));

@@ -16,6 +16,7 @@ fn signal(a: &Agent, sig: Signal) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_then_killed_neighbour_neither_slows_nor_deadlocks_the_node() {
+    let _serial = serial();
     let dir = tempfile::tempdir().expect("tempdir");
     let hub = Spec::new("hub");
     let mut good = Spec::new("good");
@@ -30,7 +31,7 @@ async fn a_stalled_then_killed_neighbour_neither_slows_nor_deadlocks_the_node() 
         &[hub_agent.target(), good_agent.target()],
         &all,
         &null_ring(),
-        Duration::from_secs(5),
+        Duration::from_secs(15),
     )
     .await
     .unwrap_or_else(|e| panic!("not converged: {e}"));
@@ -72,6 +73,7 @@ async fn a_stalled_then_killed_neighbour_neither_slows_nor_deadlocks_the_node() 
 
 #[test]
 fn sigterm_stops_an_agent_cleanly() {
+    let _serial = serial();
     let dir = tempfile::tempdir().expect("tempdir");
     let mut a = Agent::start(dir.path(), &Spec::new("term"));
     std::thread::sleep(Duration::from_secs(1));

@@ -14,6 +14,21 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+/// Tests that start agent processes take this lock so that, within one test binary, they run
+/// one at a time: a 2-core CI machine running several meshes at once would measure its own
+/// overload instead of meshmon. (cargo runs test binaries one after another already.)
+pub fn serial() -> Serial {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    Serial(
+        LOCK.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner),
+    )
+}
+
+/// Held for a whole test, across awaits on purpose: each test has a runtime of its own, so
+/// no task of another test can be waiting for this lock on the same thread.
+pub struct Serial(#[allow(dead_code)] std::sync::MutexGuard<'static, ()>);
+
 /// A free TCP port on 127.0.0.1 (bound then released).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
