@@ -1,0 +1,122 @@
+//! Dashboard ingestion: turns the frames a dashboard node accepts (live and replayed) into
+//! store writes. It decodes samples per origin boot (live and replay streams separately, as
+//! replays carry their own key frames and tables), records hosts, and tells the store how far
+//! it has each origin's sequence, so a restarted dashboard asks the mesh for exactly the rest.
+//!
+//! Not here: the store itself (`meshmon_dashboard`) or deciding what to backfill (gossip).
+
+use crate::gossip::Delivered;
+use meshmon_dashboard::{Ingest, IngestSender, Sample};
+use meshmon_proto::samples::SampleDecoder;
+use meshmon_proto::{Flags, Payload};
+use std::collections::HashMap;
+use tracing::warn;
+
+/// Decoders are dropped for origins not heard for this long.
+const DECODER_IDLE_MS: u64 = 30 * 60 * 1000;
+
+/// Per-dashboard ingestion state.
+pub struct Ingestor {
+    sink: IngestSender,
+    /// (origin, boot, replay) -> decoder and when it was last used.
+    decoders: HashMap<(String, u64, bool), (SampleDecoder, u64)>,
+    /// Frames that could not be queued to the store (it was full or failing).
+    pub dropped: u64,
+    warned: bool,
+}
+
+impl Ingestor {
+    /// Writes into `sink`.
+    pub fn new(sink: IngestSender) -> Ingestor {
+        Ingestor {
+            sink,
+            decoders: HashMap::new(),
+            dropped: 0,
+            warned: false,
+        }
+    }
+
+    fn send(&mut self, ingest: Ingest) {
+        if !self.sink.try_send(ingest) {
+            self.dropped += 1;
+            if !self.warned {
+                warn!("store queue full or store failing; samples are dropped (backfill recovers what the mesh still has)");
+                self.warned = true;
+            }
+        } else {
+            self.warned = false;
+        }
+    }
+
+    /// Handles one accepted frame. `now_ms` is this node's wall clock.
+    pub fn on_frame(&mut self, d: Delivered, now_ms: u64) {
+        if d.header.flags.contains(Flags::LINK) {
+            return;
+        }
+        let origin = d.header.origin.clone();
+        let now = i64::try_from(now_ms).unwrap_or(i64::MAX);
+        // Distance: frames from a neighbour arrive with hops 0; our own have no link.
+        let hops = if d.from.is_none() && !d.replay {
+            0
+        } else {
+            d.hops.saturating_add(1)
+        };
+        if !d.replay {
+            self.send(Ingest::Seen {
+                name: origin.clone(),
+                hops,
+                ts_ms: now,
+            });
+        }
+        match d.payload {
+            Payload::HostInfo(info) => {
+                if !d.replay {
+                    self.send(Ingest::Host {
+                        name: origin.clone(),
+                        info,
+                        hops,
+                        ts_ms: now,
+                    });
+                }
+            }
+            Payload::SeriesTable(t) => {
+                self.decoder(&origin, d.header.boot_id, d.replay, now_ms).table(&t);
+            }
+            Payload::Samples(s) => {
+                let ts_ms = i64::try_from(d.header.ts_ms).unwrap_or(i64::MAX);
+                let (values, _gap) = self.decoder(&origin, d.header.boot_id, d.replay, now_ms).apply(&s);
+                if !values.is_empty() {
+                    let samples = values
+                        .into_iter()
+                        .map(|(series, value)| Sample {
+                            host: origin.clone(),
+                            series,
+                            ts_ms,
+                            value,
+                        })
+                        .collect();
+                    self.send(Ingest::Samples(samples));
+                }
+            }
+            _ => return,
+        }
+        self.send(Ingest::Position {
+            host: origin,
+            boot_id: d.header.boot_id,
+            seq: d.header.seq,
+        });
+    }
+
+    fn decoder(&mut self, origin: &str, boot: u64, replay: bool, now_ms: u64) -> &mut SampleDecoder {
+        if self.decoders.len() > 4096 {
+            self.decoders
+                .retain(|_, (_, used)| now_ms.saturating_sub(*used) < DECODER_IDLE_MS);
+        }
+        let entry = self
+            .decoders
+            .entry((origin.to_owned(), boot, replay))
+            .or_insert_with(|| (SampleDecoder::new(), now_ms));
+        entry.1 = now_ms;
+        &mut entry.0
+    }
+}
