@@ -248,6 +248,12 @@ fn render_charts(app: &App, t: Theme, h: &HostData, area: Rect, buf: &mut Buffer
             )
             .legend_position(None);
         chart.render(r, buf);
+        if data.iter().all(|d| d.1.is_empty()) && r.height > 2 {
+            let mid = Rect::new(r.x + 2, r.y + r.height / 2, r.width.saturating_sub(4), 1);
+            Line::styled("no data yet", t.dim())
+                .centered()
+                .render(mid, buf);
+        }
     }
 }
 
