@@ -132,14 +132,6 @@ pub fn aggregate_of(name: &str) -> Aggregate {
     }
 }
 
-/// One bucket of a tier: start time (s since the epoch), mean and maximum.
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct Bucket {
-    t_s: u32,
-    avg: f32,
-    max: f32,
-}
-
 /// An open bucket being accumulated.
 #[derive(Debug, Clone, Copy)]
 struct Open {
@@ -149,15 +141,66 @@ struct Open {
     max: f32,
 }
 
-/// Tiers: (bucket seconds, buckets kept). 10 min at full rate, 1 h at 15 s, 24 h at 2 min,
-/// 7 d at 15 min: every window has 240 to 720 points, at most ~27 KB per series.
-const TIERS: [(u32, usize); 4] = [(1, 600), (15, 240), (120, 720), (900, 672)];
+impl Open {
+    fn avg(&self) -> f32 {
+        (self.sum / f64::from(self.n.max(1))) as f32
+    }
+}
+
+/// Tiers: (bucket seconds, buckets kept). 5 min at full rate, 1 h at 15 s, 24 h at 2 min,
+/// 7 d at 15 min: every window has 240 to 720 points.
+const TIERS: [(u32, usize); 4] = [(1, 300), (15, 240), (120, 720), (900, 672)];
+
+/// Closed buckets of one tier. Times are implicit (`start_s + i * step`), a missing bucket
+/// is NaN; the full-rate tier keeps no maxima (each bucket is one value). So a full series
+/// costs about 14 KB.
+#[derive(Debug, Clone, Default)]
+struct Tier {
+    start_s: u32,
+    avg: VecDeque<f32>,
+    max: VecDeque<f32>,
+}
+
+impl Tier {
+    fn push(&mut self, step: u32, cap: usize, o: Open) {
+        let keep_max = step > 1;
+        let next = self.start_s + step * self.avg.len() as u32;
+        if self.avg.is_empty() || o.t_s < next || (o.t_s - next) / step >= cap as u32 {
+            self.avg.clear();
+            self.max.clear();
+            self.start_s = o.t_s;
+        } else {
+            for _ in 0..(o.t_s - next) / step {
+                self.append(step, cap, keep_max, f32::NAN, f32::NAN);
+            }
+        }
+        if self.avg.capacity() == 0 {
+            self.avg.reserve_exact(cap + 1);
+            if keep_max {
+                self.max.reserve_exact(cap + 1);
+            }
+        }
+        self.append(step, cap, keep_max, o.avg(), o.max);
+    }
+
+    fn append(&mut self, step: u32, cap: usize, keep_max: bool, avg: f32, max: f32) {
+        self.avg.push_back(avg);
+        if keep_max {
+            self.max.push_back(max);
+        }
+        if self.avg.len() > cap {
+            self.avg.pop_front();
+            self.max.pop_front();
+            self.start_s += step;
+        }
+    }
+}
 
 /// One series' history since the TUI opened, in tiers of decreasing resolution. Appends are
 /// O(1); points older than the newest are ignored.
 #[derive(Debug, Clone)]
 pub struct Ring {
-    tiers: [VecDeque<Bucket>; 4],
+    tiers: [Tier; 4],
     open: [Option<Open>; 4],
     last_ms: i64,
     last: f64,
@@ -193,11 +236,7 @@ impl Ring {
                 }
                 slot => {
                     if let Some(o) = slot.take() {
-                        let tier = &mut self.tiers[i];
-                        if tier.len() == *cap {
-                            tier.pop_front();
-                        }
-                        tier.push_back(close(o));
+                        self.tiers[i].push(*step, *cap, o);
                     }
                     *slot = Some(Open {
                         t_s: start,
@@ -223,26 +262,32 @@ impl Ring {
             .iter()
             .position(|(step, cap)| i64::from(*step) * *cap as i64 >= span_s)
             .unwrap_or(TIERS.len() - 1);
-        self.tiers[i]
-            .iter()
-            .copied()
-            .chain(self.open[i].map(close))
-            .map(|b| (i64::from(b.t_s) * 1000, f64::from(b.avg), f64::from(b.max)))
-            .filter(|(t, _, _)| *t >= since_ms && *t <= until_ms)
+        let (step, tier) = (i64::from(TIERS[i].0), &self.tiers[i]);
+        let closed = tier.avg.iter().enumerate().map(|(j, avg)| {
+            let max = tier.max.get(j).copied().unwrap_or(*avg);
+            let t = (i64::from(tier.start_s) + j as i64 * step) * 1000;
+            (t, f64::from(*avg), f64::from(max))
+        });
+        let open = self.open[i].map(|o| {
+            (
+                i64::from(o.t_s) * 1000,
+                f64::from(o.avg()),
+                f64::from(o.max),
+            )
+        });
+        closed
+            .chain(open)
+            .filter(|(t, avg, _)| !avg.is_nan() && *t >= since_ms && *t <= until_ms)
             .collect()
     }
 
     /// Bytes held (for sizing).
     pub fn heap_bytes(&self) -> usize {
-        self.tiers.iter().map(|t| t.capacity()).sum::<usize>() * std::mem::size_of::<Bucket>()
-    }
-}
-
-fn close(o: Open) -> Bucket {
-    Bucket {
-        t_s: o.t_s,
-        avg: (o.sum / f64::from(o.n.max(1))) as f32,
-        max: o.max,
+        self.tiers
+            .iter()
+            .map(|t| t.avg.capacity() + t.max.capacity())
+            .sum::<usize>()
+            * std::mem::size_of::<f32>()
     }
 }
 
@@ -291,12 +336,40 @@ mod tests {
         }
         r.push(t0, 99.0); // older than the newest: ignored
         let now = t0 + 3599 * 1000;
-        let five = r.range(now - 300_000, now);
-        assert_eq!(five.len(), 301, "1 s resolution for 5 minutes");
+        let five = r.range(now - 299_000, now);
+        assert_eq!(five.len(), 300, "1 s resolution for 5 minutes");
         let hour = r.range(now - 3_600_000, now);
         assert!((239..=241).contains(&hour.len()), "{}", hour.len());
         assert!(hour.iter().all(|(_, avg, max)| *avg <= 9.0 && *max == 9.0));
-        assert!(r.heap_bytes() < 30_000);
+        assert!(r.heap_bytes() < 15_000, "{}", r.heap_bytes());
+    }
+
+    #[test]
+    fn gaps_are_skipped_and_long_gaps_restart_a_tier() {
+        let mut r = Ring::default();
+        let t0 = 1_700_000_000_000;
+        r.push(t0, 1.0);
+        r.push(t0 + 1000, 2.0);
+        r.push(t0 + 10_000, 3.0); // 8 s silent
+        r.push(t0 + 11_000, 4.0);
+        let pts: Vec<(i64, f64)> = r
+            .range(t0, t0 + 11_000)
+            .iter()
+            .map(|p| (p.0, p.1))
+            .collect();
+        assert_eq!(
+            pts,
+            [
+                (t0, 1.0),
+                (t0 + 1000, 2.0),
+                (t0 + 10_000, 3.0),
+                (t0 + 11_000, 4.0)
+            ]
+        );
+        r.push(t0 + 3_600_000, 5.0); // an hour later: the 1 s tier starts over
+        let recent = r.range(t0 + 3_300_000, t0 + 3_600_000);
+        assert_eq!(recent, [(t0 + 3_600_000, 5.0, 5.0)]);
+        assert_eq!(r.last(), Some((t0 + 3_600_000, 5.0)));
     }
 
     #[test]
