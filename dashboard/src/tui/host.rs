@@ -140,7 +140,14 @@ impl HostData {
         self.history.get(key)
     }
 
-    pub(super) fn ingest(&mut self, ts_ms: i64, values: Vec<(SeriesKey, f64)>, whole: bool) {
+    /// Heap bytes held by the history rings.
+    pub fn history_bytes(&self) -> usize {
+        self.history.values().map(Ring::heap_bytes).sum()
+    }
+
+    /// Records the values decoded from one Samples frame at `ts_ms`; `whole` when they are
+    /// every series of the host (the latest values are replaced, and aggregates recorded).
+    pub fn ingest(&mut self, ts_ms: i64, values: Vec<(SeriesKey, f64)>, whole: bool) {
         if whole {
             self.latest.clear();
         }

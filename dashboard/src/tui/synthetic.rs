@@ -315,3 +315,19 @@ pub fn alerts(now: i64) -> Vec<Alert> {
         ),
     ]
 }
+
+/// Records history in `[since_ms, until_ms]` for every host of `app` named like
+/// [`host_name`] (`hosts` of them), one value every `step_s` seconds, straight into the rings
+/// (no frames): for sizing and drawing benchmarks with days of history.
+pub fn fill_history(app: &mut App, hosts: usize, since_ms: i64, until_ms: i64, step_s: i64) {
+    for i in 0..hosts {
+        let Some(h) = app.fleet.hosts.get_mut(&host_name(i)) else {
+            continue;
+        };
+        let mut t = since_ms;
+        while t <= until_ms {
+            h.ingest(t, values(i, t), true);
+            t += step_s * 1000;
+        }
+    }
+}
