@@ -72,8 +72,9 @@ pub async fn run(target: Target) -> anyhow::Result<()> {
     stop.cancel();
     tracker.close();
     let _ = tokio::time::timeout(Duration::from_secs(2), tracker.wait()).await;
-    result??;
-    Ok(())
+    result?.map_err(|e| {
+        anyhow::anyhow!("cannot run the terminal UI ({e}); it needs an interactive terminal")
+    })
 }
 
 /// Forwards deliveries to the UI (dropping when the UI is behind), and tells it when no

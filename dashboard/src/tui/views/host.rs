@@ -23,6 +23,8 @@ fn labelled(name: &str, label: &str, value: &str) -> SeriesKey {
 
 pub fn render(app: &App, t: Theme, area: Rect, buf: &mut Buffer) {
     let Some(h) = app.host_data() else {
+        let msg = format!(" no host matches '{}' (Esc clears the filter)", app.filter);
+        Line::styled(msg, t.dim()).render(area, buf);
         return;
     };
     let gauges = gauges(h);
