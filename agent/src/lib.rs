@@ -9,6 +9,7 @@
 //! - [`node`]: starts and stops a whole node.
 //! - [`demo`]: `meshmon demo`, a mesh of local agents with cleanup on every exit path.
 //! - [`viewer`]: a client that attaches to a node's port and receives its live stream.
+//! - [`tui`]: `meshmon tui`: a viewer feeding the dashboard's terminal UI.
 
 pub mod collect;
 pub mod config;
@@ -16,4 +17,5 @@ pub mod demo;
 pub mod gossip;
 pub mod net;
 pub mod node;
+pub mod tui;
 pub mod viewer;

@@ -5,7 +5,7 @@
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 use meshmon_agent::config::Config;
-use meshmon_agent::{node, viewer};
+use meshmon_agent::{node, tui, viewer};
 use meshmon_proto::Key;
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -54,7 +54,7 @@ enum Command {
         #[arg(short, long)]
         config: Option<PathBuf>,
     },
-    /// Start N agents of this machine in a ring with a chord and show the live fleet
+    /// Start N agents of this machine in a ring with a chord and open the TUI on node 1
     #[command(
         after_help = "Examples:\n  meshmon demo\n  meshmon demo --nodes 8\n  meshmon demo --headless --nodes 5 --duration 15s"
     )]
@@ -69,6 +69,18 @@ enum Command {
         /// How long a headless demo runs
         #[arg(long, default_value = "20s", value_parser = parse_dur)]
         duration: Duration,
+    },
+    /// Keyboard-driven terminal UI attached to the local node: fleet, hosts, services, disks,
+    /// alerts and the mesh
+    #[command(
+        after_help = "Keys: Tab or 1-6 switch views, arrows/hjkl move, Enter opens a host, / filters, \
+                      s sorts, t changes the time window, ? lists every key, q quits.\n\n\
+                      Examples:\n  meshmon tui\n  meshmon tui --config ./node.toml\n  NO_COLOR=1 meshmon tui"
+    )]
+    Tui {
+        /// Config of the node to attach to (default: $MESHMON_CONFIG, else /etc/meshmon/meshmon.toml, else built-in defaults)
+        #[arg(short, long)]
+        config: Option<PathBuf>,
     },
     /// Show what the local node sees: hosts of the mesh and its links
     #[command(
@@ -111,11 +123,15 @@ fn config_failure(e: meshmon_agent::config::ConfigError) -> Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // The agent logs its life; client commands only warnings (their viewer's links are noise).
-    init_logging(if matches!(cli.command, Command::Agent { .. }) {
-        "info"
-    } else {
-        "warn"
+    // The agent logs its life; client commands only warnings (their viewer's links are noise);
+    // the TUI nothing, since stderr is the screen it draws on.
+    init_logging(match cli.command {
+        Command::Agent { .. } => "info",
+        Command::Tui { .. }
+        | Command::Demo {
+            headless: false, ..
+        } => "off",
+        _ => "warn",
     });
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -157,6 +173,21 @@ fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Keygen { out } => keygen(out),
+        Command::Tui { config } => {
+            let cfg = Config::load(config.as_deref()).map_err(config_failure)?;
+            let start_hint = match &cfg.source {
+                Some(p) => format!("meshmon agent --config {}", p.display()),
+                None => "meshmon agent".to_owned(),
+            };
+            let target = tui::Target {
+                addr: viewer::local_target(cfg.node.listen),
+                keyring: cfg.node.keyring.clone(),
+                start_hint,
+            };
+            let rt = runtime()?;
+            rt.block_on(tui::run(target))?;
+            Ok(())
+        }
         Command::Demo {
             nodes,
             headless,
@@ -213,9 +244,9 @@ async fn demo(nodes: usize, headless: bool, duration: Duration) -> Result<(), Fa
     for ((name, target), pid) in mesh.names.iter().zip(&mesh.targets).zip(mesh.pids()) {
         println!("demo: started {name} (pid {pid}) on {target}");
     }
-    let stop = CancellationToken::new();
-    tokio::spawn(stop_on_signal(stop.clone()));
     if headless {
+        let stop = CancellationToken::new();
+        tokio::spawn(stop_on_signal(stop.clone()));
         tokio::select! {
             _ = stop.cancelled() => return Err(Failure(1, anyhow::anyhow!("interrupted"))),
             _ = tokio::time::sleep(duration) => {}
@@ -258,28 +289,15 @@ async fn demo(nodes: usize, headless: bool, duration: Duration) -> Result<(), Fa
             Err(Failure(1, anyhow::anyhow!("not every node saw every host")))
         }
     } else {
-        loop {
-            if let Some(name) = mesh.exited().first() {
-                return Err(Failure(
-                    1,
-                    anyhow::anyhow!("agent {name} exited:\n{}", mesh.log_tail(name)),
-                ));
-            }
-            if let Ok(s) = mesh.status(0).await {
-                // Clear the screen and home the cursor, then the live table.
-                print!("\x1b[2J\x1b[H");
-                println!(
-                    "meshmon demo: {nodes} agents, live view of {} (Ctrl-C stops everything)\n",
-                    mesh.names[0]
-                );
-                print_status(&s);
-            }
-            tokio::select! {
-                _ = stop.cancelled() => break,
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-            }
-        }
+        // The agents need a moment to bind; the UI says "connecting" until node 1 answers.
+        let target = tui::Target {
+            addr: mesh.targets[0].clone(),
+            keyring: mesh.keyring.clone(),
+            start_hint: format!("meshmon demo (its agents log to {})", mesh.dir.display()),
+        };
+        let result = tui::run(target).await;
         drop(mesh);
+        result?;
         println!("demo: stopped every agent and removed the temporary files");
         Ok(())
     }

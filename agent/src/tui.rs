@@ -1,0 +1,138 @@
+//! `meshmon tui` and the demo's live view: attaches a viewer to a node, turns what it
+//! delivers into the dashboard TUI's [`AppEvent`]s, says so in the UI when the node does not
+//! answer (and keeps retrying), and turns SIGTERM/SIGINT into a clean exit.
+//!
+//! Not here: the UI itself (`meshmon_dashboard::tui`), or attaching (`viewer`).
+
+use crate::gossip::Delivered;
+use crate::viewer;
+use meshmon_dashboard::tui::{self, AppEvent, HistorySource, Settings};
+use meshmon_proto::{Keyring, Payload};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// How long without a Status before the UI says the node is not answering.
+const SILENCE: Duration = Duration::from_secs(2);
+
+/// What the TUI attaches to.
+pub struct Target {
+    /// `host:port` of the node.
+    pub addr: String,
+    pub keyring: Keyring,
+    /// How to start the node, for the "not answering" message (e.g.
+    /// `meshmon agent --config /etc/meshmon/meshmon.toml`).
+    pub start_hint: String,
+}
+
+/// The UI event for one delivery, if the UI uses it.
+pub fn to_event(d: Delivered) -> Option<AppEvent> {
+    match d.payload {
+        Payload::Status(s) => Some(AppEvent::Status(s)),
+        Payload::Hello(_) | Payload::Heartbeat(_) => None,
+        payload => Some(AppEvent::Frame {
+            header: d.header,
+            payload,
+            replay: d.replay,
+        }),
+    }
+}
+
+/// Runs the TUI attached to `target` until the user quits or a signal arrives.
+pub async fn run(target: Target) -> anyhow::Result<()> {
+    let tracker = TaskTracker::new();
+    let stop = CancellationToken::new();
+    let _stop_on_exit = stop.clone().drop_guard();
+    let deliveries =
+        viewer::attach(&target.addr, target.keyring.clone(), &tracker, stop.clone()).await?;
+    let (tx, rx) = mpsc::channel::<AppEvent>(4096);
+    let silent_msg = format!(
+        "no meshmon node answers at {} (retrying); start one with `{}`, and check that both \
+         use the same key",
+        target.addr, target.start_hint
+    );
+    tracker.spawn(forward(deliveries, tx.clone(), silent_msg, stop.clone()));
+    tracker.spawn(signals(tx, stop.clone()));
+    let settings = Settings {
+        color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        history: HistorySource::Live {
+            since_ms: tui::run::wall_ms(),
+        },
+        target: target.addr.clone(),
+    };
+    let ui = tokio::task::spawn_blocking(move || {
+        tui::run(rx, settings, |action| {
+            // No store or alert engine is wired to the TUI yet: history requests are
+            // answered from the live rings, and acknowledgements stay in the UI.
+            tracing::debug!(?action, "tui action not performed");
+        })
+    });
+    let result = ui.await;
+    stop.cancel();
+    tracker.close();
+    let _ = tokio::time::timeout(Duration::from_secs(2), tracker.wait()).await;
+    result?.map_err(|e| {
+        anyhow::anyhow!("cannot run the terminal UI ({e}); it needs an interactive terminal")
+    })
+}
+
+/// Forwards deliveries to the UI (dropping when the UI is behind), and tells it when no
+/// Status has come for [`SILENCE`].
+async fn forward(
+    mut deliveries: mpsc::Receiver<Delivered>,
+    tx: mpsc::Sender<AppEvent>,
+    silent_msg: String,
+    stop: CancellationToken,
+) {
+    let mut last_status = tokio::time::Instant::now();
+    let mut told = false;
+    let mut check = tokio::time::interval(Duration::from_millis(500));
+    let mut dropped = 0u64;
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            d = deliveries.recv() => {
+                let Some(d) = d else { break };
+                let Some(ev) = to_event(d) else { continue };
+                if matches!(ev, AppEvent::Status(_)) {
+                    last_status = tokio::time::Instant::now();
+                    told = false;
+                }
+                match tx.try_send(ev) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(_)) => dropped += 1,
+                    Err(mpsc::error::TrySendError::Closed(_)) => break,
+                }
+            }
+            _ = check.tick() => {
+                if !told && last_status.elapsed() >= SILENCE {
+                    told = true;
+                    if tx.send(AppEvent::Disconnected(silent_msg.clone())).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    if dropped > 0 {
+        tracing::debug!(dropped, "tui events dropped while the UI was behind");
+    }
+}
+
+/// SIGTERM and SIGINT end the UI like `q` does, so the terminal is restored.
+async fn signals(tx: mpsc::Sender<AppEvent>, stop: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return;
+    };
+    tokio::select! {
+        _ = stop.cancelled() => return,
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    let _ = tx.send(AppEvent::Shutdown).await;
+}
