@@ -26,10 +26,11 @@ pub struct Target {
     pub start_hint: String,
 }
 
-/// The UI event for one delivery, if the UI uses it.
-pub fn to_event(d: Delivered) -> Option<AppEvent> {
+/// The UI event for one delivery, if the UI uses it. A status that comes in several frames
+/// is handed over once all its parts are in.
+pub fn to_event(d: Delivered, statuses: &mut viewer::StatusAssembler) -> Option<AppEvent> {
     match d.payload {
-        Payload::Status(s) => Some(AppEvent::Status(s)),
+        Payload::Status(s) => statuses.push(s).map(AppEvent::Status),
         Payload::Hello(_) | Payload::Heartbeat(_) => None,
         payload => Some(AppEvent::Frame {
             header: d.header,
@@ -89,12 +90,13 @@ async fn forward(
     let mut told = false;
     let mut check = tokio::time::interval(Duration::from_millis(500));
     let mut dropped = 0u64;
+    let mut statuses = viewer::StatusAssembler::default();
     loop {
         tokio::select! {
             _ = stop.cancelled() => break,
             d = deliveries.recv() => {
                 let Some(d) = d else { break };
-                let Some(ev) = to_event(d) else { continue };
+                let Some(ev) = to_event(d, &mut statuses) else { continue };
                 if matches!(ev, AppEvent::Status(_)) {
                     last_status = tokio::time::Instant::now();
                     told = false;

@@ -195,6 +195,7 @@ pub fn status(hosts: usize, now: i64, tick: u64) -> Status {
         frames_dropped: 7,
         auth_failures: 3,
         dashboard: true,
+        ..Status::default()
     }
 }
 
