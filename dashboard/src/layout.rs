@@ -92,7 +92,7 @@ pub const fn window_of(ts: i64) -> i64 {
 
 /// `ts` rounded down to a multiple of `unit`.
 pub const fn floor_to(ts: i64, unit: i64) -> i64 {
-    ts.div_euclid(unit) * unit
+    ts.saturating_sub(ts.rem_euclid(unit))
 }
 
 /// A `Duration` as ms, saturating.

@@ -4,7 +4,8 @@
 //! Responsible for picking the data source of each part of a range and for the query rows:
 //! raw chunks where raw data is kept (exact), one-minute rollups below the raw floor, one-hour
 //! rollups below the one-minute floor; with `step` of a minute or more, rollups wherever the
-//! hour is already rolled up (long ranges never decode raw data). Not responsible for output
+//! hour is already rolled up (long ranges never decode raw data). Parts of a range answered
+//! from rollups are widened to whole buckets. Not responsible for output
 //! formats ([`crate::cli`]) or the arithmetic ([`crate::agg`]).
 
 use crate::agg::{Bucket, Stats, StatsAcc};
@@ -452,7 +453,7 @@ impl Reader {
         Ok(())
     }
 
-    /// Rollup buckets of `res` starting in `[from, to]`.
+    /// Rollup buckets of `res` overlapping `[from, to]` (starting in it, or holding `from`).
     fn buckets(
         &self,
         res: Res,
@@ -461,6 +462,8 @@ impl Reader {
         to: i64,
         sink: &mut dyn Sink,
     ) -> Result<(), StoreError> {
+        // Ranges answered from rollups are widened to whole buckets.
+        let from = floor_to(from, res.bucket_ms());
         if from > to {
             return Ok(());
         }

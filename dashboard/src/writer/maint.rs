@@ -152,12 +152,10 @@ impl Maint {
         ret: Retention,
     ) -> rusqlite::Result<bool> {
         let tx = conn.unchecked_transaction()?;
-        let raw_cut = floor_to(
-            now_ms
-                .saturating_sub(ret.raw)
-                .min(self.rollup_next.unwrap_or(i64::MIN)),
-            RAW_WINDOW_MS,
-        );
+        // Raw data is only pruned once rolled up; nothing is pruned before the first rollup.
+        let raw_cut = self.rollup_next.map_or(0, |next| {
+            floor_to(now_ms.saturating_sub(ret.raw).min(next), RAW_WINDOW_MS)
+        });
         let m1_cut = floor_to(now_ms.saturating_sub(ret.m1), Res::M1.block_ms());
         let h1_cut = floor_to(now_ms.saturating_sub(ret.h1), Res::H1.block_ms());
         let mut more = false;

@@ -219,7 +219,16 @@ pub fn start_writer(cfg: StoreConfig) -> Result<WriterHandle, StoreError> {
     w.connect();
     let thread = std::thread::Builder::new()
         .name("meshmon-store".into())
-        .spawn(move || w.run(&rx))
+        .spawn(move || {
+            let shared = w.shared.clone();
+            let path = w.cfg.path.clone();
+            // A bug must not take the node down: report it as the store's error instead.
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| w.run(&rx))).is_err() {
+                let e = StoreError::Writer("the writer thread stopped after an internal error".into());
+                tracing::error!(path = %path.display(), "store writer stopped after an internal error");
+                shared.set_error(&e, crate::time::now_ms());
+            }
+        })
         .map_err(|e| StoreError::Writer(format!("cannot start the writer thread: {e}")))?;
     Ok(WriterHandle {
         sender: IngestSender { tx, shared },
