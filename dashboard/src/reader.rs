@@ -12,7 +12,7 @@ use crate::agg::{Bucket, Stats, StatsAcc};
 use crate::codec::block::Block;
 use crate::codec::chunk;
 use crate::error::StoreError;
-use crate::layout::{Res, floor_to, row_id, window_of};
+use crate::layout::{Res, floor_to, row_id, split_id, window_of};
 use crate::schema::{self, meta_get};
 use meshmon_proto::{Selector, SeriesKey};
 use rusqlite::{Connection, OptionalExtension as _};
@@ -471,7 +471,12 @@ impl Reader {
             .conn
             .prepare_cached(&format!("SELECT data FROM {} WHERE id = ?1", res.table()))
             .map_err(|e| self.err(e))?;
-        for block in from.div_euclid(res.block_ms())..=to.div_euclid(res.block_ms()) {
+        let Some((first, last)) = self.block_bounds(res.table())? else {
+            return Ok(());
+        };
+        let lo = from.div_euclid(res.block_ms()).max(first);
+        let hi = to.div_euclid(res.block_ms()).min(last);
+        for block in lo..=hi {
             let blob: Option<Vec<u8>> = st
                 .query_row([row_id(block, sid)], |r| r.get(0))
                 .optional()
@@ -508,7 +513,14 @@ impl Reader {
             .map_err(|e| self.err(e))?;
         let open_window = open.as_ref().map(|(s, _)| window_of(*s));
         let corrupt = |e| StoreError::corrupt_blob(&self.path, "chunks", e);
-        for w in window_of(from)..=window_of(to) {
+        // Only windows that can hold data: between the first and last chunk of any series,
+        // or the open one.
+        let bounds = self.block_bounds("chunks")?;
+        let (mut lo, mut hi) = bounds.unwrap_or((i64::MAX, i64::MIN));
+        if let Some(w) = open_window {
+            (lo, hi) = (lo.min(w), hi.max(w));
+        }
+        for w in window_of(from).max(lo)..=window_of(to).min(hi) {
             let blob: Option<Vec<u8>> = st
                 .query_row([row_id(w, sid)], |r| r.get(0))
                 .optional()
@@ -538,6 +550,16 @@ impl Reader {
             }
         }
         Ok(())
+    }
+
+    /// The first and last block index present in a blob table.
+    fn block_bounds(&self, table: &str) -> Result<Option<(i64, i64)>, StoreError> {
+        let (lo, hi): (Option<i64>, Option<i64>) = self
+            .conn
+            .prepare_cached(&format!("SELECT min(id), max(id) FROM {table}"))
+            .and_then(|mut st| st.query_row([], |r| Ok((r.get(0)?, r.get(1)?))))
+            .map_err(|e| self.err(e))?;
+        Ok(lo.zip(hi).map(|(a, b)| (split_id(a).0, split_id(b).0)))
     }
 
     /// The path this reader reads.
