@@ -8,7 +8,7 @@
 //! from rollups are widened to whole buckets. Not responsible for output
 //! formats ([`crate::cli`]) or the arithmetic ([`crate::agg`]).
 
-use crate::agg::{Bucket, Stats, StatsAcc};
+use crate::agg::{Stats, StatsAcc};
 use crate::codec::block::Block;
 use crate::codec::chunk;
 use crate::error::StoreError;
@@ -16,8 +16,11 @@ use crate::layout::{Res, floor_to, row_id, split_id, window_of};
 use crate::schema::{self, meta_get};
 use meshmon_proto::{Selector, SeriesKey};
 use rusqlite::{Connection, OptionalExtension as _};
+use sinks::{Points, Sink, Steps};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+mod sinks;
 
 /// A read-only view of a store.
 #[derive(Debug)]
@@ -97,74 +100,6 @@ struct Floors {
     m1: i64,
     h1: i64,
     rolled: i64,
-}
-
-/// Receives the data of a range in time order.
-trait Sink {
-    fn raw(&mut self, ts: i64, v: f64);
-    fn bucket(&mut self, ts: i64, b: &Bucket);
-}
-
-impl Sink for StatsAcc {
-    fn raw(&mut self, ts: i64, v: f64) {
-        self.add(ts, v);
-    }
-    fn bucket(&mut self, ts: i64, b: &Bucket) {
-        self.add_bucket(ts, b);
-    }
-}
-
-/// Points as stored: raw samples, or each bucket's average at its start.
-struct Points(Vec<(i64, f64)>);
-
-impl Sink for Points {
-    fn raw(&mut self, ts: i64, v: f64) {
-        self.0.push((ts, v));
-    }
-    fn bucket(&mut self, ts: i64, b: &Bucket) {
-        self.0.push((ts, b.avg()));
-    }
-}
-
-/// Averages per step (aligned to multiples of the step since the epoch).
-struct Steps {
-    step: i64,
-    cur: Option<(i64, f64, u64)>,
-    out: Vec<(i64, f64)>,
-}
-
-impl Steps {
-    fn add(&mut self, ts: i64, sum: f64, n: u64) {
-        let t = floor_to(ts, self.step);
-        match &mut self.cur {
-            Some((ct, s, c)) if *ct == t => {
-                *s += sum;
-                *c += n;
-            }
-            _ => {
-                if let Some((ct, s, c)) = self.cur.replace((t, sum, n)) {
-                    self.out.push((ct, s / c as f64));
-                }
-            }
-        }
-    }
-    fn finish(mut self) -> Vec<(i64, f64)> {
-        if let Some((ct, s, c)) = self.cur.take() {
-            self.out.push((ct, s / c as f64));
-        }
-        self.out
-    }
-}
-
-impl Sink for Steps {
-    fn raw(&mut self, ts: i64, v: f64) {
-        if !v.is_nan() {
-            self.add(ts, v, 1);
-        }
-    }
-    fn bucket(&mut self, ts: i64, b: &Bucket) {
-        self.add(ts, b.sum, b.count);
-    }
 }
 
 impl Reader {
