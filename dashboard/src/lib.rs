@@ -1,7 +1,41 @@
-//! meshmon dashboard role: what a node shows and keeps about the whole fleet.
+//! meshmon's dashboard role: the time-series store that keeps the whole fleet's history in one
+//! SQLite file, the queries (`meshmon query ...`) over it, and the terminal UI.
+//!
+//! Compact by design: raw samples live in per-series ten-minute chunks coded Gorilla-style
+//! (about 1-2 bytes per sample instead of 25-40 for a row per sample), rolled up into
+//! one-minute and one-hour buckets (min, max, avg, count, p95, last) kept much longer.
+//! One writer thread owns the connection; readers open the file read-only at any time.
+//!
+//! Default retentions: raw 7 days ([`layout::DEFAULT_RETENTION_RAW`], `store.retention`),
+//! one-minute rollups 90 days, one-hour rollups 2 years (fields of [`StoreConfig`]).
 //!
 //! # Layout
+//! - [`writer`]: the writer thread, its queue, health and failure handling.
+//! - [`reader`]: read-only queries (hosts, series, stats, export, alerts).
+//! - [`cli`]: `meshmon query` output as table, JSON or CSV, from parsed arguments.
+//! - [`codec`]: byte formats of raw chunks and rollup blocks.
+//! - [`agg`]: aggregates (count/min/max/avg/p95/last) and rollup buckets.
+//! - [`layout`]: windows, blocks, row ids and default retentions.
+//! - [`schema`]: tables, migrations and how connections are opened.
+//! - [`time`]: clocks, RFC 3339 and time arguments.
+//! - [`error`]: the crate's error type.
 //! - [`tui`]: the terminal UI (`meshmon tui`): fleet, host, services, disks, alerts and mesh
 //!   views over a node's live stream.
 
+pub mod agg;
+pub mod cli;
+pub mod codec;
+pub mod error;
+pub mod layout;
+pub mod reader;
+pub mod schema;
+pub mod time;
 pub mod tui;
+pub mod writer;
+
+pub use error::StoreError;
+pub use reader::Reader;
+pub use time::Clock;
+pub use writer::{
+    Ingest, IngestSender, Sample, StoreConfig, WriterHandle, WriterHealth, start_writer,
+};

@@ -1,0 +1,448 @@
+//! `meshmon query ...` from already-parsed arguments: runs the query and renders the rows
+//! exactly as INTERFACE.md specifies, as an aligned table, a JSON array of objects (numbers as
+//! numbers, times as RFC 3339 strings, missing values as null) or CSV with a header row.
+//!
+//! Argument parsing (clap) lives in the `meshmon` binary; this module takes strings for times
+//! (RFC 3339 or a duration ago), selectors and steps, and reports bad ones as
+//! [`StoreError::BadArgument`]. It also turns the writer's status file into a warning, so a
+//! store that cannot be written right now is visible in every query.
+
+use crate::error::StoreError;
+use crate::reader::{Reader, selector_text};
+use crate::time::{format_rfc3339, parse_time_arg};
+use crate::writer::read_status;
+use meshmon_proto::Selector;
+use std::io::Write;
+use std::path::Path;
+use std::str::FromStr;
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// Aligned columns for people.
+    #[default]
+    Table,
+    /// One JSON array of objects.
+    Json,
+    /// CSV with a header row.
+    Csv,
+}
+
+impl FromStr for Format {
+    type Err = StoreError;
+    fn from_str(s: &str) -> Result<Format, StoreError> {
+        match s {
+            "table" => Ok(Format::Table),
+            "json" => Ok(Format::Json),
+            "csv" => Ok(Format::Csv),
+            _ => Err(StoreError::BadArgument(format!(
+                "'{s}' is not a format (expected table, json or csv)"
+            ))),
+        }
+    }
+}
+
+/// Where and how to query.
+#[derive(Debug, Clone, Copy)]
+pub struct Query<'a> {
+    /// The store file.
+    pub db: &'a Path,
+    /// Output format.
+    pub format: Format,
+    /// Now, ms since the epoch (durations ago count back from it; hosts' up/down uses it).
+    pub now_ms: i64,
+}
+
+/// A rendered result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    /// The rows, for stdout.
+    pub text: String,
+    /// A problem to show on stderr (the writer cannot write the store right now).
+    pub warning: Option<String>,
+}
+
+/// One cell of a row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    /// Text.
+    Str(String),
+    /// An integer.
+    Int(i64),
+    /// A number (NaN and infinities are null in JSON).
+    Num(f64),
+    /// A time, ms since the epoch (RFC 3339 UTC in every format).
+    Time(i64),
+    /// A list of strings (a JSON array; comma-joined otherwise).
+    List(Vec<String>),
+    /// Missing.
+    Null,
+}
+
+impl Query<'_> {
+    fn open(&self) -> Result<Reader, StoreError> {
+        Reader::open(self.db)
+    }
+
+    fn done(&self, headers: &[&str], rows: &[Vec<Cell>]) -> Output {
+        Output {
+            text: render(self.format, headers, rows),
+            warning: store_warning(self.db),
+        }
+    }
+
+    fn time(&self, arg: Option<&str>, default: i64) -> Result<i64, StoreError> {
+        arg.map_or(Ok(default), |s| {
+            parse_time_arg(s, self.now_ms).map_err(StoreError::BadArgument)
+        })
+    }
+
+    /// `meshmon query hosts`: `host, status, last_seen, hops, version, os, uptime_s, tags`.
+    pub fn hosts(&self) -> Result<Output, StoreError> {
+        let rows: Vec<Vec<Cell>> = self
+            .open()?
+            .hosts(self.now_ms)?
+            .into_iter()
+            .map(|h| {
+                vec![
+                    Cell::Str(h.host),
+                    Cell::Str(if h.up { "up" } else { "down" }.into()),
+                    Cell::Time(h.last_seen_ms),
+                    Cell::Int(i64::from(h.hops)),
+                    opt_str(h.version),
+                    opt_str(h.os),
+                    h.uptime_s.map_or(Cell::Null, Cell::Int),
+                    Cell::List(h.tags),
+                ]
+            })
+            .collect();
+        let headers = [
+            "host",
+            "status",
+            "last_seen",
+            "hops",
+            "version",
+            "os",
+            "uptime_s",
+            "tags",
+        ];
+        Ok(self.done(&headers, &rows))
+    }
+
+    /// `meshmon query series`: `ts, value` of the one series `metric` selects (default range:
+    /// the last hour; `step` such as `5m` averages per step).
+    pub fn series(
+        &self,
+        host: &str,
+        metric: &str,
+        since: Option<&str>,
+        until: Option<&str>,
+        step: Option<&str>,
+    ) -> Result<Output, StoreError> {
+        let sel = Selector::parse(metric).map_err(StoreError::BadArgument)?;
+        let since = self.time(since, self.now_ms - 3_600_000)?;
+        let until = self.time(until, self.now_ms)?;
+        let step = step
+            .map(|s| meshmon_proto::units::parse_duration(s).map_err(StoreError::BadArgument))
+            .transpose()?;
+        let mut found = self.open()?.series(host, &sel, since, until, step)?;
+        if found.len() > 1 {
+            let names: Vec<String> = found.iter().take(10).map(|s| s.key.to_string()).collect();
+            return Err(StoreError::BadArgument(format!(
+                "'{}' matches {} series of '{host}' ({}); add labels to pick one",
+                selector_text(&sel),
+                found.len(),
+                names.join(", ")
+            )));
+        }
+        let rows: Vec<Vec<Cell>> = found
+            .pop()
+            .map(|s| s.points)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(t, v)| vec![Cell::Time(t), Cell::Num(v)])
+            .collect();
+        Ok(self.done(&["ts", "value"], &rows))
+    }
+
+    /// `meshmon query stats`: `metric, count, min, max, avg, p95, last` per selected series
+    /// (every series of the host when `metrics` is empty; default range: the last hour).
+    pub fn stats(
+        &self,
+        host: &str,
+        metrics: &[String],
+        since: Option<&str>,
+        until: Option<&str>,
+    ) -> Result<Output, StoreError> {
+        let sels = metrics
+            .iter()
+            .map(|m| Selector::parse(m).map_err(StoreError::BadArgument))
+            .collect::<Result<Vec<_>, _>>()?;
+        let since = self.time(since, self.now_ms - 3_600_000)?;
+        let until = self.time(until, self.now_ms)?;
+        let rows: Vec<Vec<Cell>> = self
+            .open()?
+            .stats(host, &sels, since, until)?
+            .into_iter()
+            .map(|(key, st)| {
+                let mut row = vec![Cell::Str(key.to_string())];
+                match st {
+                    Some(s) => row.extend([
+                        Cell::Int(i64::try_from(s.count).unwrap_or(i64::MAX)),
+                        Cell::Num(s.min),
+                        Cell::Num(s.max),
+                        Cell::Num(s.avg),
+                        Cell::Num(s.p95),
+                        Cell::Num(s.last),
+                    ]),
+                    None => row.extend([
+                        Cell::Int(0),
+                        Cell::Null,
+                        Cell::Null,
+                        Cell::Null,
+                        Cell::Null,
+                        Cell::Null,
+                    ]),
+                }
+                row
+            })
+            .collect();
+        Ok(self.done(
+            &["metric", "count", "min", "max", "avg", "p95", "last"],
+            &rows,
+        ))
+    }
+
+    /// `meshmon query alerts`: `id, rule, host, state, severity, started, ended, value, acked`
+    /// of active alerts (all with `all`), started or ended since `since` when given.
+    pub fn alerts(&self, all: bool, since: Option<&str>) -> Result<Output, StoreError> {
+        let since = since
+            .map(|s| parse_time_arg(s, self.now_ms).map_err(StoreError::BadArgument))
+            .transpose()?;
+        let rows: Vec<Vec<Cell>> = self
+            .open()?
+            .alerts(all, since)?
+            .into_iter()
+            .map(|a| {
+                vec![
+                    Cell::Int(a.id),
+                    Cell::Str(a.rule),
+                    Cell::Str(a.host),
+                    Cell::Str(a.state),
+                    Cell::Str(a.severity),
+                    Cell::Time(a.started_ms),
+                    a.ended_ms.map_or(Cell::Null, Cell::Time),
+                    a.value.map_or(Cell::Null, Cell::Num),
+                    Cell::Str(if a.acked { "true" } else { "false" }.into()),
+                ]
+            })
+            .collect();
+        let headers = [
+            "id", "rule", "host", "state", "severity", "started", "ended", "value", "acked",
+        ];
+        Ok(self.done(&headers, &rows))
+    }
+
+    /// `meshmon query export`: `metric, ts, value` of every series of `host` (default: all
+    /// time), streamed to `out` as CSV or JSON. Returns the store warning, if any.
+    pub fn export(
+        &self,
+        host: &str,
+        since: Option<&str>,
+        until: Option<&str>,
+        out: &mut dyn Write,
+    ) -> Result<Option<String>, StoreError> {
+        if self.format == Format::Table {
+            return Err(StoreError::BadArgument(
+                "export writes csv or json (use --format csv or --format json)".into(),
+            ));
+        }
+        let since = self.time(since, 0)?;
+        let until = self.time(until, self.now_ms)?;
+        let reader = self.open()?;
+        let json = self.format == Format::Json;
+        out.write_all(if json { b"[" } else { b"metric,ts,value\n" })?;
+        let mut first = true;
+        reader.export(host, since, until, |key, points| {
+            let name = key.to_string();
+            for &(t, v) in points {
+                let row = [Cell::Str(name.clone()), Cell::Time(t), Cell::Num(v)];
+                if json {
+                    let sep = if first { "\n" } else { ",\n" };
+                    write!(
+                        out,
+                        "{sep}{}",
+                        json_object(&["metric", "ts", "value"], &row)
+                    )?;
+                } else {
+                    writeln!(out, "{}", csv_line(&row))?;
+                }
+                first = false;
+            }
+            Ok(())
+        })?;
+        if json {
+            out.write_all(if first { b"]\n" } else { b"\n]\n" })?;
+        }
+        Ok(store_warning(self.db))
+    }
+}
+
+fn opt_str(s: String) -> Cell {
+    if s.is_empty() {
+        Cell::Null
+    } else {
+        Cell::Str(s)
+    }
+}
+
+/// The writer's current error as a warning line, from the store's status file.
+pub fn store_warning(db: &Path) -> Option<String> {
+    let st = read_status(db)?;
+    if st.state != "error" {
+        return None;
+    }
+    let since = st
+        .error_since_ms
+        .map(|t| format!(" since {}", format_rfc3339(t)))
+        .unwrap_or_default();
+    Some(format!(
+        "store error{since}: {}; the agent keeps new samples in memory and retries, so the \
+         newest data may be missing here",
+        st.error.unwrap_or_else(|| "unknown".into())
+    ))
+}
+
+/// Renders rows in `format`.
+pub fn render(format: Format, headers: &[&str], rows: &[Vec<Cell>]) -> String {
+    match format {
+        Format::Json => {
+            let objs: Vec<String> = rows.iter().map(|r| json_object(headers, r)).collect();
+            if objs.is_empty() {
+                "[]\n".into()
+            } else {
+                format!("[\n{}\n]\n", objs.join(",\n"))
+            }
+        }
+        Format::Csv => {
+            let mut s = headers.join(",") + "\n";
+            for r in rows {
+                s += &csv_line(r);
+                s.push('\n');
+            }
+            s
+        }
+        Format::Table => table(headers, rows),
+    }
+}
+
+fn table(headers: &[&str], rows: &[Vec<Cell>]) -> String {
+    let text: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| cell_text(c, true)).collect())
+        .collect();
+    let mut width: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for r in &text {
+        for (w, c) in width.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let right = |i: usize| {
+        rows.first()
+            .is_some_and(|r| matches!(r.get(i), Some(Cell::Int(_) | Cell::Num(_))))
+    };
+    let line = |cells: Vec<String>| -> String {
+        let parts: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                if right(i) {
+                    format!("{c:>w$}", w = width[i])
+                } else {
+                    format!("{c:<w$}", w = width[i])
+                }
+            })
+            .collect();
+        parts.join("  ").trim_end().to_owned() + "\n"
+    };
+    let mut s = line(headers.iter().map(|h| h.to_uppercase()).collect());
+    for r in text {
+        s += &line(r);
+    }
+    s
+}
+
+/// A number as text: integers without a fraction, values that are exactly an `f32` (as the
+/// wire carries fractions) with `f32`'s shortest digits, others with `f64`'s. `short` rounds
+/// fractions to 3 decimals for tables.
+pub fn fmt_num(v: f64, short: bool) -> String {
+    if v.is_nan() {
+        return "NaN".into();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 { "inf" } else { "-inf" }.into();
+    }
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        return format!("{}", v as i64);
+    }
+    if short {
+        let s = format!("{v:.3}");
+        return s.trim_end_matches('0').trim_end_matches('.').to_owned();
+    }
+    if f64::from(v as f32) == v {
+        format!("{}", v as f32)
+    } else {
+        format!("{v}")
+    }
+}
+
+fn cell_text(c: &Cell, table: bool) -> String {
+    match c {
+        Cell::Str(s) => s.clone(),
+        Cell::Int(i) => i.to_string(),
+        Cell::Num(v) => fmt_num(*v, table),
+        Cell::Time(t) => format_rfc3339(*t),
+        Cell::List(l) => l.join(","),
+        Cell::Null => if table { "-" } else { "" }.into(),
+    }
+}
+
+fn json_value(c: &Cell) -> serde_json::Value {
+    use serde_json::Value;
+    match c {
+        Cell::Str(s) => Value::String(s.clone()),
+        Cell::Int(i) => Value::from(*i),
+        Cell::Num(v) => fmt_num(*v, false)
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+            .map_or(Value::Null, Value::Number),
+        Cell::Time(t) => Value::String(format_rfc3339(*t)),
+        Cell::List(l) => Value::from(l.clone()),
+        Cell::Null => Value::Null,
+    }
+}
+
+fn json_object(headers: &[&str], row: &[Cell]) -> String {
+    let map: serde_json::Map<String, serde_json::Value> = headers
+        .iter()
+        .zip(row)
+        .map(|(h, c)| ((*h).to_owned(), json_value(c)))
+        .collect();
+    serde_json::Value::Object(map).to_string()
+}
+
+fn csv_line(row: &[Cell]) -> String {
+    let cells: Vec<String> = row
+        .iter()
+        .map(|c| {
+            let t = cell_text(c, false);
+            if t.contains([',', '"', '\n', '\r']) {
+                format!("\"{}\"", t.replace('"', "\"\""))
+            } else {
+                t
+            }
+        })
+        .collect();
+    cells.join(",")
+}

@@ -1,0 +1,513 @@
+//! Read-only queries over a store file, safe while the writer writes (WAL; each query reads
+//! one consistent snapshot).
+//!
+//! Responsible for picking the data source of each part of a range and for the query rows:
+//! raw chunks where raw data is kept (exact), one-minute rollups below the raw floor, one-hour
+//! rollups below the one-minute floor; with `step` of a minute or more, rollups wherever the
+//! hour is already rolled up (long ranges never decode raw data). Parts of a range answered
+//! from rollups are widened to whole buckets. Not responsible for output
+//! formats ([`crate::cli`]) or the arithmetic ([`crate::agg`]).
+
+use crate::agg::{Stats, StatsAcc};
+use crate::codec::block::Block;
+use crate::codec::chunk;
+use crate::error::StoreError;
+use crate::layout::{Res, floor_to, row_id, split_id, window_of};
+use crate::schema::{self, meta_get};
+use meshmon_proto::{Selector, SeriesKey};
+use rusqlite::{Connection, OptionalExtension as _};
+use sinks::{Points, Sink, Steps};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+mod sinks;
+
+/// A read-only view of a store.
+#[derive(Debug)]
+pub struct Reader {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// One row of `meshmon query hosts`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostRow {
+    /// Host name.
+    pub host: String,
+    /// Heard within 3 of its intervals (at least 5 s).
+    pub up: bool,
+    /// When last heard, ms since the epoch.
+    pub last_seen_ms: i64,
+    /// When first heard.
+    pub first_seen_ms: i64,
+    /// Hop distance when last heard.
+    pub hops: u8,
+    /// meshmon version ("" until host info arrived).
+    pub version: String,
+    /// Operating system.
+    pub os: String,
+    /// Uptime when last heard, from its boot time (`None` when unknown).
+    pub uptime_s: Option<i64>,
+    /// Tags.
+    pub tags: Vec<String>,
+}
+
+/// The points of one series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesRows {
+    /// The series.
+    pub key: SeriesKey,
+    /// `(ts ms, value)` in time order.
+    pub points: Vec<(i64, f64)>,
+}
+
+/// One row of `meshmon query alerts`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertRow {
+    /// Alert id.
+    pub id: i64,
+    /// Rule name.
+    pub rule: String,
+    /// Host.
+    pub host: String,
+    /// `pending`, `firing` or `resolved`.
+    pub state: String,
+    /// `info`, `warning` or `critical`.
+    pub severity: String,
+    /// Start, ms since the epoch.
+    pub started_ms: i64,
+    /// End, if resolved.
+    pub ended_ms: Option<i64>,
+    /// The value that triggered it.
+    pub value: Option<f64>,
+    /// Acknowledged.
+    pub acked: bool,
+}
+
+/// Which data a query prefers.
+#[derive(Debug, Clone, Copy)]
+enum Pref {
+    /// Raw wherever it is kept (exact).
+    Raw,
+    /// Rollups of this resolution wherever the hour is rolled up.
+    Rollup(Res),
+}
+
+/// Where the data of a range lives.
+#[derive(Debug, Clone, Copy)]
+struct Floors {
+    raw: i64,
+    m1: i64,
+    h1: i64,
+    rolled: i64,
+}
+
+impl Reader {
+    /// Opens the store at `path` read-only. Fails with [`StoreError::NotFound`] when there is
+    /// no file, [`StoreError::Corrupt`] when it is not a meshmon store.
+    pub fn open(path: &Path) -> Result<Reader, StoreError> {
+        Ok(Reader {
+            conn: schema::open_reader(path)?,
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn err(&self, e: rusqlite::Error) -> StoreError {
+        StoreError::sqlite(&self.path, e)
+    }
+
+    /// Runs `f` inside one read transaction (one consistent snapshot).
+    fn snapshot<T>(&self, f: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
+        let r = f()?;
+        drop(tx);
+        Ok(r)
+    }
+
+    /// Every host, by name.
+    pub fn hosts(&self, now_ms: i64) -> Result<Vec<HostRow>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT name, first_seen_ms, last_seen_ms, hops, version, os, tags, interval_ms,
+                 boot_time_s FROM hosts ORDER BY name",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([], |r| {
+                let last: i64 = r.get(2)?;
+                let interval: i64 = r.get(7)?;
+                let boot: i64 = r.get(8)?;
+                let tags: String = r.get(6)?;
+                let limit = (interval.max(1000) * 3).max(5000);
+                Ok(HostRow {
+                    host: r.get(0)?,
+                    first_seen_ms: r.get(1)?,
+                    last_seen_ms: last,
+                    up: now_ms.saturating_sub(last) <= limit,
+                    hops: u8::try_from(r.get::<_, i64>(3)?).unwrap_or(u8::MAX),
+                    version: r.get(4)?,
+                    os: r.get(5)?,
+                    tags: serde_json::from_str(&tags).unwrap_or_default(),
+                    uptime_s: (boot > 0).then(|| (last / 1000 - boot).max(0)),
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    /// The series of `host` (ids and keys, sorted by key).
+    pub fn host_series(&self, host: &str) -> Result<Vec<(i64, SeriesKey)>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT id, name, labels FROM series WHERE host = ?1")
+            .map_err(|e| self.err(e))?;
+        let mut out: Vec<(i64, SeriesKey)> = st
+            .query_map([host], |r| {
+                let labels: String = r.get(2)?;
+                Ok((
+                    r.get(0)?,
+                    SeriesKey {
+                        name: r.get(1)?,
+                        labels: serde_json::from_str(&labels).unwrap_or_default(),
+                    },
+                ))
+            })
+            .map_err(|e| self.err(e))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| self.err(e))?;
+        if out.is_empty() {
+            let known: Option<i64> = self
+                .conn
+                .query_row("SELECT 1 FROM hosts WHERE name = ?1", [host], |r| r.get(0))
+                .optional()
+                .map_err(|e| self.err(e))?;
+            if known.is_none() {
+                return Err(StoreError::UnknownHost(host.to_owned()));
+            }
+        }
+        out.sort_by(|a, b| a.1.cmp(&b.1));
+        Ok(out)
+    }
+
+    fn matching(&self, host: &str, sel: &Selector) -> Result<Vec<(i64, SeriesKey)>, StoreError> {
+        let all = self.host_series(host)?;
+        let found: Vec<_> = all.into_iter().filter(|(_, k)| sel.matches(k)).collect();
+        if found.is_empty() {
+            return Err(StoreError::BadArgument(format!(
+                "host '{host}' has no series matching '{}'",
+                selector_text(sel)
+            )));
+        }
+        Ok(found)
+    }
+
+    /// Points of every series of `host` matching `sel` in `[since, until]`. Without `step`,
+    /// raw samples (or bucket averages where only rollups are left); with `step`, the average
+    /// of each step, read from rollups for steps of a minute or more.
+    pub fn series(
+        &self,
+        host: &str,
+        sel: &Selector,
+        since: i64,
+        until: i64,
+        step: Option<Duration>,
+    ) -> Result<Vec<SeriesRows>, StoreError> {
+        self.snapshot(|| {
+            let fl = self.floors()?;
+            let mut out = Vec::new();
+            for (sid, key) in self.matching(host, sel)? {
+                let points = self.points(&fl, sid, since, until, step)?;
+                out.push(SeriesRows { key, points });
+            }
+            Ok(out)
+        })
+    }
+
+    fn points(
+        &self,
+        fl: &Floors,
+        sid: i64,
+        since: i64,
+        until: i64,
+        step: Option<Duration>,
+    ) -> Result<Vec<(i64, f64)>, StoreError> {
+        let step_ms = step.map(crate::layout::dur_ms).filter(|s| *s > 0);
+        Ok(match step_ms {
+            None => {
+                let mut p = Points(Vec::new());
+                self.visit(fl, sid, since, until, Pref::Raw, &mut p)?;
+                p.0
+            }
+            Some(step) => {
+                let pref = if step >= Res::H1.bucket_ms() {
+                    Pref::Rollup(Res::H1)
+                } else if step >= Res::M1.bucket_ms() {
+                    Pref::Rollup(Res::M1)
+                } else {
+                    Pref::Raw
+                };
+                let mut s = Steps {
+                    step,
+                    cur: None,
+                    out: Vec::new(),
+                };
+                self.visit(fl, sid, since, until, pref, &mut s)?;
+                s.finish()
+            }
+        })
+    }
+
+    /// Statistics of each series of `host` matching any of `sels` (every series of the host
+    /// when `sels` is empty) over `[since, until]`; `None` where a series has no data there.
+    pub fn stats(
+        &self,
+        host: &str,
+        sels: &[Selector],
+        since: i64,
+        until: i64,
+    ) -> Result<Vec<(SeriesKey, Option<Stats>)>, StoreError> {
+        self.snapshot(|| {
+            let fl = self.floors()?;
+            let mut series = Vec::new();
+            if sels.is_empty() {
+                series = self.host_series(host)?;
+            }
+            for sel in sels {
+                for s in self.matching(host, sel)? {
+                    if !series.iter().any(|(id, _)| *id == s.0) {
+                        series.push(s);
+                    }
+                }
+            }
+            let mut out = Vec::with_capacity(series.len());
+            for (sid, key) in series {
+                let mut acc = StatsAcc::new();
+                self.visit(&fl, sid, since, until, Pref::Raw, &mut acc)?;
+                out.push((key, acc.finish()));
+            }
+            Ok(out)
+        })
+    }
+
+    /// Every series of `host` in `[since, until]` as stored (raw where kept, else the finest
+    /// rollup's bucket averages), one series at a time to `f`.
+    pub fn export(
+        &self,
+        host: &str,
+        since: i64,
+        until: i64,
+        mut f: impl FnMut(&SeriesKey, &[(i64, f64)]) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.snapshot(|| {
+            let fl = self.floors()?;
+            for (sid, key) in self.host_series(host)? {
+                let points = self.points(&fl, sid, since, until, None)?;
+                f(&key, &points)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Alerts: active ones (pending, firing), or all with `all`; those started or ended at or
+    /// after `since` when given. Oldest first.
+    pub fn alerts(&self, all: bool, since: Option<i64>) -> Result<Vec<AlertRow>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT id, rule, host, state, severity, started_ms, ended_ms, value, acked
+                 FROM alerts WHERE (?1 OR state != 'resolved')
+                 AND (?2 IS NULL OR started_ms >= ?2 OR ended_ms >= ?2)
+                 ORDER BY started_ms, id",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map(rusqlite::params![all, since], |r| {
+                Ok(AlertRow {
+                    id: r.get(0)?,
+                    rule: r.get(1)?,
+                    host: r.get(2)?,
+                    state: r.get(3)?,
+                    severity: r.get(4)?,
+                    started_ms: r.get(5)?,
+                    ended_ms: r.get(6)?,
+                    value: r.get(7)?,
+                    acked: r.get(8)?,
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
+    fn floors(&self) -> Result<Floors, StoreError> {
+        let get = |k| meta_get(&self.conn, k).map_err(|e| self.err(e));
+        Ok(Floors {
+            raw: get("raw_floor_ms")?.unwrap_or(i64::MIN),
+            m1: get("m1_floor_ms")?.unwrap_or(i64::MIN),
+            h1: get("h1_floor_ms")?.unwrap_or(i64::MIN),
+            rolled: get("rollup_next_ms")?.unwrap_or(i64::MIN),
+        })
+    }
+
+    /// Feeds `[since, until]` of series `sid` to `sink` in time order from the right sources.
+    fn visit(
+        &self,
+        fl: &Floors,
+        sid: i64,
+        since: i64,
+        until: i64,
+        pref: Pref,
+        sink: &mut dyn Sink,
+    ) -> Result<(), StoreError> {
+        if since > until {
+            return Ok(());
+        }
+        let split = match pref {
+            Pref::Raw => fl.raw,
+            Pref::Rollup(_) => fl.rolled.max(fl.raw),
+        };
+        if since < split {
+            let hi = until.min(split - 1);
+            let m1_from = since.max(fl.m1);
+            if matches!(pref, Pref::Rollup(Res::H1)) || since < fl.m1 {
+                let h1_hi = if matches!(pref, Pref::Rollup(Res::H1)) {
+                    hi
+                } else {
+                    hi.min(fl.m1 - 1)
+                };
+                self.buckets(Res::H1, sid, since.max(fl.h1), h1_hi, sink)?;
+            }
+            if !matches!(pref, Pref::Rollup(Res::H1)) {
+                self.buckets(Res::M1, sid, m1_from, hi, sink)?;
+            }
+        }
+        let lo = since.max(split);
+        if lo <= until {
+            self.raw(sid, lo, until, sink)?;
+        }
+        Ok(())
+    }
+
+    /// Rollup buckets of `res` overlapping `[from, to]` (starting in it, or holding `from`).
+    fn buckets(
+        &self,
+        res: Res,
+        sid: i64,
+        from: i64,
+        to: i64,
+        sink: &mut dyn Sink,
+    ) -> Result<(), StoreError> {
+        // Ranges answered from rollups are widened to whole buckets.
+        let from = floor_to(from, res.bucket_ms());
+        if from > to {
+            return Ok(());
+        }
+        let mut st = self
+            .conn
+            .prepare_cached(&format!("SELECT data FROM {} WHERE id = ?1", res.table()))
+            .map_err(|e| self.err(e))?;
+        let Some((first, last)) = self.block_bounds(res.table())? else {
+            return Ok(());
+        };
+        let lo = from.div_euclid(res.block_ms()).max(first);
+        let hi = to.div_euclid(res.block_ms()).min(last);
+        for block in lo..=hi {
+            let blob: Option<Vec<u8>> = st
+                .query_row([row_id(block, sid)], |r| r.get(0))
+                .optional()
+                .map_err(|e| self.err(e))?;
+            let Some(blob) = blob else { continue };
+            let b = Block::decode(&blob, res.slots())
+                .map_err(|e| StoreError::corrupt_blob(&self.path, res.table(), e))?;
+            let start = block * res.block_ms();
+            for (i, slot) in b.slots.iter().enumerate() {
+                let ts = start + i as i64 * res.bucket_ms();
+                if let Some(bk) = slot
+                    && (from..=to).contains(&ts)
+                {
+                    sink.bucket(ts, bk);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Raw samples in `[from, to]`: sealed chunks, then the open chunk.
+    fn raw(&self, sid: i64, from: i64, to: i64, sink: &mut dyn Sink) -> Result<(), StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT data FROM chunks WHERE id = ?1")
+            .map_err(|e| self.err(e))?;
+        let open: Option<(i64, Vec<u8>)> = self
+            .conn
+            .prepare_cached("SELECT start_ms, data FROM open_chunks WHERE series_id = ?1")
+            .and_then(|mut s| {
+                s.query_row([sid], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+            })
+            .map_err(|e| self.err(e))?;
+        let open_window = open.as_ref().map(|(s, _)| window_of(*s));
+        let corrupt = |e| StoreError::corrupt_blob(&self.path, "chunks", e);
+        // Only windows that can hold data: between the first and last chunk of any series,
+        // or the open one.
+        let bounds = self.block_bounds("chunks")?;
+        let (mut lo, mut hi) = bounds.unwrap_or((i64::MAX, i64::MIN));
+        if let Some(w) = open_window {
+            (lo, hi) = (lo.min(w), hi.max(w));
+        }
+        for w in window_of(from).max(lo)..=window_of(to).min(hi) {
+            let blob: Option<Vec<u8>> = st
+                .query_row([row_id(w, sid)], |r| r.get(0))
+                .optional()
+                .map_err(|e| self.err(e))?;
+            let open_here = open.as_ref().filter(|_| open_window == Some(w));
+            match (blob, open_here) {
+                (Some(b), None) => {
+                    chunk::decode_each(&b, |t, v| {
+                        if (from..=to).contains(&t) {
+                            sink.raw(t, v);
+                        }
+                    })
+                    .map_err(corrupt)?;
+                }
+                (b, Some((_, ob))) => {
+                    // Both rows exist only around sealing; merge them.
+                    let mut have = match b {
+                        Some(b) => chunk::decode(&b).map_err(corrupt)?,
+                        None => Vec::new(),
+                    };
+                    have = chunk::merge(&have, &chunk::decode(ob).map_err(corrupt)?);
+                    for (t, v) in have.into_iter().filter(|(t, _)| (from..=to).contains(t)) {
+                        sink.raw(t, v);
+                    }
+                }
+                (None, None) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The first and last block index present in a blob table.
+    fn block_bounds(&self, table: &str) -> Result<Option<(i64, i64)>, StoreError> {
+        let (lo, hi): (Option<i64>, Option<i64>) = self
+            .conn
+            .prepare_cached(&format!("SELECT min(id), max(id) FROM {table}"))
+            .and_then(|mut st| st.query_row([], |r| Ok((r.get(0)?, r.get(1)?))))
+            .map_err(|e| self.err(e))?;
+        Ok(lo.zip(hi).map(|(a, b)| (split_id(a).0, split_id(b).0)))
+    }
+
+    /// The path this reader reads.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// A selector as the user would write it.
+pub fn selector_text(sel: &Selector) -> String {
+    SeriesKey {
+        name: sel.name.clone(),
+        labels: sel.labels.clone(),
+    }
+    .to_string()
+}
