@@ -193,10 +193,29 @@ pub struct RawStore {
     /// How long raw data is kept.
     #[serde(default = "default_retention")]
     pub retention: String,
+    /// How long one-minute rollups are kept.
+    #[serde(default = "default_retention_1m")]
+    pub retention_1m: String,
+    /// How long one-hour rollups are kept.
+    #[serde(default = "default_retention_1h")]
+    pub retention_1h: String,
+    /// How often open chunks are written (the most a crash can lose before backfill).
+    #[serde(default = "default_flush_interval")]
+    pub flush_interval: String,
 }
 
 fn default_retention() -> String {
     "7d".into()
+}
+
+fn default_retention_1m() -> String {
+    "90d".into()
+}
+fn default_retention_1h() -> String {
+    "730d".into()
+}
+fn default_flush_interval() -> String {
+    "30s".into()
 }
 
 impl Default for RawStore {
@@ -204,6 +223,9 @@ impl Default for RawStore {
         RawStore {
             path: None,
             retention: default_retention(),
+            retention_1m: default_retention_1m(),
+            retention_1h: default_retention_1h(),
+            flush_interval: default_flush_interval(),
         }
     }
 }
@@ -291,6 +313,9 @@ pub struct CollectConfig {
 pub struct StoreConfig {
     pub path: PathBuf,
     pub retention: Duration,
+    pub retention_1m: Duration,
+    pub retention_1h: Duration,
+    pub flush_interval: Duration,
 }
 
 /// The validated config.
@@ -419,6 +444,15 @@ impl Config {
         }
 
         let retention = dur("store.retention", &raw.store.retention)?;
+        let retention_1m = dur("store.retention_1m", &raw.store.retention_1m)?;
+        let retention_1h = dur("store.retention_1h", &raw.store.retention_1h)?;
+        let flush_interval = dur("store.flush_interval", &raw.store.flush_interval)?;
+        if flush_interval < Duration::from_secs(1) {
+            return Err(err(
+                "store.flush_interval",
+                format!("'{}' is below the minimum of 1s", raw.store.flush_interval),
+            ));
+        }
         let store_path = raw.store.path.clone().unwrap_or_else(default_store_path);
 
         for (i, a) in raw.alerts.iter().enumerate() {
@@ -473,6 +507,9 @@ impl Config {
             store: StoreConfig {
                 path: store_path,
                 retention,
+                retention_1m,
+                retention_1h,
+                flush_interval,
             },
             effective: raw,
         })

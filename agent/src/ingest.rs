@@ -6,6 +6,7 @@
 //! Not here: the store itself (`meshmon_dashboard`) or deciding what to backfill (gossip).
 
 use crate::gossip::Delivered;
+use crate::gossip::backfill::GapTracker;
 use meshmon_dashboard::{Ingest, IngestSender, Sample};
 use meshmon_proto::samples::SampleDecoder;
 use meshmon_proto::{Flags, Payload};
@@ -23,6 +24,10 @@ pub struct Ingestor {
     /// Frames that could not be queued to the store (it was full or failing).
     pub dropped: u64,
     warned: bool,
+    /// Which frames of each origin were handed to the store, for its position.
+    held: GapTracker,
+    /// The position last sent per origin.
+    sent: HashMap<String, (u64, u64)>,
 }
 
 impl Ingestor {
@@ -33,14 +38,24 @@ impl Ingestor {
             decoders: HashMap::new(),
             dropped: 0,
             warned: false,
+            held: GapTracker::default(),
+            sent: HashMap::new(),
         }
+    }
+
+    /// Starts from what the store already holds (the positions it persisted).
+    pub fn resume(&mut self, origin: &str, boot_id: u64, seq: u64) {
+        self.held.resume(origin, boot_id, seq);
+        self.sent.insert(origin.to_owned(), (boot_id, seq));
     }
 
     fn send(&mut self, ingest: Ingest) {
         if !self.sink.try_send(ingest) {
             self.dropped += 1;
             if !self.warned {
-                warn!("store queue full or store failing; samples are dropped (backfill recovers what the mesh still has)");
+                warn!(
+                    "store queue full or store failing; samples are dropped (backfill recovers what the mesh still has)"
+                );
                 self.warned = true;
             }
         } else {
@@ -80,11 +95,14 @@ impl Ingestor {
                 }
             }
             Payload::SeriesTable(t) => {
-                self.decoder(&origin, d.header.boot_id, d.replay, now_ms).table(&t);
+                self.decoder(&origin, d.header.boot_id, d.replay, now_ms)
+                    .table(&t);
             }
             Payload::Samples(s) => {
                 let ts_ms = i64::try_from(d.header.ts_ms).unwrap_or(i64::MAX);
-                let (values, _gap) = self.decoder(&origin, d.header.boot_id, d.replay, now_ms).apply(&s);
+                let (values, _gap) = self
+                    .decoder(&origin, d.header.boot_id, d.replay, now_ms)
+                    .apply(&s);
                 if !values.is_empty() {
                     let samples = values
                         .into_iter()
@@ -100,14 +118,27 @@ impl Ingestor {
             }
             _ => return,
         }
-        self.send(Ingest::Position {
-            host: origin,
-            boot_id: d.header.boot_id,
-            seq: d.header.seq,
-        });
+        self.held
+            .observe(&origin, d.header.boot_id, d.header.seq, now_ms);
+        if let Some(pos) = self.held.contiguous(&origin, now_ms)
+            && self.sent.get(&origin) != Some(&pos)
+        {
+            self.sent.insert(origin.clone(), pos);
+            self.send(Ingest::Position {
+                host: origin,
+                boot_id: pos.0,
+                seq: pos.1,
+            });
+        }
     }
 
-    fn decoder(&mut self, origin: &str, boot: u64, replay: bool, now_ms: u64) -> &mut SampleDecoder {
+    fn decoder(
+        &mut self,
+        origin: &str,
+        boot: u64,
+        replay: bool,
+        now_ms: u64,
+    ) -> &mut SampleDecoder {
         if self.decoders.len() > 4096 {
             self.decoders
                 .retain(|_, (_, used)| now_ms.saturating_sub(*used) < DECODER_IDLE_MS);

@@ -7,9 +7,11 @@
 use crate::collect::{CollectOptions, Collector};
 use crate::config::Config;
 use crate::gossip::GossipConfig;
+use crate::ingest::Ingestor;
 use crate::net::mesh::{self, MeshCommand, MeshParams};
 use crate::net::zmtp::Limits;
 use anyhow::Context as _;
+use meshmon_dashboard::{Reader, StoreConfig, StoreError, WriterHandle, start_writer};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -60,6 +62,48 @@ fn connection_cap() -> usize {
     cap.max(16)
 }
 
+/// Frames waiting for the store's ingestion.
+const INGEST_QUEUE: usize = 8192;
+
+/// Starts the store writer of a dashboard node and reads how far it holds each origin. A
+/// store that cannot be opened (full disk, read-only, corrupt) does not stop the node: the
+/// writer reports the error, keeps what it can in memory and retries.
+fn open_store(cfg: &Config) -> (WriterHandle, Vec<(String, u64, u64)>) {
+    let path = &cfg.store.path;
+    if let Some(dir) = path.parent()
+        && let Err(error) = std::fs::create_dir_all(dir)
+    {
+        warn!(dir = %dir.display(), %error, "cannot create the store's directory");
+    }
+    let mut scfg = StoreConfig::new(path);
+    scfg.retention_raw = cfg.store.retention;
+    scfg.retention_1m = cfg.store.retention_1m;
+    scfg.retention_1h = cfg.store.retention_1h;
+    scfg.flush_every = cfg.store.flush_interval;
+    let positions = match Reader::open(path).and_then(|r| r.positions()) {
+        Ok(p) => p,
+        Err(StoreError::NotFound { .. }) => Vec::new(),
+        Err(error) => {
+            warn!(%error, "cannot read the store's positions; backfill starts from live data");
+            Vec::new()
+        }
+    };
+    (start_writer_logged(scfg), positions)
+}
+
+fn start_writer_logged(cfg: StoreConfig) -> WriterHandle {
+    loop {
+        match start_writer(cfg.clone()) {
+            Ok(w) => return w,
+            Err(error) => {
+                // Only a failure to start a thread ends up here.
+                warn!(%error, "cannot start the store writer; retrying");
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        }
+    }
+}
+
 /// Runs a node until `shutdown` is cancelled.
 pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let listener = TcpListener::bind(cfg.node.listen)
@@ -68,7 +112,20 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()>
     let boot_id = new_boot_id();
     let mut gossip = GossipConfig::new(&cfg.node.name, boot_id, cfg.node.max_hops);
     gossip.deliver_all = cfg.node.dashboard;
+    gossip.backfill = cfg.node.dashboard;
     let tracker = TaskTracker::new();
+    let store = if cfg.node.dashboard {
+        Some(open_store(&cfg))
+    } else {
+        None
+    };
+    let (deliveries, ingest_rx) = match &store {
+        Some(_) => {
+            let (tx, rx) = mpsc::channel(INGEST_QUEUE);
+            (Some(tx), Some(rx))
+        }
+        None => (None, None),
+    };
     let handle = mesh::start(
         MeshParams {
             listener: Some(listener),
@@ -79,7 +136,7 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()>
                 max_connections: connection_cap(),
                 ..Limits::default()
             },
-            deliveries: None,
+            deliveries,
         },
         &tracker,
         shutdown.clone(),
@@ -93,6 +150,26 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()>
         keyed = !cfg.node.keyring.is_null(),
         "node started"
     );
+    if let (Some((writer, resume)), Some(mut rx)) = (&store, ingest_rx) {
+        let mut ingestor = Ingestor::new(writer.sender());
+        for (origin, boot_id, seq) in resume {
+            ingestor.resume(origin, *boot_id, *seq);
+            let cmd = MeshCommand::Resume {
+                origin: origin.clone(),
+                boot_id: *boot_id,
+                seq: *seq,
+            };
+            if handle.commands.send(cmd).await.is_err() {
+                break;
+            }
+        }
+        info!(path = %cfg.store.path.display(), origins = resume.len(), "store open; backfill resumes from it");
+        tracker.spawn(async move {
+            while let Some(d) = rx.recv().await {
+                ingestor.on_frame(d, mesh::wall_ms());
+            }
+        });
+    }
 
     // Dropping `stop_tx` wakes the collector thread at once; until then it sleeps exactly
     // until its next reading (no polling wake-ups).
@@ -107,6 +184,7 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()>
     shutdown.cancelled().await;
     info!("shutting down");
     drop(stop_tx);
+    drop(handle);
     tracker.close();
     if tokio::time::timeout(SHUTDOWN_DEADLINE, tracker.wait())
         .await
@@ -115,6 +193,15 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()>
         warn!("tasks did not stop within 3 s; exiting anyway");
     }
     let _ = tokio::task::spawn_blocking(move || collector.join()).await;
+    if let Some((writer, _)) = store {
+        // Flushes open chunks and positions; the store file is consistent after this.
+        let health = tokio::task::spawn_blocking(move || writer.shutdown()).await;
+        if let Ok(h) = health
+            && let Some(error) = h.error
+        {
+            warn!(%error, "the store could not be flushed at shutdown");
+        }
+    }
     Ok(())
 }
 

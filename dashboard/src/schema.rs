@@ -22,14 +22,15 @@ use std::time::Duration;
 /// `PRAGMA application_id` of a meshmon store ("MshM").
 pub const APPLICATION_ID: i64 = 0x4d73_684d;
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 /// Page size of new stores: chunks of a few hundred bytes to a few KiB pack with little slack.
 pub const PAGE_SIZE: u32 = 8192;
 /// How long a reader waits for a lock before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Migrations: entry `i` takes a store from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE hosts (
     name TEXT PRIMARY KEY,
@@ -78,7 +79,17 @@ CREATE TABLE alerts (
     acked INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX alerts_started ON alerts (started_ms);
-"#];
+"#,
+    // v2: how far the store holds each origin's live frame sequence, so a restarted dashboard
+    // asks the mesh for exactly the rest (backfill).
+    r#"
+CREATE TABLE positions (
+    host TEXT PRIMARY KEY,
+    boot_id INTEGER NOT NULL,
+    seq INTEGER NOT NULL
+) WITHOUT ROWID;
+"#,
+];
 
 /// Opens (creating if needed) the store for writing and brings its schema up to date.
 pub fn open_writer(path: &Path) -> Result<Connection, StoreError> {

@@ -22,6 +22,12 @@ pub const RETRY_MS: u64 = 5_000;
 pub const MAX_TRIES: u32 = 3;
 /// Longest range asked for in one request.
 pub const MAX_RANGE: u64 = 4096;
+/// Frames asked for past the end of a gap. The live frames right after a gap are deltas the
+/// live decoder could only partly decode (values that did not change are not in a delta);
+/// replayed after the gap's frames, they decode fully and fill in what is missing (the
+/// store keeps one sample per timestamp). Two key-frame periods, tables and host info
+/// included.
+pub const TAIL: u64 = 2 * meshmon_proto::samples::KEY_EVERY;
 /// Open gaps tracked per origin.
 pub const MAX_GAPS: usize = 64;
 /// Replay payloads are cut at about this many bytes of frames.
@@ -240,7 +246,7 @@ impl GapTracker {
                     origin: origin.clone(),
                     boot_id: o.boot_id,
                     from_seq: from,
-                    to_seq: gap.to.min(from + MAX_RANGE - 1),
+                    to_seq: (gap.to + TAIL).min(from + MAX_RANGE - 1),
                 });
             }
             for from in dead {
@@ -257,6 +263,19 @@ impl GapTracker {
             .get(origin)
             .map(|o| o.gaps.iter().map(|(f, g)| (*f, g.to)).collect())
             .unwrap_or_default()
+    }
+
+    /// How far an origin's frames are held without a hole: the highest sequence number below
+    /// which every frame arrived, ignoring holes noticed over [`RING_WINDOW_MS`] ago (the
+    /// origin no longer has those frames). `None` for an unknown origin.
+    pub fn contiguous(&self, origin: &str, now_ms: u64) -> Option<(u64, u64)> {
+        let o = self.origins.get(origin)?;
+        let hole = o
+            .gaps
+            .iter()
+            .find(|(_, g)| now_ms.saturating_sub(g.noticed_ms) <= RING_WINDOW_MS)
+            .map(|(from, _)| *from);
+        Some((o.boot_id, hole.map_or(o.high, |f| f.saturating_sub(1))))
     }
 
     /// Highest sequence number seen of an origin's current boot.
@@ -306,6 +325,11 @@ mod tests {
         );
         let w = t.due(2500);
         assert_eq!(w.len(), 2);
+        assert_eq!(
+            (w[0].from_seq, w[0].to_seq),
+            (2, 2 + TAIL),
+            "a tail past the gap"
+        );
         assert!(t.due(3000).is_empty(), "not again before the retry time");
         assert_eq!(t.due(7600).len(), 2, "retried");
         t.due(13_000);
@@ -314,6 +338,24 @@ mod tests {
             "abandoned after 3 tries"
         );
         assert_eq!(t.abandoned, 2);
+    }
+
+    #[test]
+    fn contiguous_stops_below_the_first_recent_hole() {
+        let mut t = GapTracker::default();
+        t.observe("a", 1, 1, 0);
+        t.observe("a", 1, 2, 0);
+        t.observe("a", 1, 5, 0);
+        assert_eq!(t.contiguous("a", 0), Some((1, 2)));
+        t.observe("a", 1, 3, 0);
+        t.observe("a", 1, 4, 0);
+        assert_eq!(t.contiguous("a", 0), Some((1, 5)));
+        t.observe("a", 1, 9, 0);
+        assert_eq!(
+            t.contiguous("a", RING_WINDOW_MS + 1),
+            Some((1, 9)),
+            "old holes cannot be filled"
+        );
     }
 
     #[test]

@@ -41,6 +41,12 @@ pub enum MeshCommand {
     HostInfo(HostInfo),
     /// The node's current view.
     Status(oneshot::Sender<Status>),
+    /// What the store already holds of an origin (dashboard nodes, at start).
+    Resume {
+        origin: String,
+        boot_id: u64,
+        seq: u64,
+    },
 }
 
 /// How to run the mesh task.
@@ -320,6 +326,18 @@ impl MeshTask {
             MeshCommand::HostInfo(info) => self.feed(Input::Local(Payload::HostInfo(info))).await,
             MeshCommand::Status(reply) => {
                 let _ = reply.send(self.gossip.status());
+            }
+            MeshCommand::Resume {
+                origin,
+                boot_id,
+                seq,
+            } => {
+                self.feed(Input::Resume {
+                    origin,
+                    boot_id,
+                    seq,
+                })
+                .await;
             }
         }
     }

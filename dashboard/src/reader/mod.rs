@@ -156,6 +156,25 @@ impl Reader {
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
+    /// How far the store holds each origin's live frames: (host, boot id, sequence number).
+    /// A store written before positions existed has none.
+    pub fn positions(&self) -> Result<Vec<(String, u64, u64)>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT host, boot_id, seq FROM positions ORDER BY host")
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    u64::try_from(r.get::<_, i64>(1)?).unwrap_or(0),
+                    u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+                ))
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
+    }
+
     /// The series of `host` (ids and keys, sorted by key).
     pub fn host_series(&self, host: &str) -> Result<Vec<(i64, SeriesKey)>, StoreError> {
         let mut st = self

@@ -21,6 +21,23 @@ use std::sync::atomic::Ordering::Relaxed;
 #[derive(Debug, Default)]
 pub(crate) struct FlushJob {
     open_cursor: usize,
+    /// Positions as they were when the flush started: everything they cover was in memory
+    /// then, so it is written by this flush, and they are written in its last step.
+    positions: Vec<(String, u64, u64)>,
+}
+
+impl FlushJob {
+    /// A flush of everything in `mem` now.
+    pub(crate) fn new(mem: &Mem) -> FlushJob {
+        FlushJob {
+            open_cursor: 0,
+            positions: mem
+                .positions
+                .iter()
+                .map(|(h, (b, s))| (h.clone(), *b, *s))
+                .collect(),
+        }
+    }
 }
 
 /// New data for a chunk row.
@@ -174,6 +191,17 @@ fn run_step(
         return Ok(false);
     }
     write_hosts(conn, mem)?;
+    for (host, boot, seq) in &job.positions {
+        conn.prepare_cached(
+            "INSERT INTO positions (host, boot_id, seq) VALUES (?1, ?2, ?3)
+             ON CONFLICT (host) DO UPDATE SET boot_id = excluded.boot_id, seq = excluded.seq",
+        )?
+        .execute(params![
+            host,
+            i64::try_from(*boot).unwrap_or(i64::MAX),
+            i64::try_from(*seq).unwrap_or(i64::MAX)
+        ])?;
+    }
     w.hosts = true;
     Ok(true)
 }

@@ -94,6 +94,8 @@ pub(crate) struct Mem {
     pub backlog_cap: usize,
     /// Raw retention in ms: older samples are refused.
     pub retention_ms: i64,
+    /// Latest (boot id, sequence) position per origin (see `Ingest::Position`).
+    pub positions: HashMap<String, (u64, u64)>,
 }
 
 impl Mem {

@@ -100,6 +100,17 @@ pub enum Ingest {
         /// When it was heard (receiver's clock).
         ts_ms: i64,
     },
+    /// Everything of `host`'s boot `boot_id` up to frame `seq` has been sent before this
+    /// message. Persisted after the data it covers, so a restarted dashboard can ask the mesh
+    /// for exactly the frames after it.
+    Position {
+        /// Host (origin) name.
+        host: String,
+        /// Its boot id.
+        boot_id: u64,
+        /// Last frame sequence number covered.
+        seq: u64,
+    },
     /// A host was heard from (any frame).
     Seen {
         /// Host name.

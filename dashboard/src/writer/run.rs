@@ -127,6 +127,9 @@ impl Writer {
                 self.mem.seen(h, ts_ms, Some(hops));
                 self.mem.hosts[h].info = Some(info);
             }
+            Msg::Ingest(Ingest::Position { host, boot_id, seq }) => {
+                self.mem.positions.insert(host, (boot_id, seq));
+            }
             Msg::Ingest(Ingest::Seen { name, hops, ts_ms }) => {
                 let h = self.mem.host(&name);
                 self.mem.seen(h, ts_ms, Some(hops));
@@ -165,7 +168,7 @@ impl Writer {
                 || self.mem.backlog_bytes > self.cfg.max_backlog_bytes / 2)
         {
             self.mem.seal_idle(now, &self.shared.counters);
-            self.flush_job = Some(flush::FlushJob::default());
+            self.flush_job = Some(flush::FlushJob::new(&self.mem));
         }
         if self.flush_job.is_some() {
             self.flush_step();
@@ -261,7 +264,7 @@ impl Writer {
             return Err(self.health_error());
         }
         self.mem.seal_idle(self.now(), &self.shared.counters);
-        self.flush_job = Some(flush::FlushJob::default());
+        self.flush_job = Some(flush::FlushJob::new(&self.mem));
         while self.flush_job.is_some() {
             self.flush_step();
             if self.conn.is_none() {
