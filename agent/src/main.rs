@@ -274,6 +274,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 addr: viewer::local_target(cfg.node.listen),
                 keyring: cfg.node.keyring.clone(),
                 start_hint,
+                store: cfg.node.dashboard.then(|| cfg.store.path.clone()),
             };
             let rt = runtime()?;
             rt.block_on(tui::run(target))?;
@@ -385,6 +386,7 @@ async fn demo(nodes: usize, headless: bool, duration: Duration) -> Result<(), Fa
             addr: mesh.targets[0].clone(),
             keyring: mesh.keyring.clone(),
             start_hint: format!("meshmon demo (its agents log to {})", mesh.dir.display()),
+            store: Some(mesh.dir.join("store.db")),
         };
         let result = tui::run(target).await;
         drop(mesh);

@@ -8,6 +8,7 @@ use crate::gossip::Delivered;
 use crate::viewer;
 use meshmon_dashboard::tui::{self, AppEvent, HistorySource, Settings};
 use meshmon_proto::{Keyring, Payload};
+use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -24,6 +25,66 @@ pub struct Target {
     /// How to start the node, for the "not answering" message (e.g.
     /// `meshmon agent --config /etc/meshmon/meshmon.toml`).
     pub start_hint: String,
+    /// The node's store, when it has the dashboard role: history comes from it.
+    pub store: Option<PathBuf>,
+}
+
+/// Points per series in a history answer (charts are at most a few hundred cells wide).
+const HISTORY_POINTS: i64 = 600;
+
+/// Answers the UI's history requests from the store on this thread, so drawing never waits
+/// on the disk. Requests that come while one is being answered replace each other.
+fn history_worker(
+    path: PathBuf,
+    requests: std::sync::mpsc::Receiver<(String, i64, i64)>,
+    events: mpsc::Sender<AppEvent>,
+) {
+    let mut reader: Option<meshmon_dashboard::Reader> = None;
+    while let Ok(mut req) = requests.recv() {
+        while let Ok(newer) = requests.try_recv() {
+            req = newer;
+        }
+        let (host, since_ms, until_ms) = req;
+        if reader.is_none() {
+            match meshmon_dashboard::Reader::open(&path) {
+                Ok(r) => reader = Some(r),
+                Err(error) => {
+                    tracing::debug!(%error, "store not readable yet; live history only");
+                    continue;
+                }
+            }
+        }
+        let Some(r) = &reader else { continue };
+        let step_ms = ((until_ms - since_ms) / HISTORY_POINTS).max(1000);
+        let step = Duration::from_millis(u64::try_from(step_ms).unwrap_or(1000));
+        let names: std::collections::BTreeSet<String> = match r.host_series(&host) {
+            Ok(v) => v.into_iter().map(|(_, k)| k.name).collect(),
+            Err(error) => {
+                tracing::debug!(%error, "history query failed");
+                reader = None;
+                continue;
+            }
+        };
+        let mut series = Vec::new();
+        for name in names {
+            let sel = meshmon_proto::Selector {
+                name,
+                labels: Vec::new(),
+            };
+            if let Ok(rows) = r.series(&host, &sel, since_ms, until_ms, Some(step)) {
+                series.extend(rows.into_iter().map(|s| (s.key, s.points)));
+            }
+        }
+        let loaded = tui::Loaded {
+            host,
+            since_ms,
+            until_ms,
+            series,
+        };
+        if events.blocking_send(AppEvent::History(loaded)).is_err() {
+            break;
+        }
+    }
 }
 
 /// The UI event for one delivery, if the UI uses it. A status that comes in several frames
@@ -54,19 +115,37 @@ pub async fn run(target: Target) -> anyhow::Result<()> {
         target.addr, target.start_hint
     );
     tracker.spawn(forward(deliveries, tx.clone(), silent_msg, stop.clone()));
-    tracker.spawn(signals(tx, stop.clone()));
-    let settings = Settings {
-        color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
-        history: HistorySource::Live {
+    tracker.spawn(signals(tx.clone(), stop.clone()));
+    let (history_tx, history_rx) = std::sync::mpsc::sync_channel::<(String, i64, i64)>(8);
+    let history = match target.store.clone() {
+        Some(path) => {
+            let events = tx.clone();
+            std::thread::Builder::new()
+                .name("tui-history".into())
+                .spawn(move || history_worker(path, history_rx, events))?;
+            HistorySource::Store
+        }
+        None => HistorySource::Live {
             since_ms: tui::run::wall_ms(),
         },
+    };
+    let settings = Settings {
+        color: std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        history,
         target: target.addr.clone(),
     };
     let ui = tokio::task::spawn_blocking(move || {
-        tui::run(rx, settings, |action| {
-            // No store or alert engine is wired to the TUI yet: history requests are
-            // answered from the live rings, and acknowledgements stay in the UI.
-            tracing::debug!(?action, "tui action not performed");
+        tui::run(rx, settings, |action| match action {
+            tui::Action::LoadHistory {
+                host,
+                since_ms,
+                until_ms,
+            } => {
+                // Without a store nobody listens: the live rings answer.
+                let _ = history_tx.try_send((host, since_ms, until_ms));
+            }
+            // No alert engine yet: acknowledgements stay in the UI.
+            other => tracing::debug!(action = ?other, "tui action not performed"),
         })
     });
     let result = ui.await;

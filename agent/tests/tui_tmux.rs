@@ -121,6 +121,10 @@ fn tui_in_tmux_lists_every_host_opens_a_host_and_quits() {
         fleet.contains("HOST") && fleet.contains("1 Fleet"),
         "{fleet}"
     );
+    assert!(
+        fleet.contains("history: store"),
+        "demo-1 is a dashboard node: history comes from its store\n{fleet}"
+    );
 
     tmux.cmd(&["send-keys", "-t", "tui", "Enter"]);
     let host = tmux.wait_for("the host view", |s| {
