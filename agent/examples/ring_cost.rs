@@ -32,7 +32,7 @@ fn main() -> anyhow::Result<()> {
             g.handle(now, Input::Local(Payload::HostInfo(info.clone())), &mut out);
         }
         for (i, (_, v)) in values.iter_mut().enumerate() {
-            if v.fract() != 0.0 || (i + s as usize) % 3 == 0 {
+            if v.fract() != 0.0 || (i + s as usize).is_multiple_of(3) {
                 *v += ((s * 31 + i as u64) % 7) as f64 * 0.37 - 1.0;
             }
         }
