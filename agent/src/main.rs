@@ -130,11 +130,17 @@ enum QueryFormat {
 #[derive(Subcommand)]
 enum QueryCmd {
     /// One row per host: host, status, last_seen, hops, version, os, uptime_s, tags
+    #[command(
+        after_help = "Examples:\n  meshmon query hosts\n  meshmon query hosts --format json\n  meshmon query hosts --db /var/lib/meshmon/meshmon.db --format csv"
+    )]
     Hosts {
         #[command(flatten)]
         src: QuerySource,
     },
     /// Rows ts, value of one series (default: the last hour)
+    #[command(
+        after_help = "Examples:\n  meshmon query series --host srv01 --metric cpu.usage_pct --since 15m\n  meshmon query series --host srv01 --metric 'disk.used_pct{mount=\"/\"}' --since 7d --step 1h --format csv"
+    )]
     Series {
         #[arg(long)]
         host: String,
@@ -153,6 +159,9 @@ enum QueryCmd {
         src: QuerySource,
     },
     /// Rows metric, count, min, max, avg, p95, last (every metric of the host without --metric)
+    #[command(
+        after_help = "Examples:\n  meshmon query stats --host srv01\n  meshmon query stats --host srv01 --metric cpu.usage_pct --metric mem.used_pct --since 24h"
+    )]
     Stats {
         #[arg(long)]
         host: String,
@@ -166,6 +175,9 @@ enum QueryCmd {
         src: QuerySource,
     },
     /// Rows id, rule, host, state, severity, started, ended, value, acked
+    #[command(
+        after_help = "Examples:\n  meshmon query alerts\n  meshmon query alerts --all --since 7d --format json"
+    )]
     Alerts {
         /// Resolved alerts too
         #[arg(long)]
@@ -176,6 +188,9 @@ enum QueryCmd {
         src: QuerySource,
     },
     /// Every metric of a host: rows metric, ts, value (csv or json)
+    #[command(
+        after_help = "Examples:\n  meshmon query export --host srv01 --since 1h --format csv > srv01.csv\n  meshmon query export --host srv01 --since 2026-11-01T00:00:00Z --format json"
+    )]
     Export {
         #[arg(long)]
         host: String,

@@ -136,3 +136,29 @@ fn bad_usage_exits_2() {
     let out = meshmon().arg("no-such-command").output().expect("run");
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn every_command_help_has_examples() {
+    let top = meshmon().arg("--help").output().expect("run");
+    assert!(String::from_utf8_lossy(&top.stdout).contains("Examples:"));
+    for cmd in [
+        &["agent"][..],
+        &["tui"],
+        &["demo"],
+        &["status"],
+        &["keygen"],
+        &["check-config"],
+        &["query", "hosts"],
+        &["query", "series"],
+        &["query", "stats"],
+        &["query", "alerts"],
+        &["query", "export"],
+    ] {
+        let out = meshmon().args(cmd).arg("--help").output().expect("run");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("Examples:"),
+            "meshmon {cmd:?} --help has no examples:\n{text}"
+        );
+    }
+}
