@@ -259,9 +259,9 @@ impl App {
         let mut pts = Vec::new();
         let mut from = since;
         if let Some(l) = self.loaded_for(host)
-            && let Some((_, s)) = l.series.iter().find(|(k, _)| k == key)
+            && let Some(s) = loaded_points(l, key)
         {
-            pts.extend(s.iter().filter(|p| p.0 >= since && p.0 <= until));
+            pts.extend(s.into_iter().filter(|p| p.0 >= since && p.0 <= until));
             from = l.until_ms + 1;
         }
         pts.extend(self.fleet.series(host, key, from, until, 0));
@@ -302,4 +302,34 @@ impl App {
             until_ms,
         }]
     }
+}
+
+/// Loaded points of `key`: the series itself, or, for a labelled metric asked for without its
+/// label (e.g. `net.rx_bytes_per_s`), the aggregate of every label value per timestamp, as the
+/// live rings do (see [`super::history::aggregate_of`]).
+fn loaded_points(l: &Loaded, key: &SeriesKey) -> Option<Vec<(i64, f64)>> {
+    if let Some((_, s)) = l.series.iter().find(|(k, _)| k == key) {
+        return Some(s.clone());
+    }
+    if !key.labels.is_empty() {
+        return None;
+    }
+    let agg = super::history::aggregate_of(&key.name);
+    let mut by_ts: std::collections::BTreeMap<i64, f64> = std::collections::BTreeMap::new();
+    let mut any = false;
+    for (_, pts) in l.series.iter().filter(|(k, _)| k.name == key.name) {
+        any = true;
+        for &(t, v) in pts {
+            by_ts
+                .entry(t)
+                .and_modify(|acc| {
+                    *acc = match agg {
+                        super::history::Aggregate::Max => acc.max(v),
+                        super::history::Aggregate::Sum => *acc + v,
+                    }
+                })
+                .or_insert(v);
+        }
+    }
+    any.then(|| by_ts.into_iter().collect())
 }

@@ -318,3 +318,35 @@ fn loaded_history_is_preferred_then_the_live_ring_continues() {
     assert!(merged[2..].iter().all(|p| p.0 > NOW_MS - 60_000));
     assert_eq!(app.stats(&host, &key).map(|s| s.max), Some(99.0));
 }
+
+#[test]
+fn loaded_history_of_a_labelled_metric_is_aggregated_like_the_live_rings() {
+    let mut app = fleet(1);
+    let host = host_name(0);
+    let iface = |i: &str| SeriesKey::custom("net.rx_bytes_per_s", vec![("iface".into(), i.into())]);
+    let pct = |m: &str| SeriesKey::custom("disk.used_pct", vec![("mount".into(), m.into())]);
+    let t = NOW_MS - 200_000;
+    app.update(AppEvent::History(Loaded {
+        host: host.clone(),
+        since_ms: NOW_MS - 300_000,
+        until_ms: NOW_MS - 60_000,
+        series: vec![
+            (iface("eth0"), vec![(t, 100.0)]),
+            (iface("eth1"), vec![(t, 50.0)]),
+            (pct("/"), vec![(t, 40.0)]),
+            (pct("/home"), vec![(t, 70.0)]),
+        ],
+    }));
+    let rx = app.series(
+        &host,
+        &SeriesKey::custom("net.rx_bytes_per_s", Vec::new()),
+        0,
+    );
+    assert_eq!(
+        rx.first(),
+        Some(&(t, 150.0)),
+        "rates add up over interfaces"
+    );
+    let disk = app.series(&host, &SeriesKey::custom("disk.used_pct", Vec::new()), 0);
+    assert_eq!(disk.first(), Some(&(t, 70.0)), "percentages take the worst");
+}
