@@ -11,12 +11,14 @@
 //! # Layout
 //! - [`dedup`]: per-origin replay windows.
 //! - [`peer`]: per-link state, credits, token bucket.
+//! - `flood`: live gossip frames in and out.
 //! - `link`: hello, heartbeats, status and descriptors for newcomers.
 //! - [`backfill`]: the origin's ring of recent frames and a dashboard's gap tracker.
 //! - `replay`: routing backfill requests and replays through the mesh.
 
 pub mod backfill;
 pub mod dedup;
+mod flood;
 mod link;
 pub mod peer;
 mod replay;
@@ -25,9 +27,8 @@ mod tests;
 
 use backfill::{GapTracker, OwnRing};
 use bytes::Bytes;
-use dedup::{Dedup, Seen};
-use meshmon_proto::frame::with_hops;
-use meshmon_proto::payload::{HostInfo, HostStatus, Role, Status};
+use dedup::Dedup;
+use meshmon_proto::payload::{HostStatus, Role, Status};
 use meshmon_proto::{Flags, Frame, Header, Keyring, Kind, Payload};
 pub use peer::{Direction, Peer, PeerId};
 use std::collections::{BTreeMap, HashMap};
@@ -399,195 +400,6 @@ impl Gossip {
         self.drop_frame();
         if let Some(p) = self.peers.get_mut(&from) {
             p.auth_failures += 1;
-        }
-    }
-
-    fn on_gossip_frame(
-        &mut self,
-        now: Now,
-        from: PeerId,
-        bytes: &Bytes,
-        frame: Frame,
-        out: &mut Vec<Action>,
-    ) {
-        let h = &frame.header;
-        let sender_ok = self.peers.get(&from).is_some_and(|p| match self.cfg.role {
-            Role::Node => p.is_node(),
-            Role::Viewer => p.hello.is_some(),
-        });
-        if !sender_ok || h.origin == self.cfg.name {
-            // Gossip before Hello, gossip from a viewer, or our own frame coming back.
-            if h.origin != self.cfg.name {
-                self.drop_frame();
-            }
-            return;
-        }
-        let replay = h.flags.contains(Flags::REPLAY);
-        let dedup_key = if replay {
-            format!("{}\u{0}replay", h.origin)
-        } else {
-            h.origin.clone()
-        };
-        match self.dedup.check(&dedup_key, h.boot_id, h.seq) {
-            Seen::New => {}
-            Seen::Duplicate => {
-                self.counters.duplicates += 1;
-                return;
-            }
-            Seen::Stale => {
-                self.drop_frame();
-                return;
-            }
-        }
-        if frame.hops >= self.cfg.max_hops && self.cfg.role == Role::Node {
-            self.drop_frame();
-            return;
-        }
-        let Ok(plain) = self.keyring.open_parsed(bytes, &frame) else {
-            self.auth_failed(from);
-            return;
-        };
-        self.dedup.mark(&dedup_key, h.boot_id, h.seq);
-        self.counters.accepted += 1;
-        let distance = frame.hops.saturating_add(1);
-        if replay {
-            self.on_backfill_frame(now, from, bytes, &frame, &plain, out);
-            return;
-        }
-        self.routes.insert(frame.header.origin.clone(), from);
-        if let Some(t) = &mut self.tracker {
-            t.observe(
-                &frame.header.origin,
-                frame.header.boot_id,
-                frame.header.seq,
-                now.wall_ms,
-            );
-        }
-        if distance < self.cfg.max_hops {
-            self.remember_descriptor(&frame.header, &Bytes::from(with_hops(bytes, distance)));
-        }
-        self.touch_host(&frame.header, distance, now);
-
-        let wanted = self.cfg.deliver_all || frame.header.kind == Kind::HostInfo;
-        if wanted {
-            match Payload::decode(frame.header.kind, &plain) {
-                Ok(payload) => {
-                    if let Payload::HostInfo(info) = &payload {
-                        self.set_host_info(&frame.header.origin, info);
-                    }
-                    out.push(Action::Deliver(Box::new(Delivered {
-                        header: frame.header.clone(),
-                        hops: frame.hops,
-                        payload,
-                        from: Some(from),
-                        replay: false,
-                    })));
-                }
-                Err(error) => {
-                    // Authentic but unreadable (a newer kind): still forwarded below.
-                    debug!(origin = %frame.header.origin, %error, "undecodable payload");
-                }
-            }
-        }
-        if self.cfg.role == Role::Viewer {
-            return;
-        }
-        let forward =
-            (distance < self.cfg.max_hops).then(|| Bytes::from(with_hops(bytes, distance)));
-        for (&id, p) in self.peers.iter_mut() {
-            if id == from {
-                continue;
-            }
-            let bytes = if p.is_viewer() {
-                bytes.clone()
-            } else if p.is_node() {
-                match &forward {
-                    Some(f) => f.clone(),
-                    None => continue,
-                }
-            } else {
-                continue;
-            };
-            if p.take_credit() {
-                out.push(Action::Send { peer: id, bytes });
-            } else {
-                self.counters.dropped += 1;
-            }
-        }
-    }
-
-    fn touch_host(&mut self, h: &Header, hops: u8, now: Now) {
-        if !self.hosts.contains_key(&h.origin)
-            && self.hosts.len() >= self.cfg.max_origins
-            && let Some(oldest) = self
-                .hosts
-                .values()
-                .min_by_key(|e| e.last_seen_ms)
-                .map(|e| e.name.clone())
-        {
-            self.hosts.remove(&oldest);
-        }
-        let e = self
-            .hosts
-            .entry(h.origin.clone())
-            .or_insert_with(|| HostStatus {
-                name: h.origin.clone(),
-                ..HostStatus::default()
-            });
-        if e.boot_id != h.boot_id {
-            e.boot_id = h.boot_id;
-        }
-        e.last_seen_ms = now.wall_ms;
-        e.hops = hops;
-        e.frames += 1;
-    }
-
-    fn set_host_info(&mut self, origin: &str, info: &HostInfo) {
-        if let Some(e) = self.hosts.get_mut(origin) {
-            e.version = info.version.clone();
-            e.os = info.os.clone();
-            e.tags = info.tags.clone();
-            e.interval_ms = info.interval_ms;
-            e.dashboard = info.dashboard;
-        }
-    }
-
-    fn originate(&mut self, now: Now, payload: Payload, out: &mut Vec<Action>) {
-        if self.cfg.role == Role::Viewer || payload.is_link() {
-            return;
-        }
-        if matches!(payload, Payload::BackfillRequest(_) | Payload::Replay(_)) {
-            self.originate_routed(now, &payload, out);
-            return;
-        }
-        let Some((header, bytes)) = self.seal(now, &payload, Space::Gossip) else {
-            return;
-        };
-        let key = matches!(&payload, Payload::Samples(s) if s.k);
-        self.ring
-            .push(header.seq, header.ts_ms, header.kind, key, bytes.clone());
-        self.touch_host(&header, 0, now);
-        self.remember_descriptor(&header, &bytes);
-        if let Payload::HostInfo(info) = &payload {
-            let name = self.cfg.name.clone();
-            self.set_host_info(&name, info);
-        }
-        for (&id, p) in self.peers.iter_mut() {
-            if (p.is_node() || p.is_viewer()) && p.take_credit() {
-                out.push(Action::Send {
-                    peer: id,
-                    bytes: bytes.clone(),
-                });
-            }
-        }
-        if self.cfg.deliver_all || header.kind == Kind::HostInfo {
-            out.push(Action::Deliver(Box::new(Delivered {
-                header,
-                hops: 0,
-                payload,
-                from: None,
-                replay: false,
-            })));
         }
     }
 
