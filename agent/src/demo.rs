@@ -81,7 +81,7 @@ impl DemoMesh {
             let config = format!(
                 "[node]\nname = \"{}\"\nlisten = \"127.0.0.1:{}\"\nneighbours = [{}]\ndashboard = {dashboard}\n\
                  key_file = \"{}\"\ntags = [\"demo\"]\n\n[collect]\ninterval = \"1s\"\ndocker_dir = \"\"\nsmartctl = \"\"\n\n\
-                 [store]\npath = \"{}\"\n",
+                 [store]\npath = \"{}\"\nflush_interval = \"5s\"\n",
                 mesh.names[i],
                 ports[i],
                 neighbours.join(", "),

@@ -384,9 +384,19 @@ async fn demo(nodes: usize, headless: bool, duration: Duration) -> Result<(), Fa
             }
         }
         println!();
-        match mesh.status(0).await {
-            Ok(s) => print_status(&s),
-            Err(e) => println!("{}: no answer ({e:#})", mesh.names[0]),
+        // The dashboard's store, as `meshmon query hosts` shows it.
+        let store = mesh.dir.join("store.db");
+        let q = meshmon_dashboard::cli::Query {
+            db: &store,
+            format: meshmon_dashboard::cli::Format::Table,
+            now_ms: meshmon_dashboard::time::now_ms(),
+        };
+        match q.hosts() {
+            Ok(out) => {
+                println!("store of {} ({}):", mesh.names[0], store.display());
+                print!("{}", out.text);
+            }
+            Err(e) => println!("store of {}: {e}", mesh.names[0]),
         }
         drop(mesh);
         if all {

@@ -46,6 +46,14 @@ fn headless_demo_of_five_nodes_exits_0_and_cleans_up() {
             "{stdout}"
         );
     }
+    // Then the store's host table of the dashboard node: every host, up.
+    let table = stdout.split("store of demo-1").nth(1).unwrap_or_default();
+    for i in 1..=5 {
+        assert!(
+            table.contains(&format!("demo-{i}  up")),
+            "store table lacks demo-{i}:\n{stdout}"
+        );
+    }
     let (pids, dir) = pids_and_dir(&stdout);
     assert_eq!(pids.len(), 5);
     assert!(pids.iter().all(|p| !alive(*p)), "every agent stopped");
