@@ -44,6 +44,22 @@ pub struct RawConfig {
     /// Where notifications go.
     #[serde(default)]
     pub notify: RawNotify,
+    /// Self-update: where releases are read from and whether the agent checks daily.
+    #[serde(default)]
+    pub update: RawUpdate,
+}
+
+/// `[update]`. Off unless `url` is set; `auto` additionally needs `url`.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpdate {
+    /// URL of a GitHub-style `releases/latest` JSON document; "" turns self-update off.
+    #[serde(default)]
+    pub url: String,
+    /// Check once a day in the agent and, when a newer release is verified, replace the
+    /// binary and exit so systemd restarts it.
+    #[serde(default)]
+    pub auto: bool,
 }
 
 /// `[node]`.
@@ -318,6 +334,15 @@ pub struct StoreConfig {
     pub flush_interval: Duration,
 }
 
+/// `[update]`, validated.
+#[derive(Debug, Clone, Default)]
+pub struct UpdateConfig {
+    /// The `releases/latest` URL; `None` = self-update off.
+    pub url: Option<String>,
+    /// Daily check in the agent.
+    pub auto: bool,
+}
+
 /// The validated config.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -326,6 +351,7 @@ pub struct Config {
     pub node: NodeConfig,
     pub collect: CollectConfig,
     pub store: StoreConfig,
+    pub update: UpdateConfig,
     /// The file with defaults filled in, for `check-config`.
     pub effective: RawConfig,
 }
@@ -491,6 +517,27 @@ impl Config {
             }
         }
 
+        let u = &raw.update;
+        let update_url = non_empty(&u.url).map(str::to_owned);
+        if let Some(url) = &update_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(err(
+                "update.url",
+                format!("'{url}' is not an http:// or https:// URL"),
+            ));
+        }
+        if u.auto && update_url.is_none() {
+            return Err(err(
+                "update.auto",
+                "is true but update.url is empty (set the releases/latest URL)".into(),
+            ));
+        }
+        let update = UpdateConfig {
+            url: update_url,
+            auto: u.auto,
+        };
+
         Ok(Config {
             source: path.map(Path::to_path_buf),
             node: NodeConfig {
@@ -511,6 +558,7 @@ impl Config {
                 retention_1h,
                 flush_interval,
             },
+            update,
             effective: raw,
         })
     }

@@ -11,6 +11,7 @@
 //! - [`demo`]: `meshmon demo`, a mesh of local agents with cleanup on every exit path.
 //! - [`viewer`]: a client that attaches to a node's port and receives its live stream.
 //! - [`tui`]: `meshmon tui`: a viewer feeding the dashboard's terminal UI.
+//! - [`update`]: self-update from a GitHub-style release with SHA-256 verification.
 
 pub mod collect;
 pub mod config;
@@ -20,4 +21,5 @@ pub mod ingest;
 pub mod net;
 pub mod node;
 pub mod tui;
+pub mod update;
 pub mod viewer;

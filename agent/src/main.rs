@@ -104,6 +104,29 @@ enum Command {
         #[arg(long, default_value = "5s", value_parser = parse_dur)]
         timeout: Duration,
     },
+    /// Replace this binary with the latest release if it is newer (off unless a URL is set;
+    /// never under Nix)
+    #[command(
+        name = "self-update",
+        after_help = "Reads a GitHub-style releases/latest JSON, downloads the asset meshmon-<arch>-<os>, \
+                      verifies it against the release's SHA256SUMS and renames it over this binary.\n\n\
+                      Examples:\n  meshmon self-update --check\n  meshmon self-update --config /etc/meshmon/meshmon.toml\n  \
+                      meshmon self-update --url https://api.github.com/repos/OWNER/meshmon/releases/latest"
+    )]
+    SelfUpdate {
+        /// Only report the current and latest versions; change nothing
+        #[arg(long)]
+        check: bool,
+        /// releases/latest URL (default: update.url of the config)
+        #[arg(long)]
+        url: Option<String>,
+        /// Config whose update.url is used (default: as for `agent`)
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        /// Replace this file instead of the running binary (for tests)
+        #[arg(long, hide = true)]
+        target: Option<PathBuf>,
+    },
 }
 
 /// Which store a query reads, and how it prints.
@@ -313,6 +336,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
             print!("{}", cfg.effective_toml());
             Ok(())
         }
+        Command::SelfUpdate {
+            check,
+            url,
+            config,
+            target,
+        } => self_update(check, url, config, target),
         Command::Status {
             config,
             format,
@@ -337,6 +366,56 @@ fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
     }
+}
+
+fn self_update(
+    check: bool,
+    url: Option<String>,
+    config: Option<PathBuf>,
+    target: Option<PathBuf>,
+) -> Result<(), Failure> {
+    use meshmon_agent::update::{self, Outcome};
+    let url = match url {
+        Some(u) => u,
+        None => Config::load(config.as_deref())
+            .map_err(config_failure)?
+            .update
+            .url
+            .ok_or_else(|| {
+                Failure(
+                    2,
+                    anyhow::anyhow!(
+                        "self-update is off: set update.url in the config or pass --url"
+                    ),
+                )
+            })?,
+    };
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(Failure(
+            2,
+            anyhow::anyhow!("'{url}' is not an http:// or https:// URL"),
+        ));
+    }
+    let rt = runtime()?;
+    match rt.block_on(update::run(&url, target.as_deref(), check))? {
+        Outcome::UpToDate { current, latest } => {
+            println!("meshmon {current} is up to date (latest release: {latest})");
+        }
+        Outcome::Available { current, latest } => {
+            println!("meshmon {current}: update available: {latest} (run 'meshmon self-update')");
+        }
+        Outcome::Updated {
+            current,
+            latest,
+            path,
+        } => {
+            println!(
+                "meshmon updated {current} -> {latest} at {}; restart the agent (systemd: systemctl restart meshmon)",
+                path.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 async fn demo(nodes: usize, headless: bool, duration: Duration) -> Result<(), Failure> {

@@ -171,6 +171,12 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()>
         });
     }
 
+    if cfg.update.auto
+        && let Some(url) = cfg.update.url.clone()
+    {
+        tracker.spawn(auto_update(url, shutdown.clone()));
+    }
+
     // Dropping `stop_tx` wakes the collector thread at once; until then it sleeps exactly
     // until its next reading (no polling wake-ups).
     let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
@@ -203,6 +209,41 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()>
         }
     }
     Ok(())
+}
+
+/// First self-update check this long after start (lets a crash-looping update show itself).
+const UPDATE_FIRST_CHECK: Duration = Duration::from_secs(10 * 60);
+/// Then once a day.
+const UPDATE_EVERY: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The daily self-update check (`update.auto`). When a newer release is verified and installed
+/// it cancels `shutdown`, so the node stops cleanly and systemd (`Restart=always`) starts the
+/// new binary. Failures are logged and retried the next day.
+async fn auto_update(url: String, shutdown: CancellationToken) {
+    let mut wait = UPDATE_FIRST_CHECK;
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(wait) => {}
+        }
+        wait = UPDATE_EVERY;
+        match crate::update::run(&url, None, false).await {
+            Ok(crate::update::Outcome::Updated {
+                current,
+                latest,
+                path,
+            }) => {
+                info!(from = %current, to = %latest, path = %path.display(),
+                    "self-update installed; exiting so systemd restarts the new binary");
+                shutdown.cancel();
+                return;
+            }
+            Ok(outcome) => info!(?outcome, "self-update check: nothing to do"),
+            Err(error) => {
+                warn!(error = format!("{error:#}"), %url, "self-update failed; retrying tomorrow")
+            }
+        }
+    }
 }
 
 /// Collects every interval on this (blocking) thread and hands the values to the mesh.
