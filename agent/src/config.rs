@@ -44,6 +44,19 @@ pub struct RawConfig {
     /// Where notifications go.
     #[serde(default)]
     pub notify: RawNotify,
+    /// Exports to other monitoring systems (Prometheus).
+    #[serde(default)]
+    pub export: RawExport,
+}
+
+/// `[export]`.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawExport {
+    /// `host:port` of a Prometheus endpoint (`GET /metrics`) with the latest value of every
+    /// metric of every host; "" (the default) turns it off.
+    #[serde(default)]
+    pub prometheus_listen: String,
 }
 
 /// `[node]`.
@@ -326,6 +339,8 @@ pub struct Config {
     pub node: NodeConfig,
     pub collect: CollectConfig,
     pub store: StoreConfig,
+    /// Where the Prometheus endpoint listens; `None`: off.
+    pub prometheus_listen: Option<SocketAddr>,
     /// The file with defaults filled in, for `check-config`.
     pub effective: RawConfig,
 }
@@ -491,6 +506,16 @@ impl Config {
             }
         }
 
+        let prometheus_listen = match non_empty(&raw.export.prometheus_listen) {
+            None => None,
+            Some(a) => Some(a.parse::<SocketAddr>().map_err(|_| {
+                err(
+                    "export.prometheus_listen",
+                    format!("'{a}' is not an address (expected host:port)"),
+                )
+            })?),
+        };
+
         Ok(Config {
             source: path.map(Path::to_path_buf),
             node: NodeConfig {
@@ -511,6 +536,7 @@ impl Config {
                 retention_1h,
                 flush_interval,
             },
+            prometheus_listen,
             effective: raw,
         })
     }
@@ -620,6 +646,21 @@ mod tests {
         assert_eq!(c.node.max_hops, 8);
         assert_eq!(c.collect.interval, Duration::from_secs(1));
         assert!(!c.node.dashboard);
+        assert!(c.prometheus_listen.is_none());
+    }
+
+    #[test]
+    fn prometheus_listen_is_an_address() {
+        let c = parse("[export]\nprometheus_listen = \"127.0.0.1:9464\"\n").expect("valid");
+        assert_eq!(
+            c.prometheus_listen,
+            Some("127.0.0.1:9464".parse().expect("addr"))
+        );
+        let e = parse("[export]\nprometheus_listen = \"localhost\"\n").expect_err("bad");
+        assert_eq!(
+            e.to_string(),
+            "t.toml: export.prometheus_listen: 'localhost' is not an address (expected host:port)"
+        );
     }
 
     #[test]
