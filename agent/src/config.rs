@@ -47,6 +47,9 @@ pub struct RawConfig {
     /// Self-update: where releases are read from and whether the agent checks daily.
     #[serde(default)]
     pub update: RawUpdate,
+    /// Exports to other monitoring systems (Prometheus).
+    #[serde(default)]
+    pub export: RawExport,
 }
 
 /// `[update]`. Off unless `url` is set; `auto` additionally needs `url`.
@@ -60,6 +63,16 @@ pub struct RawUpdate {
     /// binary and exit so systemd restarts it.
     #[serde(default)]
     pub auto: bool,
+}
+
+/// `[export]`.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawExport {
+    /// `host:port` of a Prometheus endpoint (`GET /metrics`) with the latest value of every
+    /// metric of every host; "" (the default) turns it off.
+    #[serde(default)]
+    pub prometheus_listen: String,
 }
 
 /// `[node]`.
@@ -352,6 +365,8 @@ pub struct Config {
     pub collect: CollectConfig,
     pub store: StoreConfig,
     pub update: UpdateConfig,
+    /// Where the Prometheus endpoint listens; `None`: off.
+    pub prometheus_listen: Option<SocketAddr>,
     /// The file with defaults filled in, for `check-config`.
     pub effective: RawConfig,
 }
@@ -517,6 +532,15 @@ impl Config {
             }
         }
 
+        let prometheus_listen = match non_empty(&raw.export.prometheus_listen) {
+            None => None,
+            Some(a) => Some(a.parse::<SocketAddr>().map_err(|_| {
+                err(
+                    "export.prometheus_listen",
+                    format!("'{a}' is not an address (expected host:port)"),
+                )
+            })?),
+        };
         let u = &raw.update;
         let update_url = non_empty(&u.url).map(str::to_owned);
         if let Some(url) = &update_url
@@ -559,6 +583,7 @@ impl Config {
                 flush_interval,
             },
             update,
+            prometheus_listen,
             effective: raw,
         })
     }
@@ -668,6 +693,21 @@ mod tests {
         assert_eq!(c.node.max_hops, 8);
         assert_eq!(c.collect.interval, Duration::from_secs(1));
         assert!(!c.node.dashboard);
+        assert!(c.prometheus_listen.is_none());
+    }
+
+    #[test]
+    fn prometheus_listen_is_an_address() {
+        let c = parse("[export]\nprometheus_listen = \"127.0.0.1:9464\"\n").expect("valid");
+        assert_eq!(
+            c.prometheus_listen,
+            Some("127.0.0.1:9464".parse().expect("addr"))
+        );
+        let e = parse("[export]\nprometheus_listen = \"localhost\"\n").expect_err("bad");
+        assert_eq!(
+            e.to_string(),
+            "t.toml: export.prometheus_listen: 'localhost' is not an address (expected host:port)"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! - [`config`]: the TOML config, raw serde structs and the validated form.
 //! - [`collect`]: host metric collectors (CPU, memory, disks, network, host).
 //! - [`gossip`]: the sans-io gossip state machine (links, credits, dedup, forwarding).
+//! - [`export`]: the optional Prometheus endpoint.
 //! - [`ingest`]: a dashboard node's frames into its store.
 //! - [`net`]: sockets: the ZMTP guard, zmq.rs ROUTER/DEALER links, the mesh task.
 //! - [`node`]: starts and stops a whole node.
@@ -16,6 +17,7 @@
 pub mod collect;
 pub mod config;
 pub mod demo;
+pub mod export;
 pub mod gossip;
 pub mod ingest;
 pub mod net;

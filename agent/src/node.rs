@@ -6,12 +6,15 @@
 
 use crate::collect::{CollectOptions, Collector};
 use crate::config::Config;
-use crate::gossip::GossipConfig;
+use crate::export;
+use crate::gossip::{Delivered, GossipConfig};
 use crate::ingest::Ingestor;
 use crate::net::mesh::{self, MeshCommand, MeshParams};
 use crate::net::zmtp::Limits;
 use anyhow::Context as _;
 use meshmon_dashboard::{Reader, StoreConfig, StoreError, WriterHandle, start_writer};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -104,6 +107,37 @@ fn start_writer_logged(cfg: StoreConfig) -> WriterHandle {
     }
 }
 
+/// One sender for the mesh's deliveries: the store's or the exporter's queue when only one
+/// exists, else a small task that hands each frame to both. The exporter only gets live
+/// frames; a full exporter queue drops (and counts) the frame, never stalls the store.
+fn fan_out(
+    ingest: Option<mpsc::Sender<Delivered>>,
+    export: Option<mpsc::Sender<Delivered>>,
+    export_drops: &Arc<AtomicU64>,
+    tracker: &TaskTracker,
+) -> Option<mpsc::Sender<Delivered>> {
+    match (ingest, export) {
+        (Some(ingest), Some(export)) => {
+            let (tx, mut rx) = mpsc::channel::<Delivered>(INGEST_QUEUE);
+            let drops = Arc::clone(export_drops);
+            tracker.spawn(async move {
+                while let Some(d) = rx.recv().await {
+                    if !d.replay && export.try_send(d.clone()).is_err() {
+                        drops.fetch_add(1, Ordering::Relaxed);
+                    }
+                    // The store's queue is as large as this one: wait for it rather than
+                    // drop here, so the mesh's own count of drops stays the store's.
+                    if ingest.send(d).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            Some(tx)
+        }
+        (ingest, export) => ingest.or(export),
+    }
+}
+
 /// Runs a node until `shutdown` is cancelled.
 pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let listener = TcpListener::bind(cfg.node.listen)
@@ -111,7 +145,8 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()>
         .with_context(|| format!("cannot listen on '{}'", cfg.node.listen))?;
     let boot_id = new_boot_id();
     let mut gossip = GossipConfig::new(&cfg.node.name, boot_id, cfg.node.max_hops);
-    gossip.deliver_all = cfg.node.dashboard;
+    // Samples are decoded and delivered only where someone reads them: the store, the exporter.
+    gossip.deliver_all = cfg.node.dashboard || cfg.prometheus_listen.is_some();
     gossip.backfill = cfg.node.dashboard;
     let tracker = TaskTracker::new();
     let store = if cfg.node.dashboard {
@@ -119,13 +154,22 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()>
     } else {
         None
     };
-    let (deliveries, ingest_rx) = match &store {
+    let (ingest_tx, ingest_rx) = match &store {
         Some(_) => {
             let (tx, rx) = mpsc::channel(INGEST_QUEUE);
             (Some(tx), Some(rx))
         }
         None => (None, None),
     };
+    let (export_tx, export_rx) = match cfg.prometheus_listen {
+        Some(_) => {
+            let (tx, rx) = mpsc::channel(export::EXPORT_QUEUE);
+            (Some(tx), Some(rx))
+        }
+        None => (None, None),
+    };
+    let export_drops = Arc::new(AtomicU64::new(0));
+    let deliveries = fan_out(ingest_tx, export_tx, &export_drops, &tracker);
     let handle = mesh::start(
         MeshParams {
             listener: Some(listener),
@@ -142,6 +186,19 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()>
         shutdown.clone(),
     )
     .await?;
+    if let (Some(listen), Some(frames)) = (cfg.prometheus_listen, export_rx) {
+        let params = export::ExportParams {
+            listen,
+            frames,
+            commands: handle.commands.clone(),
+            delivery_drops: Arc::clone(&handle.queue_drops),
+            export_drops,
+        };
+        if let Err(error) = export::start(params, &tracker, shutdown.clone()).await {
+            shutdown.cancel();
+            return Err(error);
+        }
+    }
     info!(
         name = %cfg.node.name,
         listen = %cfg.node.listen,

@@ -1,0 +1,415 @@
+//! The Prometheus model and text format: [`LatestValues`] keeps the latest live value of
+//! every series of every host (decoded from the frames this node accepts), and [`render`]
+//! writes it, with the node's own mesh counters, in the text exposition format 0.0.4.
+//!
+//! Not here: sockets or tasks (`export::mod`), or anything historic (replayed frames are
+//! ignored: Prometheus wants the present, the store keeps the past).
+
+use crate::gossip::Delivered;
+use meshmon_proto::payload::Status;
+use meshmon_proto::samples::SampleDecoder;
+use meshmon_proto::{Flags, Payload, SeriesKey};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+
+/// Hosts not heard for this long leave the output.
+pub const HOST_STALE_MS: u64 = 5 * 60 * 1000;
+/// A host in `Status` counts as up (`meshmon_up` 1) if heard within this many of its
+/// intervals (or [`UP_MIN_MS`], whichever is longer).
+const UP_INTERVALS: u64 = 3;
+/// The shortest window for `meshmon_up`.
+const UP_MIN_MS: u64 = 5_000;
+
+/// One host's latest values.
+#[derive(Default)]
+struct HostValues {
+    /// (boot id, decoder) of the host's current live stream.
+    decoder: Option<(u64, SampleDecoder)>,
+    /// series -> (value, origin timestamp in ms).
+    series: HashMap<SeriesKey, (f64, u64)>,
+    /// When this node last heard the host (its own clock).
+    seen_ms: u64,
+}
+
+/// host -> series -> (value, ts_ms), fed with live frames.
+#[derive(Default)]
+pub struct LatestValues {
+    hosts: HashMap<String, HostValues>,
+}
+
+impl LatestValues {
+    /// Takes one accepted frame; link frames, replays and non-sample payloads are ignored.
+    pub fn on_frame(&mut self, d: &Delivered, now_ms: u64) {
+        if d.replay || d.header.flags.contains(Flags::LINK) {
+            return;
+        }
+        let h = self.hosts.entry(d.header.origin.clone()).or_default();
+        h.seen_ms = now_ms;
+        let boot = d.header.boot_id;
+        if h.decoder.as_ref().is_none_or(|(b, _)| *b != boot)
+            && matches!(d.payload, Payload::SeriesTable(_) | Payload::Samples(_))
+        {
+            // A restart: series of the old boot go, the new boot decodes from scratch.
+            h.decoder = Some((boot, SampleDecoder::new()));
+            h.series.clear();
+        }
+        match (&d.payload, h.decoder.as_mut()) {
+            (Payload::SeriesTable(t), Some((_, dec))) => dec.table(t),
+            (Payload::Samples(s), Some((_, dec))) => {
+                let (values, _gap) = dec.apply(s);
+                for (key, value) in values {
+                    h.series.insert(key, (value, d.header.ts_ms));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Drops hosts not heard for [`HOST_STALE_MS`].
+    pub fn expire(&mut self, now_ms: u64) {
+        self.hosts
+            .retain(|_, h| now_ms.saturating_sub(h.seen_ms) < HOST_STALE_MS);
+    }
+
+    /// Number of hosts held.
+    pub fn hosts(&self) -> usize {
+        self.hosts.len()
+    }
+
+    /// Inserts a value directly (tests).
+    pub fn set(&mut self, host: &str, key: SeriesKey, value: f64, ts_ms: u64) {
+        let h = self.hosts.entry(host.to_owned()).or_default();
+        h.seen_ms = h.seen_ms.max(ts_ms);
+        h.series.insert(key, (value, ts_ms));
+    }
+}
+
+/// The node's own counters, rendered next to the hosts' metrics.
+#[derive(Debug, Clone, Default)]
+pub struct NodeCounters {
+    /// The mesh's status (`None` if the mesh did not answer in time).
+    pub status: Option<Status>,
+    /// Frames the mesh could not hand to local consumers (queue full).
+    pub delivery_drops: u64,
+    /// Frames the exporter's own queue could not take.
+    pub export_drops: u64,
+}
+
+#[derive(Default)]
+struct Family {
+    help: String,
+    kind: &'static str,
+    /// Rendered label set -> value; a map, so a series appears once and in order.
+    series: BTreeMap<String, f64>,
+}
+
+/// `cpu.usage_pct` -> `meshmon_cpu_usage_pct`; anything outside `[a-zA-Z0-9_:]` becomes `_`.
+pub fn metric_name(dotted: &str) -> String {
+    let mut out = String::with_capacity(dotted.len() + 8);
+    out.push_str("meshmon_");
+    out.extend(dotted.chars().map(|c| {
+        if c.is_ascii_alphanumeric() || c == '_' || c == ':' {
+            c
+        } else {
+            '_'
+        }
+    }));
+    out
+}
+
+/// A valid label name: `[a-zA-Z_][a-zA-Z0-9_]*`, never reserved (`__`) and never `host`
+/// (which is ours): those get an `exported_` prefix, as Prometheus does on conflicts.
+fn label_name(raw: &str) -> String {
+    let mut s: String = raw
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    if s.is_empty() || s.starts_with(|c: char| c.is_ascii_digit()) {
+        s.insert(0, '_');
+    }
+    if s == "host" || s.starts_with("__") {
+        s.insert_str(0, "exported_");
+    }
+    s
+}
+
+/// Escapes a label value: backslash, double quote and newline.
+pub fn escape_label(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Escapes HELP text: backslash and newline.
+fn escape_help(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('\n', "\\n")
+}
+
+fn labels(pairs: &[(String, String)]) -> String {
+    if pairs.is_empty() {
+        return String::new();
+    }
+    let inner: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{}\"", escape_label(v)))
+        .collect();
+    format!("{{{}}}", inner.join(","))
+}
+
+fn value(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "+Inf" } else { "-Inf" }.into()
+    } else {
+        format!("{v}")
+    }
+}
+
+/// The whole exposition: every host's latest values (hosts heard within
+/// [`HOST_STALE_MS`] of `now_ms`), then the node's counters; families sorted by name.
+pub fn render(latest: &LatestValues, node: &NodeCounters, now_ms: u64) -> String {
+    let mut families: BTreeMap<String, Family> = BTreeMap::new();
+    for (host, h) in &latest.hosts {
+        if now_ms.saturating_sub(h.seen_ms) >= HOST_STALE_MS {
+            continue;
+        }
+        for (key, (v, _ts)) in &h.series {
+            let name = metric_name(&key.name);
+            let mut pairs = vec![("host".to_owned(), host.clone())];
+            for (k, val) in &key.labels {
+                let k = label_name(k);
+                if !pairs.iter().any(|(seen, _)| *seen == k) {
+                    pairs.push((k, val.clone()));
+                }
+            }
+            pairs.sort();
+            let fam = families.entry(name).or_insert_with(|| Family {
+                help: format!("meshmon metric {}, latest value per host", key.name),
+                kind: "gauge",
+                series: BTreeMap::new(),
+            });
+            fam.series.insert(labels(&pairs), *v);
+        }
+    }
+    // The node's own counters replace any host metric that maps to the same name.
+    let mut own = |name: &str, help: &str, kind: &'static str, series: Vec<(String, f64)>| {
+        families.insert(
+            name.to_owned(),
+            Family {
+                help: help.to_owned(),
+                kind,
+                series: series.into_iter().collect(),
+            },
+        );
+    };
+    #[allow(clippy::cast_precision_loss)] // counters far below 2^53
+    let n = |v: u64| v as f64;
+    own(
+        "meshmon_node_delivery_drops_total",
+        "Accepted frames this node could not hand to its consumers (queue full).",
+        "counter",
+        vec![(String::new(), n(node.delivery_drops))],
+    );
+    own(
+        "meshmon_node_export_drops_total",
+        "Frames the Prometheus exporter's queue could not take.",
+        "counter",
+        vec![(String::new(), n(node.export_drops))],
+    );
+    if let Some(s) = &node.status {
+        own(
+            "meshmon_node_frames_dropped_total",
+            "Frames dropped by this node (malformed, rate-limited, no credit, queue full).",
+            "counter",
+            vec![(String::new(), n(s.frames_dropped))],
+        );
+        own(
+            "meshmon_node_auth_failures_total",
+            "Frames that failed authentication on this node's links.",
+            "counter",
+            vec![(String::new(), n(s.auth_failures))],
+        );
+        let up_links = s.links.iter().filter(|l| l.state == "up").count();
+        own(
+            "meshmon_node_peers",
+            "Links of this node that are up.",
+            "gauge",
+            vec![(String::new(), n(up_links as u64))],
+        );
+        own(
+            "meshmon_node_hosts",
+            "Hosts this node has heard from.",
+            "gauge",
+            vec![(String::new(), n(s.hosts.len() as u64))],
+        );
+        let up = s
+            .hosts
+            .iter()
+            .map(|h| {
+                let window = h.interval_ms.saturating_mul(UP_INTERVALS).max(UP_MIN_MS);
+                let fresh = now_ms.saturating_sub(h.last_seen_ms) < window;
+                let pairs = [("host".to_owned(), h.name.clone())];
+                (labels(&pairs), if fresh { 1.0 } else { 0.0 })
+            })
+            .collect();
+        own(
+            "meshmon_up",
+            "1 if this node heard the host recently, else 0.",
+            "gauge",
+            up,
+        );
+    }
+    let mut out = String::new();
+    for (name, f) in &families {
+        if f.series.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "# HELP {name} {}", escape_help(&f.help));
+        let _ = writeln!(out, "# TYPE {name} {}", f.kind);
+        for (l, v) in &f.series {
+            let _ = writeln!(out, "{name}{l} {}", value(*v));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use meshmon_proto::payload::{HostStatus, LinkStatus};
+
+    fn key(name: &str, labels: &[(&str, &str)]) -> SeriesKey {
+        SeriesKey::custom(
+            name,
+            labels
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn names_labels_and_families() {
+        let mut l = LatestValues::default();
+        l.set("srv01", key("cpu.usage_pct", &[]), 12.5, 1000);
+        l.set("srv02", key("cpu.usage_pct", &[]), 3.0, 1000);
+        l.set("srv01", key("disk.used_pct", &[("mount", "/")]), 40.0, 1000);
+        let out = render(&l, &NodeCounters::default(), 2000);
+        assert!(
+            out.contains("meshmon_cpu_usage_pct{host=\"srv01\"} 12.5\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("meshmon_cpu_usage_pct{host=\"srv02\"} 3\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("meshmon_disk_used_pct{host=\"srv01\",mount=\"/\"} 40\n"),
+            "{out}"
+        );
+        assert_eq!(
+            out.matches("# TYPE meshmon_cpu_usage_pct gauge\n").count(),
+            1
+        );
+        assert_eq!(out.matches("# HELP meshmon_cpu_usage_pct ").count(), 1);
+        let types: Vec<&str> = out.lines().filter(|x| x.starts_with("# TYPE")).collect();
+        let mut sorted = types.clone();
+        sorted.sort_unstable();
+        assert_eq!(types, sorted, "families sorted");
+    }
+
+    #[test]
+    fn label_values_are_escaped_and_names_sanitised() {
+        let mut l = LatestValues::default();
+        l.set(
+            "h",
+            key(
+                "text.file-metric",
+                &[("path", "a\\b\"c\nd"), ("host", "x"), ("9x", "y")],
+            ),
+            1.0,
+            0,
+        );
+        let out = render(&l, &NodeCounters::default(), 0);
+        assert!(
+            out.contains(
+                "meshmon_text_file_metric{_9x=\"y\",exported_host=\"x\",host=\"h\",path=\"a\\\\b\\\"c\\nd\"} 1\n"
+            ),
+            "{out}"
+        );
+        assert_eq!(escape_label("plain"), "plain");
+    }
+
+    #[test]
+    fn colliding_names_do_not_duplicate_series() {
+        let mut l = LatestValues::default();
+        l.set("h", key("a.b", &[]), 1.0, 0);
+        l.set("h", key("a_b", &[]), 2.0, 0);
+        let out = render(&l, &NodeCounters::default(), 0);
+        assert_eq!(out.matches("meshmon_a_b{host=\"h\"}").count(), 1, "{out}");
+    }
+
+    #[test]
+    fn stale_hosts_leave_the_output() {
+        let mut l = LatestValues::default();
+        l.set("old", key("cpu.usage_pct", &[]), 1.0, 0);
+        l.set("new", key("cpu.usage_pct", &[]), 1.0, HOST_STALE_MS);
+        let out = render(&l, &NodeCounters::default(), HOST_STALE_MS + 1);
+        assert!(!out.contains("host=\"old\""), "{out}");
+        assert!(out.contains("host=\"new\""), "{out}");
+        l.expire(HOST_STALE_MS + 1);
+        assert_eq!(l.hosts(), 1);
+    }
+
+    #[test]
+    fn node_counters_and_up() {
+        let status = Status {
+            node: "n".into(),
+            hosts: vec![
+                HostStatus {
+                    name: "n".into(),
+                    last_seen_ms: 10_000,
+                    interval_ms: 1000,
+                    ..HostStatus::default()
+                },
+                HostStatus {
+                    name: "gone".into(),
+                    last_seen_ms: 1,
+                    interval_ms: 1000,
+                    ..HostStatus::default()
+                },
+            ],
+            links: vec![LinkStatus {
+                state: "up".into(),
+                ..LinkStatus::default()
+            }],
+            frames_dropped: 7,
+            auth_failures: 2,
+            ..Status::default()
+        };
+        let node = NodeCounters {
+            status: Some(status),
+            delivery_drops: 1,
+            export_drops: 0,
+        };
+        let out = render(&LatestValues::default(), &node, 10_500);
+        assert!(out.contains("# TYPE meshmon_node_frames_dropped_total counter\nmeshmon_node_frames_dropped_total 7\n"), "{out}");
+        assert!(
+            out.contains("meshmon_node_auth_failures_total 2\n"),
+            "{out}"
+        );
+        assert!(out.contains("meshmon_node_peers 1\n"), "{out}");
+        assert!(out.contains("meshmon_up{host=\"n\"} 1\n"), "{out}");
+        assert!(out.contains("meshmon_up{host=\"gone\"} 0\n"), "{out}");
+        assert_eq!(value(f64::NAN), "NaN");
+        assert_eq!(value(f64::NEG_INFINITY), "-Inf");
+    }
+}
