@@ -1,0 +1,69 @@
+//! Config parsing and validation: defaults, error texts, key rules.
+
+use super::*;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(text, Path::new("t.toml"))
+}
+
+#[test]
+fn defaults_are_a_loopback_node() {
+    let c = parse("").expect("empty file is valid");
+    assert_eq!(c.node.listen, "127.0.0.1:6130".parse().expect("addr"));
+    assert!(c.node.keyring.is_null());
+    assert_eq!(c.node.max_hops, 8);
+    assert_eq!(c.collect.interval, Duration::from_secs(1));
+    assert!(!c.node.dashboard);
+    assert!(c.prometheus_listen.is_none());
+}
+
+#[test]
+fn prometheus_listen_is_an_address() {
+    let c = parse("[export]\nprometheus_listen = \"127.0.0.1:9464\"\n").expect("valid");
+    assert_eq!(
+        c.prometheus_listen,
+        Some("127.0.0.1:9464".parse().expect("addr"))
+    );
+    let e = parse("[export]\nprometheus_listen = \"localhost\"\n").expect_err("bad");
+    assert_eq!(
+        e.to_string(),
+        "t.toml: export.prometheus_listen: 'localhost' is not an address (expected host:port)"
+    );
+}
+
+#[test]
+fn errors_name_file_key_and_value() {
+    let e = parse("[node]\nlisten = \"abc\"\n").expect_err("bad listen");
+    assert_eq!(
+        e.to_string(),
+        "t.toml: node.listen: 'abc' is not an address (expected host:port)"
+    );
+    let e = parse("[node]\nlisen = \"x\"\n").expect_err("unknown key");
+    assert!(
+        e.to_string()
+            .starts_with("t.toml: node.lisen: unknown field"),
+        "{e}"
+    );
+    let e = parse("[collect]\ninterval = \"1 sec\"\n").expect_err("bad duration");
+    assert!(
+        e.to_string()
+            .starts_with("t.toml: collect.interval: '1 sec'"),
+        "{e}"
+    );
+    let e = parse("[node]\nneighbours = [\"nohost\"]\n").expect_err("bad neighbour");
+    assert!(e.to_string().contains("node.neighbours: 'nohost'"), "{e}");
+}
+
+#[test]
+fn public_listen_needs_a_key() {
+    let e = parse("[node]\nlisten = \"0.0.0.0:6130\"\n").expect_err("no key");
+    assert!(e.to_string().contains("meshmon keygen"), "{e}");
+}
+
+#[test]
+fn alert_rules_are_checked() {
+    let ok = "[[alert]]\nname = \"x\"\nmetric = \"cpu.usage_pct\"\nop = \">\"\nthreshold = 90.0\n";
+    assert!(parse(ok).is_ok());
+    let e = parse(&ok.replace("\">\"", "\"=>\"")).expect_err("bad op");
+    assert!(e.to_string().contains("alert[0].op: '=>'"), "{e}");
+}
