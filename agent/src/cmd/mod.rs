@@ -1,0 +1,46 @@
+//! The `meshmon` commands' implementations, called by the thin binary (`main.rs`), which only
+//! parses arguments. Each returns a [`Failure`] carrying the exit code on error.
+//!
+//! # Layout
+//! - [`demo`]: `meshmon demo`.
+//! - [`query`]: `meshmon query` and its arguments.
+//! - [`status`]: `meshmon status` output.
+//! - [`keygen`]: `meshmon keygen`.
+
+pub mod demo;
+pub mod keygen;
+pub mod query;
+pub mod status;
+
+use tokio_util::sync::CancellationToken;
+
+/// A failure with its exit code (1 runtime failure, 2 bad usage or config).
+/// A failure with its exit code.
+pub struct Failure(pub u8, pub anyhow::Error);
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure(1, e)
+    }
+}
+
+pub fn config_failure(e: crate::config::ConfigError) -> Failure {
+    Failure(2, anyhow::Error::new(e))
+}
+
+/// Cancels `token` on SIGINT or SIGTERM.
+pub async fn stop_on_signal(token: CancellationToken) {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            token.cancel();
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    token.cancel();
+}

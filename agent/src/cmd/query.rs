@@ -1,0 +1,188 @@
+//! `meshmon query`: its arguments and the call into the store's queries.
+
+use super::{Failure, config_failure};
+use crate::config::Config;
+use anyhow::Context as _;
+use clap::{Subcommand, ValueEnum};
+use std::io::Write as _;
+use std::path::PathBuf;
+
+/// Which store a query reads, and how it prints.
+#[derive(clap::Args)]
+pub struct QuerySource {
+    /// Config whose store.path is read (default: as for `agent`)
+    #[arg(short, long, conflicts_with = "db")]
+    config: Option<PathBuf>,
+    /// Store file to read instead of the config's
+    #[arg(long)]
+    db: Option<PathBuf>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = QueryFormat::Table)]
+    format: QueryFormat,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum QueryFormat {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Subcommand)]
+pub enum QueryCmd {
+    /// One row per host: host, status, last_seen, hops, version, os, uptime_s, tags
+    #[command(
+        after_help = "Examples:\n  meshmon query hosts\n  meshmon query hosts --format json\n  meshmon query hosts --db /var/lib/meshmon/meshmon.db --format csv"
+    )]
+    Hosts {
+        #[command(flatten)]
+        src: QuerySource,
+    },
+    /// Rows ts, value of one series (default: the last hour)
+    #[command(
+        after_help = "Examples:\n  meshmon query series --host srv01 --metric cpu.usage_pct --since 15m\n  meshmon query series --host srv01 --metric 'disk.used_pct{mount=\"/\"}' --since 7d --step 1h --format csv"
+    )]
+    Series {
+        #[arg(long)]
+        host: String,
+        /// Metric selector, e.g. 'disk.used_pct{mount="/"}'
+        #[arg(long)]
+        metric: String,
+        /// RFC 3339 time or a duration ago (1h)
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long)]
+        until: Option<String>,
+        /// Average per step, e.g. 5m (long ranges read rollups)
+        #[arg(long)]
+        step: Option<String>,
+        #[command(flatten)]
+        src: QuerySource,
+    },
+    /// Rows metric, count, min, max, avg, p95, last (every metric of the host without --metric)
+    #[command(
+        after_help = "Examples:\n  meshmon query stats --host srv01\n  meshmon query stats --host srv01 --metric cpu.usage_pct --metric mem.used_pct --since 24h"
+    )]
+    Stats {
+        #[arg(long)]
+        host: String,
+        #[arg(long)]
+        metric: Vec<String>,
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long)]
+        until: Option<String>,
+        #[command(flatten)]
+        src: QuerySource,
+    },
+    /// Rows id, rule, host, state, severity, started, ended, value, acked
+    #[command(
+        after_help = "Examples:\n  meshmon query alerts\n  meshmon query alerts --all --since 7d --format json"
+    )]
+    Alerts {
+        /// Resolved alerts too
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        since: Option<String>,
+        #[command(flatten)]
+        src: QuerySource,
+    },
+    /// Every metric of a host: rows metric, ts, value (csv or json)
+    #[command(
+        after_help = "Examples:\n  meshmon query export --host srv01 --since 1h --format csv > srv01.csv\n  meshmon query export --host srv01 --since 2026-11-01T00:00:00Z --format json"
+    )]
+    Export {
+        #[arg(long)]
+        host: String,
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long)]
+        until: Option<String>,
+        #[command(flatten)]
+        src: QuerySource,
+    },
+}
+
+pub fn query(what: QueryCmd) -> Result<(), Failure> {
+    use meshmon_dashboard::StoreError;
+    use meshmon_dashboard::cli::{Format as F, Query};
+    let src = match &what {
+        QueryCmd::Hosts { src }
+        | QueryCmd::Series { src, .. }
+        | QueryCmd::Stats { src, .. }
+        | QueryCmd::Alerts { src, .. }
+        | QueryCmd::Export { src, .. } => src,
+    };
+    let db = match &src.db {
+        Some(p) => p.clone(),
+        None => {
+            Config::load(src.config.as_deref())
+                .map_err(config_failure)?
+                .store
+                .path
+        }
+    };
+    let q = Query {
+        db: &db,
+        format: match src.format {
+            QueryFormat::Table => F::Table,
+            QueryFormat::Json => F::Json,
+            QueryFormat::Csv => F::Csv,
+        },
+        now_ms: meshmon_dashboard::time::now_ms(),
+    };
+    let fail = |e: StoreError| {
+        let code = if matches!(e, StoreError::BadArgument(_)) {
+            2
+        } else {
+            1
+        };
+        Failure(code, anyhow::Error::new(e))
+    };
+    let out = match &what {
+        QueryCmd::Hosts { .. } => q.hosts(),
+        QueryCmd::Series {
+            host,
+            metric,
+            since,
+            until,
+            step,
+            ..
+        } => q.series(
+            host,
+            metric,
+            since.as_deref(),
+            until.as_deref(),
+            step.as_deref(),
+        ),
+        QueryCmd::Stats {
+            host,
+            metric,
+            since,
+            until,
+            ..
+        } => q.stats(host, metric, since.as_deref(), until.as_deref()),
+        QueryCmd::Alerts { all, since, .. } => q.alerts(*all, since.as_deref()),
+        QueryCmd::Export {
+            host, since, until, ..
+        } => {
+            let stdout = std::io::stdout();
+            let mut lock = std::io::BufWriter::new(stdout.lock());
+            let warning = q
+                .export(host, since.as_deref(), until.as_deref(), &mut lock)
+                .map_err(fail)?;
+            lock.flush().context("cannot write the export")?;
+            if let Some(w) = warning {
+                eprintln!("meshmon: {w}");
+            }
+            return Ok(());
+        }
+    }
+    .map_err(fail)?;
+    if let Some(w) = &out.warning {
+        eprintln!("meshmon: {w}");
+    }
+    print!("{}", out.text);
+    Ok(())
+}
