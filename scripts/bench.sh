@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# One benchmark harness for the whole system. Builds the release binary and the benchmark
+# examples once, runs every per-area benchmark (footprint next to node_exporter and Netdata,
+# the 8-node line, the 50-node mesh, the store, the TUI), keeps each one's own table under
+# $BENCH_OUT (default: a temp dir, printed), and prints ONE combined Markdown table:
+#   | figure | median | min | max | target | ratio/note |
+# Single-run figures have their value in `median` and '-' in min/max.
+#
+#   scripts/bench.sh            full run (about 12 minutes on a 2-core VM once built)
+#   scripts/bench.sh --quick    under 3 minutes: shorter windows and a subset, see below
+#
+# --quick: footprint over 20 s (Netdata included), bench_mesh.sh --quick --only 4 (bytes/s
+# per host per link; the latency figure needs minutes), a 20-node mesh with 10 s windows,
+# bench_store --quick --repeat 1, the TUI with 5 s idle windows.
+#
+# Installs prometheus-node-exporter and netdata from Debian if missing (needs root or sudo);
+# everything listens on 127.0.0.1 only. Each sub-benchmark stops what it started on every exit
+# path; this script also runs each one in a process group of its own and kills that group on
+# exit, error, Ctrl-C or TERM.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+quick=0
+[ "${1:-}" = "--quick" ] && quick=1
+out="${BENCH_OUT:-$(mktemp -d /tmp/meshmon-bench.XXXXXX)}"
+mkdir -p "$out"
+start=$(date +%s)
+
+pgid=""
+cleanup() {
+  if [ -n "$pgid" ]; then
+    kill -TERM -- "-$pgid" 2>/dev/null || true
+    sleep 0.5
+    kill -KILL -- "-$pgid" 2>/dev/null || true
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+echo "bench: building (release) once" >&2
+cargo build --release --quiet -p meshmon-agent --bin meshmon --example bench_mesh
+cargo build --release --quiet -p meshmon-dashboard --example bench_store --example tui_bench
+
+# run NAME CMD...: runs CMD in its own process group, stdout to $out/NAME.txt, bounded in time.
+run() {
+  local name=$1 limit=$2
+  shift 2
+  local t0=$(date +%s)
+  echo "bench: $name ..." >&2
+  setsid timeout --signal=TERM --kill-after=10 "$limit" "$@" >"$out/$name.txt" 2>"$out/$name.err" &
+  pgid=$!
+  local rc=0
+  wait "$pgid" || rc=$?
+  pgid=""
+  echo "$rc $(( $(date +%s) - t0 ))" >"$out/$name.rc"
+  echo "bench: $name done (rc $rc, $(( $(date +%s) - t0 )) s)" >&2
+}
+
+if [ $quick = 1 ]; then
+  run footprint 60 python3 scripts/bench_footprint.py --duration 20 --no-build --netdata
+  run mesh 60 scripts/bench_mesh.sh --quick --only 4
+  run mesh50 100 python3 scripts/bench_mesh50.py --quick --no-build
+  run store 60 scripts/bench_store.sh --quick --repeat 1
+  run tui 60 python3 scripts/bench_tui.py --duration 5 --no-build
+else
+  run footprint 150 python3 scripts/bench_footprint.py --duration 60 --no-build --netdata
+  run mesh 330 scripts/bench_mesh.sh
+  run mesh50 300 python3 scripts/bench_mesh50.py --no-build
+  run store 240 scripts/bench_store.sh
+  run tui 120 python3 scripts/bench_tui.py --duration 30 --no-build
+fi
+
+python3 - "$out" "$quick" "$(( $(date +%s) - start ))" <<'EOF'
+import re, sys
+out, quick, took = sys.argv[1], sys.argv[2] == "1", int(sys.argv[3])
+rows = []
+
+def text(name):
+    try:
+        return open(f"{out}/{name}.txt").read()
+    except OSError:
+        return ""
+
+def status(name):
+    try:
+        rc, secs = open(f"{out}/{name}.rc").read().split()
+        return int(rc), int(secs)
+    except (OSError, ValueError):
+        return None, 0
+
+def add(fig, med, lo="-", hi="-", target="-", note=""):
+    rows.append((fig, med, lo, hi, target or "-", note or ""))
+
+def cells(line):
+    return [c.strip() for c in line.strip().strip("|").split("|")]
+
+def failed(name, what):
+    rc, secs = status(name)
+    if rc != 0:
+        err = ""
+        try:
+            err = open(f"{out}/{name}.err").read().strip().splitlines()[-1][:120]
+        except (OSError, IndexError):
+            pass
+        add(f"{what}: NOT MEASURED", "-", note=f"exit {rc} after {secs} s: {err}" + (" (time limit)" if rc == 124 else ""))
+
+# footprint: | figure | meshmon | node_exporter | target | ratio | [netdata | ratio_nd |]
+for line in text("footprint").splitlines():
+    c = cells(line)
+    if line.startswith("|") and len(c) >= 5 and c[0] not in ("figure",) and not c[0].startswith("-"):
+        note = f"node_exporter {c[2]} (meshmon/ne {c[4]})"
+        if len(c) >= 7:
+            note += f"; netdata {c[5]}" + (f" (meshmon/nd {c[6]})" if c[6] != "-" else "")
+        add(f"agent footprint: {c[0]}", c[1], target=c[3], note=note)
+failed("footprint", "agent footprint")
+
+# bench_mesh.sh and bench_mesh50.py: | figure | median | min | max | target | note |
+for name in ("mesh", "mesh50"):
+    for line in text(name).splitlines():
+        c = cells(line)
+        if line.startswith("|") and len(c) == 6 and c[0] != "figure" and not c[0].startswith("-"):
+            add(*c)
+    failed(name, "8-node line (bench_mesh)" if name == "mesh" else "mesh of real agents (bench_mesh50)")
+
+# store: plain table "figure   measured   target"
+t = text("store").splitlines()
+if any(l.startswith("figure") for l in t):
+    for line in t[[i for i, l in enumerate(t) if l.startswith("figure")][0] + 1:]:
+        m = re.match(r"^(.+?)\s{2,}(\S+)(?:\s{2,}(.*))?$", line.rstrip())
+        if m:
+            add(f"store: {m.group(1).strip()}", m.group(2), target=(m.group(3) or "-").strip())
+failed("store", "store")
+
+# tui: two plain tables "measure   value"
+for line in text("tui").splitlines():
+    if line.startswith("measure") or not line.strip() or line.startswith("meshmon"):
+        continue
+    m = re.match(r"^(.+?)\s{2,}(\S.*)$", line.rstrip())
+    if m:
+        add(f"tui: {m.group(1).strip()}", m.group(2).strip())
+failed("tui", "tui")
+
+print(f"\nmeshmon benchmarks ({'--quick' if quick else 'full'} run, {took} s in all"
+      + "; ".join([""] + [f"{n} {status(n)[1]} s" for n in ("footprint", "mesh", "mesh50", "store", "tui")])
+      + f"; raw tables in {out})\n")
+print("| figure | median | min | max | target | ratio/note |")
+print("|---|---|---|---|---|---|")
+for r in rows:
+    print("| " + " | ".join(str(x) for x in r) + " |")
+EOF

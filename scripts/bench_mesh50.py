@@ -1,0 +1,244 @@
+#!/usr/bin/env python3
+"""A 50-node mesh of real `meshmon agent` release processes on 127.0.0.1.
+
+Each node listens on a free loopback port and dials 3 random others (fixed seed; the
+undirected graph is checked to be connected, and redrawn if not), shares one mesh key, and
+collects the core set only at the 1 s interval (`docker_dir = ""`, `smartctl = ""`: the docker
+walk and smartctl are off so that 50 agents fit a 2-core machine). Figures:
+
+- convergence: seconds from the last agent started until every node's `meshmon status`
+  lists every host as `up`;
+- redundancy: over a window (30 s; --quick 10 s), the sum of `frames_out` over every link of
+  every node divided by the frames originated. Frames originated by host H in the window are
+  estimated as the median, over the other nodes, of the growth of `hosts[H].frames` (the
+  frames of H each node accepted): every node accepts each frame of H once, so this counts
+  H's own frames. A perfect spanning tree would send N-1 frames per originated frame; the
+  note gives the figure per delivery needed (redundancy / (N-1));
+- CPU per node: utime+stime from /proc/PID/stat over the same window, median/min/max over
+  the nodes (% of one core);
+- then 5 random nodes (fixed seed; redrawn until the survivors stay connected) are killed with
+  SIGKILL, and the same figures are taken again: time until every survivor sees every
+  survivor up and the 5 killed hosts down (a host turns down 5 s after it was last heard),
+  redundancy and CPU over a second window.
+
+Prints one Markdown table `| figure | median | min | max | target | note |`. Everything it
+starts is killed on every exit path. Usage: scripts/bench_mesh50.py [--nodes 50]
+[--window 30] [--kill 5] [--seed 7] [--quick] [--no-build]
+"""
+import argparse, atexit, json, os, random, signal, socket, statistics, subprocess, sys, tempfile, time, shutil
+from concurrent.futures import ThreadPoolExecutor
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TICK = os.sysconf("SC_CLK_TCK")
+PROCS = {}  # name -> Popen
+
+
+def log(*a):
+    print("bench_mesh50:", *a, file=sys.stderr, flush=True)
+
+
+def free_ports(n):
+    socks, ports = [], []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+        ports.append(s.getsockname()[1])
+    for s in socks:
+        s.close()
+    return ports
+
+
+def cpu_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+def connected(nodes, edges):
+    nodes = set(nodes)
+    if not nodes:
+        return True
+    adj = {n: set() for n in nodes}
+    for a, b in edges:
+        if a in nodes and b in nodes:
+            adj[a].add(b)
+            adj[b].add(a)
+    start = next(iter(nodes))
+    seen, todo = {start}, [start]
+    while todo:
+        for m in adj[todo.pop()]:
+            if m not in seen:
+                seen.add(m)
+                todo.append(m)
+    return seen == nodes
+
+
+def stop_all(*_):
+    for p in PROCS.values():
+        if p.poll() is None:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except OSError:
+                pass
+    for p in PROCS.values():
+        try:
+            p.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--nodes", type=int)
+    ap.add_argument("--window", type=int)
+    ap.add_argument("--kill", type=int, default=5)
+    ap.add_argument("--degree", type=int, default=3)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--no-build", action="store_true")
+    a = ap.parse_args()
+    n = a.nodes or (20 if a.quick else 50)
+    window = a.window or (10 if a.quick else 30)
+    target = os.environ.get("CARGO_TARGET_DIR", f"{ROOT}/target")
+    if not a.no_build:
+        subprocess.run(["cargo", "build", "--release", "-q", "-p", "meshmon-agent", "--bin", "meshmon"],
+                       cwd=ROOT, check=True, env=dict(os.environ, CARGO_TARGET_DIR=target))
+    exe = f"{target}/release/meshmon"
+    atexit.register(stop_all)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGINT, lambda *_: sys.exit(130))
+    tmp = tempfile.mkdtemp(prefix="meshmon-mesh50-")
+    atexit.register(shutil.rmtree, tmp, True)
+
+    rng = random.Random(a.seed)
+    names = [f"n{i:02d}" for i in range(n)]
+    while True:
+        dials = {x: rng.sample([y for y in names if y != x], a.degree) for x in names}
+        edges = [(x, y) for x in names for y in dials[x]]
+        if connected(names, edges):
+            break
+    ports = dict(zip(names, free_ports(n)))
+    subprocess.run([exe, "keygen", "--out", f"{tmp}/mesh.key"], check=True, stdout=subprocess.DEVNULL)
+    cfg = {}
+    for x in names:
+        cfg[x] = f"{tmp}/{x}.toml"
+        nb = ", ".join(f'"127.0.0.1:{ports[y]}"' for y in dials[x])
+        with open(cfg[x], "w") as f:
+            f.write(f'[node]\nname = "{x}"\nlisten = "127.0.0.1:{ports[x]}"\nneighbours = [{nb}]\n'
+                    f'key_file = "{tmp}/mesh.key"\n\n[collect]\ninterval = "1s"\ndocker_dir = ""\nsmartctl = ""\n')
+    log(f"starting {n} agents (each dials {a.degree} random others, seed {a.seed})")
+    for x in names:
+        PROCS[x] = subprocess.Popen([exe, "agent", "--config", cfg[x]], start_new_session=True,
+                                    env=dict(os.environ, MESHMON_LOG="warn", NO_COLOR="1"),
+                                    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                    stderr=open(f"{tmp}/{x}.log", "w"))
+    t_started = time.monotonic()
+
+    pool = ThreadPoolExecutor(max_workers=6)
+
+    def status(x):
+        try:
+            r = subprocess.run([exe, "status", "--config", cfg[x], "--format", "json", "--timeout", "3s"],
+                               capture_output=True, text=True, timeout=8)
+            return json.loads(r.stdout) if r.returncode == 0 else None
+        except (subprocess.TimeoutExpired, ValueError):
+            return None
+
+    def snapshot(alive):
+        return dict(zip(alive, pool.map(status, alive)))
+
+    def converged(alive, dead, timeout):
+        t0 = time.monotonic()
+        last = ""
+        while time.monotonic() - t0 < timeout:
+            snap = snapshot(alive)
+            bad = 0
+            for x, s in snap.items():
+                up = {h["host"] for h in (s or {}).get("hosts", []) if h["status"] == "up"}
+                if s is None or not (set(alive) - {x}) <= up or up & set(dead):
+                    bad += 1
+            if bad == 0:
+                return time.monotonic()
+            last = f"{bad} of {len(alive)} nodes not yet converged"
+            time.sleep(0.5)
+        log("convergence timed out:", last)
+        return None
+
+    def window_figures(alive):
+        for x in alive:
+            if PROCS[x].poll() is not None:
+                raise SystemExit(f"agent {x} exited; its log: {open(f'{tmp}/{x}.log').read()[-2000:]}")
+        c0 = {x: cpu_ticks(PROCS[x].pid) for x in alive}
+        t0 = time.monotonic()
+        s0 = snapshot(alive)
+        time.sleep(window)
+        s1 = snapshot(alive)
+        el = time.monotonic() - t0
+        cpu = [(cpu_ticks(PROCS[x].pid) - c0[x]) / TICK / el * 100 for x in alive]
+        out = 0
+        for x in alive:
+            if s0[x] and s1[x]:
+                l0 = {(l["peer"], l["addr"], l["direction"]): l["frames_out"] for l in s0[x]["links"]}
+                for l in s1[x]["links"]:
+                    out += l["frames_out"] - l0.get((l["peer"], l["addr"], l["direction"]), 0)
+        orig = 0
+        for h in alive:
+            growth = []
+            for x in alive:
+                if x == h or not (s0[x] and s1[x]):
+                    continue
+                f0 = {e["host"]: e["frames"] for e in s0[x]["hosts"]}
+                f1 = {e["host"]: e["frames"] for e in s1[x]["hosts"]}
+                if h in f0 and h in f1:
+                    growth.append(f1[h] - f0[h])
+            if growth:
+                orig += statistics.median(growth)
+        return out, orig, cpu, el
+
+    rows = []
+
+    def row(fig, med, lo="-", hi="-", target="-", note=""):
+        rows.append(f"| {fig} | {med} | {lo} | {hi} | {target} | {note} |")
+
+    def report(label, t_conv, out, orig, cpu, el, alive_n):
+        row(f"{label}: time until every node sees every host", f"{t_conv:.1f} s" if t_conv is not None else "not reached",
+            target="-", note=f"{alive_n} nodes")
+        red = out / orig if orig else float("nan")
+        row(f"{label}: frames sent per frame originated", f"{red:.1f}",
+            note=f"{out} frames out / {orig:.0f} originated in {el:.0f} s; {red / (alive_n - 1):.2f} per delivery needed (N-1 = {alive_n - 1})")
+        row(f"{label}: CPU per node (% of one core)", f"{statistics.median(cpu):.2f}", f"{min(cpu):.2f}", f"{max(cpu):.2f}",
+            note=f"median over {alive_n} nodes, {el:.0f} s window")
+
+    tc = converged(names, [], 90 if not a.quick else 45)
+    conv = tc - t_started if tc else None
+    log(f"converged in {conv} s; measuring a {window} s window")
+    res1 = window_figures(names)
+    label = f"mesh{n}"
+    report(label, conv, *res1, n)
+
+    if a.kill > 0:
+        while True:
+            victims = rng.sample(names, a.kill)
+            alive = [x for x in names if x not in victims]
+            if connected(alive, edges):
+                break
+        log(f"killing {', '.join(victims)}")
+        for v in victims:
+            os.killpg(PROCS[v].pid, signal.SIGKILL)
+            PROCS[v].wait()
+        t_kill = time.monotonic()
+        tc2 = converged(alive, victims, 60 if not a.quick else 30)
+        conv2 = tc2 - t_kill if tc2 else None
+        log(f"survivors converged in {conv2} s; measuring a {window} s window")
+        res2 = window_figures(alive)
+        report(f"{label} after killing {a.kill}", conv2, *res2, len(alive))
+    print(f"\n{n} real agents on 127.0.0.1, each dialling {a.degree} random others (seed {a.seed}), "
+          f"core collectors at 1 s (docker and smartctl off)\n")
+    print("| figure | median | min | max | target | note |")
+    print("|---|---|---|---|---|---|")
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()
