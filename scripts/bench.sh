@@ -6,8 +6,8 @@
 #   | figure | median | min | max | target | ratio/note |
 # Single-run figures have their value in `median` and '-' in min/max.
 #
-#   scripts/bench.sh            full run (about 12 minutes on a 2-core VM once built)
-#   scripts/bench.sh --quick    under 3 minutes: shorter windows and a subset, see below
+#   scripts/bench.sh            full run (about 8 minutes on a 2-core VM once built)
+#   scripts/bench.sh --quick    about 2.5 minutes: shorter windows and a subset, see below
 #
 # --quick: footprint over 20 s (Netdata included), bench_mesh.sh --quick --only 4 (bytes/s
 # per host per link; the latency figure needs minutes), a 20-node mesh with 10 s windows,
