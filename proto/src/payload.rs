@@ -61,6 +61,13 @@ pub struct Heartbeat {
     pub held_us: u64,
 }
 
+/// How long a host may stay silent before it counts as down: 3 of its collection intervals,
+/// and at least 5 s. The one definition every view of host state uses (status, store, TUI,
+/// Prometheus).
+pub fn down_after_ms(interval_ms: u64) -> u64 {
+    interval_ms.saturating_mul(3).max(5_000)
+}
+
 /// One host as a node sees it (in [`Status`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(default)]
@@ -295,6 +302,14 @@ impl Payload {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn down_after_three_intervals_and_at_least_five_seconds() {
+        assert_eq!(down_after_ms(0), 5_000);
+        assert_eq!(down_after_ms(1_000), 5_000);
+        assert_eq!(down_after_ms(10_000), 30_000);
+        assert_eq!(down_after_ms(u64::MAX), u64::MAX);
+    }
 
     #[test]
     fn every_payload_round_trips() {

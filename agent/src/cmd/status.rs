@@ -27,8 +27,8 @@ pub fn status_json(s: &meshmon_proto::payload::Status) -> serde_json::Value {
 
 /// `up` when the host was heard within 3 of its intervals (at least 5 s), else `down`.
 pub fn host_state(h: &meshmon_proto::payload::HostStatus, now_ms: u64) -> &'static str {
-    let limit = (h.interval_ms.max(1000) * 3).max(5000);
-    if now_ms.saturating_sub(h.last_seen_ms) <= limit {
+    if now_ms.saturating_sub(h.last_seen_ms) <= meshmon_proto::payload::down_after_ms(h.interval_ms)
+    {
         "up"
     } else {
         "down"

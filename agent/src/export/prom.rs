@@ -14,11 +14,6 @@ use std::fmt::Write as _;
 
 /// Hosts not heard for this long leave the output.
 pub const HOST_STALE_MS: u64 = 5 * 60 * 1000;
-/// A host in `Status` counts as up (`meshmon_up` 1) if heard within this many of its
-/// intervals (or [`UP_MIN_MS`], whichever is longer).
-const UP_INTERVALS: u64 = 3;
-/// The shortest window for `meshmon_up`.
-const UP_MIN_MS: u64 = 5_000;
 
 /// One host's latest values.
 #[derive(Default)]
@@ -254,8 +249,8 @@ pub fn render(latest: &LatestValues, node: &NodeCounters, now_ms: u64) -> String
             .hosts
             .iter()
             .map(|h| {
-                let window = h.interval_ms.saturating_mul(UP_INTERVALS).max(UP_MIN_MS);
-                let fresh = now_ms.saturating_sub(h.last_seen_ms) < window;
+                let fresh = now_ms.saturating_sub(h.last_seen_ms)
+                    <= meshmon_proto::payload::down_after_ms(h.interval_ms);
                 let pairs = [("host".to_owned(), h.name.clone())];
                 (labels(&pairs), if fresh { 1.0 } else { 0.0 })
             })

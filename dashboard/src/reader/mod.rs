@@ -139,7 +139,10 @@ impl Reader {
                 let interval: i64 = r.get(7)?;
                 let boot: i64 = r.get(8)?;
                 let tags: String = r.get(6)?;
-                let limit = (interval.max(1000) * 3).max(5000);
+                let limit = i64::try_from(meshmon_proto::payload::down_after_ms(
+                    u64::try_from(interval).unwrap_or(0),
+                ))
+                .unwrap_or(i64::MAX);
                 Ok(HostRow {
                     host: r.get(0)?,
                     first_seen_ms: r.get(1)?,

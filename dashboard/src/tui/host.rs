@@ -91,7 +91,8 @@ impl HostData {
         let Some(s) = &self.status else {
             return HostState::Down;
         };
-        let limit = (s.interval_ms.max(1000) * 3).max(5000) as i64;
+        let limit =
+            i64::try_from(meshmon_proto::payload::down_after_ms(s.interval_ms)).unwrap_or(i64::MAX);
         let ago = now_ms - s.last_seen_ms as i64;
         if ago <= limit {
             HostState::Up
