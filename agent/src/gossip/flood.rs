@@ -33,10 +33,12 @@ impl Gossip {
             return;
         }
         let replay = h.flags.contains(Flags::REPLAY);
-        let dedup_key = if replay {
-            format!("{}\u{0}replay", h.origin)
+        // Replay traffic counts in a sequence space of its own; live frames use the origin
+        // name as is (no allocation on the hot path).
+        let dedup_key: std::borrow::Cow<'_, str> = if replay {
+            format!("{}\u{0}replay", h.origin).into()
         } else {
-            h.origin.clone()
+            h.origin.as_str().into()
         };
         match self.dedup.check(&dedup_key, h.boot_id, h.seq) {
             Seen::New => {}
