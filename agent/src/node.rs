@@ -4,7 +4,7 @@
 //!
 //! Not here: argument parsing (the binary), protocol decisions (gossip), sockets (net).
 
-use crate::collect::{CollectOptions, Collector};
+use crate::collect::{CollectOptions, Collector, Extras, Stop};
 use crate::config::Config;
 use crate::export;
 use crate::gossip::{Delivered, GossipConfig};
@@ -237,16 +237,21 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()>
     // Dropping `stop_tx` wakes the collector thread at once; until then it sleeps exactly
     // until its next reading (no polling wake-ups).
     let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+    let extras = Extras::default();
+    let optional_stop = Stop::default();
+    let optional = crate::collect::start_optional(&cfg, &extras, &optional_stop);
     let commands = handle.commands.clone();
     let collect_cfg = cfg.clone();
+    let collect_extras = extras.clone();
     let collector = std::thread::Builder::new()
         .name("collect".into())
-        .spawn(move || collect_loop(&collect_cfg, &commands, &stop_rx))
+        .spawn(move || collect_loop(&collect_cfg, &commands, &collect_extras, &stop_rx))
         .context("cannot start the collector thread")?;
 
     shutdown.cancelled().await;
     info!("shutting down");
     drop(stop_tx);
+    optional_stop.stop();
     drop(handle);
     tracker.close();
     if tokio::time::timeout(SHUTDOWN_DEADLINE, tracker.wait())
@@ -255,7 +260,21 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()>
     {
         warn!("tasks did not stop within 3 s; exiting anyway");
     }
-    let _ = tokio::task::spawn_blocking(move || collector.join()).await;
+    let _ = tokio::task::spawn_blocking(move || {
+        let _ = collector.join();
+        // An optional collector may be inside a long walk or a hung program; it checks
+        // `Stop` between steps. Do not wait for it past the deadline.
+        let deadline = Instant::now() + SHUTDOWN_DEADLINE;
+        for t in optional {
+            while !t.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if t.is_finished() {
+                let _ = t.join();
+            }
+        }
+    })
+    .await;
     if let Some((writer, _)) = store {
         // Flushes open chunks and positions; the store file is consistent after this.
         let health = tokio::task::spawn_blocking(move || writer.shutdown()).await;
@@ -307,6 +326,7 @@ async fn auto_update(url: String, shutdown: CancellationToken) {
 fn collect_loop(
     cfg: &Config,
     commands: &mpsc::Sender<MeshCommand>,
+    extras: &Extras,
     stop: &std::sync::mpsc::Receiver<()>,
 ) {
     let interval = cfg.collect.interval;
@@ -336,10 +356,11 @@ fn collect_loop(
             next_info = now + HOST_INFO_EVERY;
         }
         if now >= next {
-            let values = collector
+            let mut values = collector
                 .as_mut()
                 .map(Collector::collect)
                 .unwrap_or_default();
+            extras.append_to(&mut values);
             if commands.try_send(MeshCommand::Samples(values)).is_err() {
                 warn!("mesh busy; samples of this interval dropped");
             }
