@@ -3,6 +3,7 @@
 //!
 //! # Layout
 //! - [`config`]: the TOML config, raw serde structs and the validated form.
+//! - [`alert`]: alert rules, the engine, notifications and their delivery (dashboard nodes).
 //! - [`cmd`]: the implementations of the `meshmon` commands (the binary parses arguments).
 //! - [`collect`]: host metric collectors (CPU, memory, disks, network, host).
 //! - [`gossip`]: the sans-io gossip state machine (links, credits, dedup, forwarding).
@@ -15,6 +16,7 @@
 //! - [`tui`]: `meshmon tui`: a viewer feeding the dashboard's terminal UI.
 //! - [`update`]: self-update from a GitHub-style release with SHA-256 verification.
 
+pub mod alert;
 pub mod cmd;
 pub mod collect;
 pub mod config;

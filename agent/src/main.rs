@@ -93,6 +93,14 @@ enum Command {
         #[command(subcommand)]
         what: QueryCmd,
     },
+    /// Acknowledge alerts and silence notifications on a dashboard node
+    #[command(
+        after_help = "Examples:\n  meshmon alerts ack 42\n  meshmon alerts silence --rule disk-full --host web01 --for 2h\n  meshmon alerts silences\n  meshmon alerts unsilence 3\n  meshmon alerts outbox"
+    )]
+    Alerts {
+        #[command(subcommand)]
+        what: meshmon_agent::cmd::alerts::AlertsCmd,
+    },
     /// Show what the local node sees: hosts of the mesh and its links
     #[command(
         after_help = "Examples:\n  meshmon status\n  meshmon status --config ./node.toml --format json"
@@ -195,6 +203,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Keygen { out } => keygen(out),
         Command::Query { what } => query(what),
+        Command::Alerts { what } => meshmon_agent::cmd::alerts::alerts(what),
         Command::Tui { config } => {
             let cfg = Config::load(config.as_deref()).map_err(config_failure)?;
             let start_hint = match &cfg.source {

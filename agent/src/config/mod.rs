@@ -5,8 +5,8 @@
 //!
 //! Not here: reading keys' contents beyond validating them, or acting on the config.
 
+use meshmon_proto::Keyring;
 use meshmon_proto::units::parse_duration;
-use meshmon_proto::{Keyring, Selector};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -64,6 +64,15 @@ pub struct StoreConfig {
     pub flush_interval: Duration,
 }
 
+/// `[notify]`, validated.
+#[derive(Debug, Clone, Default)]
+pub struct NotifyConfig {
+    pub slack_webhook: Option<String>,
+    pub webhooks: Vec<String>,
+    /// A notification not delivered for this long is given up (logged, kept as `expired`).
+    pub give_up_after: Duration,
+}
+
 /// `[update]`, validated.
 #[derive(Debug, Clone, Default)]
 pub struct UpdateConfig {
@@ -82,6 +91,10 @@ pub struct Config {
     pub collect: CollectConfig,
     pub store: StoreConfig,
     pub update: UpdateConfig,
+    /// Alert rules (built-ins merged with `[[alert]]`), evaluated on dashboard nodes.
+    pub alerts: Vec<crate::alert::Rule>,
+    /// Where notifications go.
+    pub notify: NotifyConfig,
     /// Where the Prometheus endpoint listens; `None`: off.
     pub prometheus_listen: Option<SocketAddr>,
     /// The file with defaults filled in, for `check-config`.
@@ -213,30 +226,9 @@ impl Config {
         }
         let store_path = raw.store.path.clone().unwrap_or_else(default_store_path);
 
-        for (i, a) in raw.alerts.iter().enumerate() {
-            let key = |k: &str| format!("alert[{i}].{k}");
-            if a.name.is_empty() {
-                return Err(err(&key("name"), "must not be empty".into()));
-            }
-            Selector::parse(&a.metric).map_err(|m| err(&key("metric"), m))?;
-            if !matches!(a.op.as_str(), ">" | ">=" | "<" | "<=") {
-                return Err(err(
-                    &key("op"),
-                    format!("'{}' is not one of > >= < <=", a.op),
-                ));
-            }
-            if !matches!(a.severity.as_str(), "info" | "warning" | "critical") {
-                return Err(err(
-                    &key("severity"),
-                    format!("'{}' is not one of info, warning, critical", a.severity),
-                ));
-            }
-            if !a.threshold.is_finite() {
-                return Err(err(&key("threshold"), "must be a finite number".into()));
-            }
-            dur(&key("for"), &a.hold)?;
-            dur(&key("repeat"), &a.repeat)?;
-        }
+        let alerts =
+            crate::alert::rules::compile(&raw.alerts, &|key, msg| format!("{file}: {key}: {msg}"))
+                .map_err(ConfigError)?;
         let n = &raw.notify;
         for (key, url) in std::iter::once(("notify.slack_webhook", &n.slack_webhook))
             .chain(n.webhooks.iter().map(|u| ("notify.webhooks", u)))
@@ -248,6 +240,16 @@ impl Config {
                 ));
             }
         }
+
+        let notify = NotifyConfig {
+            slack_webhook: non_empty(&n.slack_webhook).map(str::to_owned),
+            webhooks: n
+                .webhooks
+                .iter()
+                .filter_map(|u| non_empty(u).map(str::to_owned))
+                .collect(),
+            give_up_after: dur("notify.give_up_after", &n.give_up_after)?,
+        };
 
         let prometheus_listen = match non_empty(&raw.export.prometheus_listen) {
             None => None,
@@ -300,6 +302,8 @@ impl Config {
                 flush_interval,
             },
             update,
+            alerts,
+            notify,
             prometheus_listen,
             effective: raw,
         })

@@ -243,47 +243,55 @@ impl Default for RawStore {
     }
 }
 
-/// `[[alert]]`.
+/// `[[alert]]`. A rule named like a built-in (`host-down`, `check-down`, `smart-failed`,
+/// `smart-critical-warning`, `smart-media-errors`, `smart-worn`, `disk-full`, `inodes-full`)
+/// changes that built-in: only the keys given replace the built-in's, and `enabled = false`
+/// switches it off. Other rules need `metric`, `op` and `threshold`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawAlert {
     /// Rule name.
     pub name: String,
     /// Metric selector.
-    pub metric: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric: Option<String>,
     /// Glob on host names.
-    #[serde(default = "default_hosts")]
-    pub hosts: String,
-    /// `>`, `>=`, `<` or `<=`.
-    pub op: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hosts: Option<String>,
+    /// Tags a host must all have (from its `node.tags`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
+    /// `>`, `>=`, `<`, `<=`, or `increase` (the value rose since the previous reading).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub op: Option<String>,
     /// Threshold compared with the value.
-    pub threshold: f64,
-    /// How long the condition must hold before firing.
-    #[serde(default = "default_for", rename = "for")]
-    pub hold: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
+    /// Hysteresis: a firing alert resolves only once the value is past this (below it for
+    /// `>`/`>=`, above it for `<`/`<=`), so a value hovering at the threshold does not flap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clear_threshold: Option<f64>,
+    /// How long the condition must hold before firing (for `increase`: how long without a
+    /// further increase before it resolves).
+    #[serde(default, rename = "for", skip_serializing_if = "Option::is_none")]
+    pub hold: Option<String>,
     /// `info`, `warning` or `critical`.
-    #[serde(default = "default_severity")]
-    pub severity: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<String>,
     /// Reminder interval while firing; "0s" = never.
-    #[serde(default = "default_repeat")]
-    pub repeat: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat: Option<String>,
+    /// `false` switches the rule (or built-in) off.
+    #[serde(default = "default_enabled")]
+    pub enabled: bool,
 }
 
-fn default_hosts() -> String {
-    "*".into()
-}
-fn default_for() -> String {
-    "0s".into()
-}
-fn default_severity() -> String {
-    "warning".into()
-}
-fn default_repeat() -> String {
-    "4h".into()
+fn default_enabled() -> bool {
+    true
 }
 
 /// `[notify]`.
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawNotify {
     /// Slack incoming-webhook URL.
@@ -292,4 +300,21 @@ pub struct RawNotify {
     /// Generic JSON webhooks.
     #[serde(default)]
     pub webhooks: Vec<String>,
+    /// Give up on a notification that could not be delivered for this long.
+    #[serde(default = "default_give_up_after")]
+    pub give_up_after: String,
+}
+
+fn default_give_up_after() -> String {
+    "24h".into()
+}
+
+impl Default for RawNotify {
+    fn default() -> Self {
+        RawNotify {
+            slack_webhook: String::new(),
+            webhooks: Vec::new(),
+            give_up_after: default_give_up_after(),
+        }
+    }
 }
