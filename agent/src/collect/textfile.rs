@@ -114,9 +114,12 @@ fn parse_line(line: &str) -> Result<Option<Sample>, String> {
         .then(|| (SeriesKey::custom(name, labels), value)))
 }
 
+/// Label pairs as written.
+type Labels = Vec<(String, String)>;
+
 /// Parses `a="x",b="y"}` (after the `{`); returns the labels and the text after `}`.
-fn parse_labels(mut s: &str) -> Result<(Vec<(String, String)>, &str), String> {
-    let mut labels: Vec<(String, String)> = Vec::new();
+fn parse_labels(mut s: &str) -> Result<(Labels, &str), String> {
+    let mut labels: Labels = Vec::new();
     loop {
         s = s.trim_start();
         if let Some(after) = s.strip_prefix('}') {

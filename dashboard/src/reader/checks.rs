@@ -123,3 +123,47 @@ fn row(check: String, host: String, st: &[Option<Stats>; 4]) -> CheckRow {
         last_ms: up_ts,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn st(last: f64, last_ts: i64, avg: f64) -> Option<Stats> {
+        Some(Stats {
+            count: 10,
+            min: 0.0,
+            max: 1.0,
+            avg,
+            p95: 1.0,
+            last,
+            last_ts,
+        })
+    }
+
+    #[test]
+    fn values_older_than_the_last_up_value_are_not_current() {
+        // Down at t=2000 after a refused connection: the status of t=1000 is stale.
+        let r = row(
+            "web".into(),
+            "a".into(),
+            &[
+                st(0.0, 2000, 0.75),
+                st(200.0, 1000, 200.0),
+                st(3.0, 2000, 3.0),
+                None,
+            ],
+        );
+        assert_eq!(r.up, Some(false));
+        assert_eq!(r.status, None);
+        assert_eq!(r.latency_ms, Some(3.0));
+        assert_eq!(r.cert_days_left, None);
+        assert_eq!(r.uptime_pct, Some(75.0));
+        // Before the first decision there is no up value: the latest values count.
+        let r = row(
+            "web".into(),
+            "a".into(),
+            &[None, st(503.0, 5, 503.0), None, None],
+        );
+        assert_eq!((r.up, r.status, r.uptime_pct), (None, Some(503.0), None));
+    }
+}
