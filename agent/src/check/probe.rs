@@ -112,22 +112,25 @@ async fn read_body(mut resp: reqwest::Response) -> Result<Vec<u8>, reqwest::Erro
     Ok(body)
 }
 
-/// A short reason with the underlying cause (`connection refused`, a TLS error).
+/// A short reason: the innermost cause (`Connection refused (os error 111)`, a TLS error),
+/// prefixed with what failed.
 fn reason(e: &reqwest::Error, timeout: Duration) -> String {
     if e.is_timeout() {
         return format!("timed out after {timeout:?}");
     }
-    let mut msg = e.to_string();
+    let mut cause = e.to_string();
     let mut src = std::error::Error::source(e);
     while let Some(s) = src {
-        let text = s.to_string();
-        if !msg.contains(&text) {
-            msg.push_str(": ");
-            msg.push_str(&text);
-        }
+        cause = s.to_string();
         src = s.source();
     }
-    msg
+    if e.is_connect() {
+        format!("connect: {cause}")
+    } else if e.is_body() || e.is_decode() {
+        format!("reading the body: {cause}")
+    } else {
+        cause
+    }
 }
 
 /// Days from `now` until the `notAfter` of the DER certificate `der`; `None` if it does not
