@@ -195,7 +195,7 @@ async fn the_check_task_publishes_up_down_and_up_again() {
     let c = check(
         "web",
         format!("http://{}/", server.addr),
-        Duration::from_millis(200),
+        Duration::from_millis(400),
     );
     let extras = Extras::default();
     let tracker = TaskTracker::new();
@@ -209,7 +209,7 @@ async fn the_check_task_publishes_up_down_and_up_again() {
         .find(|(k, _)| *k == SeriesKey::labelled(Metric::CheckStatus, "web"));
     assert_eq!(status.map(|s| s.1), Some(200.0));
 
-    // Checked within 5 ms of the change, far less than the 200 ms between requests.
+    // Polled every 5 ms, far more often than the 400 ms between requests.
     server.fail.store(true, Ordering::SeqCst);
     let (_, fails) = wait_up(&extras, &server, 0.0).await;
     assert_eq!(fails, 3, "down after exactly 3 failed requests");
