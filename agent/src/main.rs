@@ -85,9 +85,9 @@ enum Command {
         #[arg(short, long)]
         config: Option<PathBuf>,
     },
-    /// Query a dashboard node's store: hosts, series, stats, alerts, export
+    /// Query a dashboard node's store: hosts, series, stats, alerts, checks, export
     #[command(
-        after_help = "Examples:\n  meshmon query hosts --format json\n  meshmon query series --host srv01 --metric 'disk.used_pct{mount=\"/\"}' --since 24h --step 5m\n  meshmon query stats --host srv01 --metric cpu.usage_pct --since 7d\n  meshmon query alerts --all --since 7d\n  meshmon query export --host srv01 --since 1h --format csv > srv01.csv"
+        after_help = "Examples:\n  meshmon query hosts --format json\n  meshmon query series --host srv01 --metric 'disk.used_pct{mount=\"/\"}' --since 24h --step 5m\n  meshmon query stats --host srv01 --metric cpu.usage_pct --since 7d\n  meshmon query alerts --all --since 7d\n  meshmon query checks --since 24h\n  meshmon query export --host srv01 --since 1h --format csv > srv01.csv"
     )]
     Query {
         #[command(subcommand)]

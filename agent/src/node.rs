@@ -251,6 +251,7 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()>
     let extras = Extras::default();
     let optional_stop = Stop::default();
     let optional = crate::collect::start_optional(&cfg, &extras, &optional_stop);
+    crate::check::start(&cfg.checks, &extras, &tracker, &shutdown);
     let commands = handle.commands.clone();
     let collect_cfg = cfg.clone();
     let collect_extras = extras.clone();

@@ -17,6 +17,7 @@
 //! - `disk`: real filesystems from `/proc/self/mountinfo`, sizes and inodes from `statvfs`.
 //! - `net`: per-interface byte rates from `/proc/net/dev`.
 //! - `host`: uptime, boot time and [`HostInfo`].
+//! - `textfile`, `systemd`: optional collectors on their own threads (see [`start_optional`]).
 
 mod cpu;
 mod disk;
@@ -24,6 +25,8 @@ pub mod extra;
 mod host;
 mod mem;
 mod net;
+pub mod systemd;
+pub mod textfile;
 
 use crate::config::Config;
 pub use extra::{Extras, Stop};
@@ -164,8 +167,21 @@ pub fn start_optional(
     extras: &Extras,
     stop: &Stop,
 ) -> Vec<std::thread::JoinHandle<()>> {
-    let threads = Vec::new();
-    let _ = (cfg, extras, stop);
+    let mut threads = Vec::new();
+    let c = &cfg.collect;
+    threads.extend(textfile::start(
+        c.textfile_dir.as_deref(),
+        c.interval,
+        extras,
+        stop,
+    ));
+    threads.extend(systemd::start(
+        &c.cgroup_root,
+        &c.systemd_units,
+        c.interval,
+        extras,
+        stop,
+    ));
     threads
 }
 

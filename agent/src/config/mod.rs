@@ -52,6 +52,29 @@ pub struct CollectConfig {
     pub smart_interval: Duration,
     pub textfile_dir: Option<PathBuf>,
     pub systemd_units: Vec<String>,
+    /// Root of the cgroup file system read by the systemd collector.
+    pub cgroup_root: PathBuf,
+}
+
+/// The shortest `[[check]]` interval accepted (short ones are for tests).
+pub const MIN_CHECK_INTERVAL: Duration = Duration::from_millis(100);
+
+/// One `[[check]]`, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckConfig {
+    /// The `check` label; unique among this node's checks.
+    pub name: String,
+    /// http:// or https:// URL.
+    pub url: String,
+    pub interval: Duration,
+    /// Limit for the whole request (connect, TLS, headers, body).
+    pub timeout: Duration,
+    pub expect_status: u16,
+    pub body_contains: Option<String>,
+    /// Extra trusted roots (PEM), added to the system's.
+    pub ca_file: Option<PathBuf>,
+    /// Accept any certificate.
+    pub insecure: bool,
 }
 
 /// `[store]`, validated.
@@ -89,6 +112,8 @@ pub struct Config {
     pub source: Option<PathBuf>,
     pub node: NodeConfig,
     pub collect: CollectConfig,
+    /// HTTP(S) checks run by this node.
+    pub checks: Vec<CheckConfig>,
     pub store: StoreConfig,
     pub update: UpdateConfig,
     /// Alert rules (built-ins merged with `[[alert]]`), evaluated on dashboard nodes.
@@ -197,8 +222,21 @@ impl Config {
             smart_interval: dur("collect.smart_interval", &c.smart_interval)?,
             textfile_dir: non_empty(&c.textfile_dir).map(PathBuf::from),
             systemd_units: c.systemd_units.clone(),
+            cgroup_root: PathBuf::from(c.cgroup_root.trim()),
         };
+        for u in &collect.systemd_units {
+            if u.is_empty() || u.contains('/') || u.starts_with('.') {
+                return Err(err(
+                    "collect.systemd_units",
+                    format!("'{u}' is not a unit name (expected e.g. 'nginx.service')"),
+                ));
+            }
+        }
+        if collect.cgroup_root.as_os_str().is_empty() {
+            return Err(err("collect.cgroup_root", "must not be empty".into()));
+        }
 
+        let mut checks: Vec<CheckConfig> = Vec::with_capacity(raw.checks.len());
         for (i, ch) in raw.checks.iter().enumerate() {
             let key = |k: &str| format!("check[{i}].{k}");
             if ch.name.is_empty() {
@@ -210,8 +248,38 @@ impl Config {
                     format!("'{}' is not an http:// or https:// URL", ch.url),
                 ));
             }
-            dur(&key("interval"), &ch.interval)?;
-            dur(&key("timeout"), &ch.timeout)?;
+            if checks.iter().any(|c| c.name == ch.name) {
+                return Err(err(
+                    &key("name"),
+                    format!("'{}' is used by another check", ch.name),
+                ));
+            }
+            let interval = dur(&key("interval"), &ch.interval)?;
+            if interval < MIN_CHECK_INTERVAL {
+                return Err(err(
+                    &key("interval"),
+                    format!("'{}' is below 100ms", ch.interval),
+                ));
+            }
+            let timeout = dur(&key("timeout"), &ch.timeout)?;
+            if timeout.is_zero() {
+                return Err(err(&key("timeout"), "must be more than 0s".into()));
+            }
+            if let Some(ca) = &ch.ca_file
+                && let Err(e) = std::fs::metadata(ca)
+            {
+                return Err(err(&key("ca_file"), format!("'{}': {e}", ca.display())));
+            }
+            checks.push(CheckConfig {
+                name: ch.name.clone(),
+                url: ch.url.clone(),
+                interval,
+                timeout,
+                expect_status: ch.expect_status,
+                body_contains: ch.body_contains.clone().filter(|b| !b.is_empty()),
+                ca_file: ch.ca_file.clone(),
+                insecure: ch.insecure,
+            });
         }
 
         let retention = dur("store.retention", &raw.store.retention)?;
@@ -294,6 +362,7 @@ impl Config {
                 tags: raw.node.tags.clone(),
             },
             collect,
+            checks,
             store: StoreConfig {
                 path: store_path,
                 retention,

@@ -132,6 +132,9 @@ pub struct RawCollect {
     /// systemd units to watch, e.g. `nginx.service`.
     #[serde(default)]
     pub systemd_units: Vec<String>,
+    /// Root of the cgroup file system the systemd collector reads (tests use a fixture tree).
+    #[serde(default = "default_cgroup_root")]
+    pub cgroup_root: String,
 }
 
 fn default_interval() -> String {
@@ -149,6 +152,9 @@ fn default_smartctl() -> String {
 fn default_smart_interval() -> String {
     "10m".into()
 }
+fn default_cgroup_root() -> String {
+    "/sys/fs/cgroup".into()
+}
 
 impl Default for RawCollect {
     fn default() -> Self {
@@ -160,6 +166,7 @@ impl Default for RawCollect {
             smart_interval: default_smart_interval(),
             textfile_dir: String::new(),
             systemd_units: Vec::new(),
+            cgroup_root: default_cgroup_root(),
         }
     }
 }
@@ -184,6 +191,12 @@ pub struct RawCheck {
     /// Text the body must contain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body_contains: Option<String>,
+    /// PEM file of extra trusted root certificates (an internal CA), added to the system's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+    /// Accept any certificate (expired, self-signed, wrong name); days left are still reported.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure: bool,
 }
 
 fn default_check_interval() -> String {
