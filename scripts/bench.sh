@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One benchmark harness for the whole system. Builds the release binary and the benchmark
 # examples once, runs every per-area benchmark (footprint next to node_exporter and Netdata,
-# the 8-node line, the 50-node mesh, the store, the TUI), keeps each one's own table under
+# the 8-node line, the 50-node mesh, the store, the TUI, alert latency), keeps each one's own table under
 # $BENCH_OUT (default: a temp dir, printed), and prints ONE combined Markdown table:
 #   | figure | median | min | max | target | ratio/note |
 # Single-run figures have their value in `median` and '-' in min/max.
@@ -63,12 +63,14 @@ if [ $quick = 1 ]; then
   run mesh50 100 python3 scripts/bench_mesh50.py --quick --no-build
   run store 60 scripts/bench_store.sh --quick --repeat 1
   run tui 60 python3 scripts/bench_tui.py --duration 5 --no-build
+  run alert 90 python3 scripts/bench_alert.py --rounds 3 --no-build
 else
   run footprint 150 python3 scripts/bench_footprint.py --duration 60 --no-build --netdata
   run mesh 330 scripts/bench_mesh.sh
   run mesh50 300 python3 scripts/bench_mesh50.py --no-build
   run store 240 scripts/bench_store.sh
   run tui 120 python3 scripts/bench_tui.py --duration 30 --no-build
+  run alert 200 python3 scripts/bench_alert.py --rounds 10 --no-build
 fi
 
 python3 - "$out" "$quick" "$(( $(date +%s) - start ))" <<'EOF'
@@ -141,8 +143,17 @@ for line in text("tui").splitlines():
         add(f"tui: {m.group(1).strip()}", m.group(2).strip())
 failed("tui", "tui")
 
+# alert: "rule for sample->POST-med max write->POST-med max"
+for line in text("alert").splitlines():
+    c = line.split()
+    if len(c) == 6 and c[0].startswith("hold"):
+        add(f"alert: threshold crossing (sample) to webhook POST, minus for={c[1]}s", f"{float(c[2])*1000:.0f} ms",
+            hi=f"{float(c[3])*1000:.0f} ms", target="<= 1000 ms",
+            note=f"from writing a textfile value: {float(c[4])*1000:.0f} ms median (sampling delay of the 1 s interval included)")
+failed("alert", "alert latency")
+
 print(f"\nmeshmon benchmarks ({'--quick' if quick else 'full'} run, {took} s in all"
-      + "; ".join([""] + [f"{n} {status(n)[1]} s" for n in ("footprint", "mesh", "mesh50", "store", "tui")])
+      + "; ".join([""] + [f"{n} {status(n)[1]} s" for n in ("footprint", "mesh", "mesh50", "store", "tui", "alert")])
       + f"; raw tables in {out})\n")
 print("| figure | median | min | max | target | ratio/note |")
 print("|---|---|---|---|---|---|")

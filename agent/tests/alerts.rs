@@ -401,3 +401,37 @@ fn backfilled_history_that_crossed_a_threshold_does_not_notify() {
         hook.delivered(|v| rule(v) == "lonely")
     );
 }
+
+#[test]
+fn a_value_flapping_across_the_threshold_notifies_once_with_a_clear_threshold() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hook = Webhook::start();
+    let tf = dir.path().join("textfile");
+    std::fs::create_dir(&tf).expect("mkdir");
+    let prom = tf.join("flap.prom");
+    let write = |v: f64| {
+        let tmp = tf.join("flap.tmp");
+        std::fs::write(&tmp, format!("# TYPE flappy gauge\nflappy {v}\n")).expect("write");
+        std::fs::rename(&tmp, &prom).expect("rename");
+    };
+    write(50.0);
+    let rules = format!(
+        "[collect]\ntextfile_dir = \"{}\"\n\n{QUIET}[[alert]]\nname = \"flap\"\nmetric = \"flappy\"\nop = \">\"\nthreshold = 90\nclear_threshold = 80\n",
+        tf.display()
+    );
+    let _d = Agent::start(dir.path(), &dashboard("dash", dir.path(), None, &[&hook.url], &rules));
+    std::thread::sleep(Duration::from_secs(3));
+    // 12 s of a value hovering at the threshold: 91, 89, 91, 89...
+    for i in 0..24 {
+        write(if i % 2 == 0 { 91.0 } else { 89.0 });
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let during = hook.delivered(|v| rule(v) == "flap");
+    assert_eq!(during.len(), 1, "one notification, not one per crossing: {during:?}");
+    assert_eq!(event(&during[0].body), "firing");
+    write(70.0);
+    let after = hook.wait_for(2, Duration::from_secs(10), |v| rule(v) == "flap");
+    assert_eq!(after.len(), 2);
+    assert_eq!(event(&after[1].body), "resolved");
+}
