@@ -56,40 +56,55 @@ let
     };
   };
 
+  # Every key but `name` is optional and left out of the file while null: a rule named like a
+  # built-in (`disk-full`, `host-down`, ...) changes only the keys it gives, so a default here
+  # would override the built-in's. Other rules need `metric`, `op` and `threshold`; meshmon
+  # reports a missing one itself (`meshmon check-config`).
   alertModule = {
     options = {
       name = mkOption {
         type = types.strMatching ".+";
-        description = "Rule name.";
+        description = "Rule name; a built-in's name (`disk-full`, `host-down`, ...) overrides that built-in.";
       };
       metric = mkOption {
-        type = types.str;
+        type = types.nullOr types.str;
+        default = null;
         example = ''disk.used_pct{mount="/"}'';
-        description = "Metric selector: `name` or `name{label=\"value\",...}`.";
+        description = "Metric selector: `name` or `name{label=\"value\",...}` (null: not set).";
       };
-      hosts = opt types.str "*" "Glob on host names.";
-      op = mkOption {
-        type = types.enum [
-          ">"
-          ">="
-          "<"
-          "<="
-        ];
-        description = "Comparison of the value with `threshold`.";
-      };
+      hosts = opt (types.nullOr types.str) null "Glob on host names (null: not set; meshmon's default `*`).";
+      tags = opt (types.nullOr (types.listOf types.str)) null "Tags a host must all have, from its `node.tags` (null: not set; meshmon's default `[]`).";
+      op = opt (types.nullOr (types.enum [
+        ">"
+        ">="
+        "<"
+        "<="
+        "increase"
+      ])) null "Comparison of the value with `threshold`, or `increase` (the value rose since the previous reading) (null: not set).";
       threshold = mkOption {
-        type = types.number;
+        type = types.nullOr types.number;
+        default = null;
         # meshmon reads a float; TOML would read `90` as an integer.
-        apply = t: t + 0.0;
-        description = "Threshold the value is compared with (written to the file as a float).";
+        apply = t: if t == null then null else t + 0.0;
+        description = "Threshold the value is compared with (written to the file as a float; null: not set).";
       };
-      for = opt duration "0s" "How long the condition must hold before the alert fires.";
-      severity = opt (types.enum [
+      clear_threshold = mkOption {
+        type = types.nullOr types.number;
+        default = null;
+        apply = t: if t == null then null else t + 0.0;
+        description = ''
+          Hysteresis: a firing alert resolves only once the value is past this (below it for
+          `>`/`>=`, above it for `<`/`<=`). Written as a float; null: not set.
+        '';
+      };
+      for = opt (types.nullOr duration) null "How long the condition must hold before the alert fires (null: not set; meshmon's default `0s`).";
+      severity = opt (types.nullOr (types.enum [
         "info"
         "warning"
         "critical"
-      ]) "warning" "Severity.";
-      repeat = opt duration "4h" "Reminder interval while firing; \"0s\" = never.";
+      ])) null "Severity (null: not set; meshmon's default `warning`).";
+      repeat = opt (types.nullOr duration) null "Reminder interval while firing; \"0s\" = never (null: not set; meshmon's default `4h`).";
+      enabled = opt (types.nullOr types.bool) null "`false` switches the rule, or the built-in of that name, off (null: not set; meshmon's default `true`).";
     };
   };
 
@@ -170,6 +185,7 @@ let
       notify = {
         slack_webhook = opt (types.either (types.enum [ "" ]) httpUrl) "" "Slack incoming-webhook URL (\"\": none).";
         webhooks = opt (types.listOf httpUrl) [ ] "Generic JSON webhooks.";
+        give_up_after = opt duration "24h" "A notification that could not be delivered for this long is given up (`expired` in the outbox).";
       };
     };
   };
@@ -202,7 +218,8 @@ let
     };
     inherit (s) collect store notify;
     check = s.check;
-    alert = s.alert;
+    # Unset keys stay out of the file (toml.nix drops nulls too; this keeps it explicit).
+    alert = map (lib.filterAttrs (_: v: v != null)) s.alert;
   };
   configText = toml.toTOML rendered;
   configFile = pkgs.writeText "meshmon.toml" configText;

@@ -198,8 +198,37 @@ let
             severity = "critical";
             repeat = "0s";
           }
+          # Overrides of built-ins: only the keys given reach the file.
+          {
+            name = "disk-full";
+            threshold = 95;
+          }
+          {
+            name = "smart-worn";
+            enabled = false;
+          }
+          {
+            name = "media-errors-prod";
+            metric = "smart.media_errors";
+            op = "increase";
+            threshold = 0;
+            for = "12h";
+            tags = [ "prod" ];
+          }
+          {
+            name = "mem-high";
+            metric = "mem.used_pct";
+            hosts = "db*";
+            op = ">=";
+            threshold = 90;
+            clear_threshold = 80;
+            severity = "info";
+          }
         ];
-        notify.webhooks = [ "https://hooks.example.org/meshmon" ];
+        notify = {
+          webhooks = [ "https://hooks.example.org/meshmon" ];
+          give_up_after = "2h";
+        };
       };
     };
     virtualisation.docker.enable = true;
@@ -289,6 +318,7 @@ let
         notify = {
           slack_webhook = "";
           webhooks = [ ];
+          give_up_after = "24h";
         };
       }
     ))
@@ -376,37 +406,83 @@ let
         }
       ]
     ))
-    (test "mesh: [[alert]] entries with defaults" (
+    (test "mesh: [[alert]] entries hold only the keys that were set" (
       _:
-      eq sMesh.parsed.alert [
+      eq [ (builtins.elemAt sMesh.parsed.alert 0) (builtins.elemAt sMesh.parsed.alert 1) ] [
         {
           name = "cpu-hot";
           metric = "cpu.usage_pct";
-          hosts = "*";
           op = ">";
           threshold = 90.0;
           for = "30s";
-          severity = "warning";
-          repeat = "4h";
         }
         {
           name = "root-disk-full";
           metric = ''disk.used_pct{mount="/"}'';
-          hosts = "*";
           op = ">=";
           threshold = 0.5;
-          for = "0s";
           severity = "critical";
           repeat = "0s";
         }
       ]
     ))
+    (test "mesh: an override of a built-in renders only the keys it gives (no for, severity, repeat)" (
+      _:
+      both
+        (eq (builtins.elemAt sMesh.parsed.alert 2) {
+          name = "disk-full";
+          threshold = 95.0;
+        })
+        (
+          ok (builtins.match ".*[[][[]alert]]\nname = \"disk-full\"\nthreshold = 95[.]0\n\n[[][[]alert]].*" sMesh.toml != null) sMesh.toml
+        )
+    ))
+    (test "mesh: enabled = false switches a built-in off, nothing else written" (
+      _:
+      eq (builtins.elemAt sMesh.parsed.alert 3) {
+        name = "smart-worn";
+        enabled = false;
+      }
+    ))
+    (test "mesh: op = increase with tags" (
+      _:
+      eq (builtins.elemAt sMesh.parsed.alert 4) {
+        name = "media-errors-prod";
+        metric = "smart.media_errors";
+        op = "increase";
+        threshold = 0.0;
+        for = "12h";
+        tags = [ "prod" ];
+      }
+    ))
+    (test "mesh: clear_threshold and hosts, thresholds written as floats" (
+      _:
+      both
+        (eq (builtins.elemAt sMesh.parsed.alert 5) {
+          name = "mem-high";
+          metric = "mem.used_pct";
+          hosts = "db*";
+          op = ">=";
+          threshold = 90.0;
+          clear_threshold = 80.0;
+          severity = "info";
+        })
+        (ok (builtins.match ".*clear_threshold = 80[.]0\n.*" sMesh.toml != null) sMesh.toml)
+    ))
     (test "mesh: an integer threshold is written as a TOML float" (
       _:
       ok (
-        all isFloat (map (a: a.threshold) sMesh.parsed.alert)
+        all isFloat (map (a: a.threshold) (filter (a: a ? threshold) sMesh.parsed.alert))
         && builtins.match ".*threshold = 90[.]0\n.*" sMesh.toml != null
       ) sMesh.toml
+    ))
+    (test "mesh: notify.give_up_after" (
+      _:
+      eq sMesh.parsed.notify {
+        slack_webhook = "";
+        webhooks = [ "https://hooks.example.org/meshmon" ];
+        give_up_after = "2h";
+      }
     ))
     (test "mesh: no _module bookkeeping leaks into the TOML" (
       _: ok (builtins.match ".*_module.*" sMesh.toml == null) sMesh.toml
@@ -501,7 +577,7 @@ let
     ))
     (test "rejects a bad duration" (_: rejects (edit { settings.collect.interval = "1 sec"; })))
     (test "rejects an unknown settings key" (_: rejects (edit { settings.node.lisen = "x"; })))
-    (test "rejects an alert op outside > >= < <=" (
+    (test "rejects an alert op outside > >= < <= increase" (
       _:
       rejects (edit {
         settings.alert = [
@@ -514,18 +590,32 @@ let
         ];
       })
     ))
-    (test "rejects an alert without threshold" (
+    (test "rejects an alert without name" (
+      _: rejects (edit { settings.alert = [ { threshold = 95; } ]; })
+    ))
+    (test "rejects a non-number threshold" (
       _:
       rejects (edit {
         settings.alert = [
           {
-            name = "x";
-            metric = "cpu.usage_pct";
-            op = ">";
+            name = "disk-full";
+            threshold = "95";
           }
         ];
       })
     ))
+    (test "rejects a bad alert duration" (
+      _:
+      rejects (edit {
+        settings.alert = [
+          {
+            name = "disk-full";
+            for = "1 min";
+          }
+        ];
+      })
+    ))
+    (test "rejects a bad notify.give_up_after" (_: rejects (edit { settings.notify.give_up_after = "1 day"; })))
     (test "rejects a non-http webhook" (_: rejects (edit { settings.notify.webhooks = [ "ftp://x" ]; })))
 
     # Package and flake.
