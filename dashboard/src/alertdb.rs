@@ -117,6 +117,18 @@ fn silence_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SilenceRow> {
     })
 }
 
+fn outbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
+    Ok(OutboxRow {
+        id: r.get(0)?,
+        notification: r.get(1)?,
+        target: r.get(2)?,
+        body: r.get(3)?,
+        created_ms: r.get(4)?,
+        state: r.get(5)?,
+        attempts: r.get(6)?,
+    })
+}
+
 const SILENCE_COLS: &str = "id, ident, rule, host, created_ms, until_ms, by, removed, updated_ms";
 
 impl AlertDb {
@@ -284,17 +296,7 @@ impl AlertDb {
             )
             .map_err(|e| self.err(e))?;
         let rows = st
-            .query_map([limit as i64], |r| {
-                Ok(OutboxRow {
-                    id: r.get(0)?,
-                    notification: r.get(1)?,
-                    target: r.get(2)?,
-                    body: r.get(3)?,
-                    created_ms: r.get(4)?,
-                    state: r.get(5)?,
-                    attempts: r.get(6)?,
-                })
-            })
+            .query_map([limit as i64], outbox_row)
             .map_err(|e| self.err(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
@@ -356,17 +358,7 @@ impl AlertDb {
             )
             .map_err(|e| self.err(e))?;
         let rows = st
-            .query_map([], |r| {
-                Ok(OutboxRow {
-                    id: r.get(0)?,
-                    notification: r.get(1)?,
-                    target: r.get(2)?,
-                    body: r.get(3)?,
-                    created_ms: r.get(4)?,
-                    state: r.get(5)?,
-                    attempts: r.get(6)?,
-                })
-            })
+            .query_map([], outbox_row)
             .map_err(|e| self.err(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }

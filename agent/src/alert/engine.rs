@@ -68,6 +68,22 @@ struct Episode {
     last_increase_ms: i64,
 }
 
+impl Episode {
+    /// A pending episode that started at `started_ms`.
+    fn new(ident: String, started_ms: i64, value: Option<f64>) -> Episode {
+        Episode {
+            ident,
+            state: State::Pending,
+            started_ms,
+            fired_ms: None,
+            value,
+            reminders: 0,
+            acked: false,
+            last_increase_ms: started_ms,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 struct HostState {
     /// This node's clock when the host's newest live frame arrived.
@@ -308,16 +324,7 @@ impl Engine {
                 let holds = op.holds(value, threshold);
                 match self.episodes.get_mut(&key) {
                     None if holds => {
-                        let ep = Episode {
-                            ident: ident(&rule.name, host, &key.2, ts),
-                            state: State::Pending,
-                            started_ms: ts,
-                            fired_ms: None,
-                            value: Some(value),
-                            reminders: 0,
-                            acked: false,
-                            last_increase_ms: ts,
-                        };
+                        let ep = Episode::new(ident(&rule.name, host, &key.2, ts), ts, Some(value));
                         if hold == 0 {
                             self.fire(key, ep, ts, Some(value), out);
                         } else {
@@ -358,16 +365,7 @@ impl Engine {
                 let rose = prev.is_some_and(|p| value > p);
                 match self.episodes.get_mut(&key) {
                     None if rose => {
-                        let ep = Episode {
-                            ident: ident(&rule.name, host, &key.2, ts),
-                            state: State::Pending,
-                            started_ms: ts,
-                            fired_ms: None,
-                            value: Some(value),
-                            reminders: 0,
-                            acked: false,
-                            last_increase_ms: ts,
-                        };
+                        let ep = Episode::new(ident(&rule.name, host, &key.2, ts), ts, Some(value));
                         self.fire(key, ep, ts, Some(value), out);
                     }
                     None => {}
@@ -421,16 +419,7 @@ impl Engine {
             }
             match self.episodes.get(&key).map(|e| e.state) {
                 None => {
-                    let ep = Episode {
-                        ident: ident(&rule_name, &host, "", last_ts),
-                        state: State::Pending,
-                        started_ms: last_ts,
-                        fired_ms: None,
-                        value: None,
-                        reminders: 0,
-                        acked: false,
-                        last_increase_ms: last_ts,
-                    };
+                    let ep = Episode::new(ident(&rule_name, &host, "", last_ts), last_ts, None);
                     if quiet >= fire_after {
                         self.fire(key, ep, now_ms, None, out);
                     } else {
