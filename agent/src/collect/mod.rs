@@ -17,13 +17,19 @@
 //! - `disk`: real filesystems from `/proc/self/mountinfo`, sizes and inodes from `statvfs`.
 //! - `net`: per-interface byte rates from `/proc/net/dev`.
 //! - `host`: uptime, boot time and [`HostInfo`].
+//! - `gpu`, `docker`, `smart` (+ `smartctl`): optional collectors, each on its own thread,
+//!   publishing into [`Extras`] (started by [`start_optional`]).
 
 mod cpu;
 mod disk;
+pub mod docker;
 pub mod extra;
+pub mod gpu;
 mod host;
 mod mem;
 mod net;
+pub mod smart;
+mod smartctl;
 
 use crate::config::Config;
 pub use extra::{Extras, Stop};
@@ -164,8 +170,11 @@ pub fn start_optional(
     extras: &Extras,
     stop: &Stop,
 ) -> Vec<std::thread::JoinHandle<()>> {
-    let threads = Vec::new();
-    let _ = (cfg, extras, stop);
+    let mut threads = Vec::new();
+    let c = &cfg.collect;
+    threads.extend(gpu::start(c.gpu, c.interval, extras, stop));
+    threads.extend(docker::start(c.docker_dir.as_deref(), c.docker_interval, extras, stop));
+    threads.extend(smart::start(c.smartctl.as_deref(), c.smart_interval, extras, stop));
     threads
 }
 

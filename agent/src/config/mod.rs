@@ -52,6 +52,7 @@ pub struct CollectConfig {
     pub smart_interval: Duration,
     pub textfile_dir: Option<PathBuf>,
     pub systemd_units: Vec<String>,
+    pub gpu: bool,
 }
 
 /// `[store]`, validated.
@@ -184,7 +185,16 @@ impl Config {
             smart_interval: dur("collect.smart_interval", &c.smart_interval)?,
             textfile_dir: non_empty(&c.textfile_dir).map(PathBuf::from),
             systemd_units: c.systemd_units.clone(),
+            gpu: c.gpu,
         };
+        for (key, d) in [
+            ("collect.docker_interval", collect.docker_interval),
+            ("collect.smart_interval", collect.smart_interval),
+        ] {
+            if d < Duration::from_secs(1) {
+                return Err(err(key, format!("'{d:?}' is below the minimum of 1s")));
+            }
+        }
 
         for (i, ch) in raw.checks.iter().enumerate() {
             let key = |k: &str| format!("check[{i}].{k}");

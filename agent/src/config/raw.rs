@@ -132,6 +132,13 @@ pub struct RawCollect {
     /// systemd units to watch, e.g. `nginx.service`.
     #[serde(default)]
     pub systemd_units: Vec<String>,
+    /// NVIDIA GPUs through NVML (switches itself off where there is no driver); false = off.
+    #[serde(default = "default_gpu")]
+    pub gpu: bool,
+}
+
+fn default_gpu() -> bool {
+    true
 }
 
 fn default_interval() -> String {
@@ -160,6 +167,7 @@ impl Default for RawCollect {
             smart_interval: default_smart_interval(),
             textfile_dir: String::new(),
             systemd_units: Vec::new(),
+            gpu: default_gpu(),
         }
     }
 }
