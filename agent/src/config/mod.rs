@@ -187,12 +187,12 @@ impl Config {
             systemd_units: c.systemd_units.clone(),
             gpu: c.gpu,
         };
-        for (key, d) in [
-            ("collect.docker_interval", collect.docker_interval),
-            ("collect.smart_interval", collect.smart_interval),
+        for (key, d, text) in [
+            ("collect.docker_interval", collect.docker_interval, &c.docker_interval),
+            ("collect.smart_interval", collect.smart_interval, &c.smart_interval),
         ] {
             if d < Duration::from_secs(1) {
-                return Err(err(key, format!("'{d:?}' is below the minimum of 1s")));
+                return Err(err(key, format!("'{text}' is below the minimum of 1s")));
             }
         }
 

@@ -67,3 +67,19 @@ fn alert_rules_are_checked() {
     let e = parse(&ok.replace("\">\"", "\"=>\"")).expect_err("bad op");
     assert!(e.to_string().contains("alert[0].op: '=>'"), "{e}");
 }
+
+#[test]
+fn gpu_docker_and_smart_keys() {
+    let c = parse("").expect("valid");
+    assert!(c.collect.gpu, "on by default (off by itself without a driver)");
+    assert_eq!(c.collect.docker_dir, Some(PathBuf::from("/var/lib/docker")));
+    assert_eq!(c.collect.smartctl.as_deref(), Some("smartctl"));
+    let c = parse("[collect]\ngpu = false\ndocker_dir = \"\"\nsmartctl = \"\"\n").expect("valid");
+    assert!(!c.collect.gpu);
+    assert!(c.collect.docker_dir.is_none() && c.collect.smartctl.is_none());
+    let e = parse("[collect]\ndocker_interval = \"500ms\"\n").expect_err("too short");
+    assert_eq!(
+        e.to_string(),
+        "t.toml: collect.docker_interval: '500ms' is below the minimum of 1s"
+    );
+}
