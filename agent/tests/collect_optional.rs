@@ -191,10 +191,34 @@ async fn docker_and_smart_values_arrive_and_core_frames_keep_their_cadence() {
         "a core frame was late: gap {gap:?}"
     );
 
+    // SIGINT while a smartctl run (1 s per drive) or a walk is in progress: the collector
+    // threads check the stop signal between steps, so the agent exits well within the 3 s
+    // it would otherwise wait for them.
+    let mut agent = agent;
+    let pid = rustix::process::Pid::from_raw(agent.pid() as i32).expect("pid");
+    let asked = Instant::now();
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).expect("SIGINT");
+    let status = loop {
+        if let Some(s) = agent.child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(
+            asked.elapsed() < Duration::from_secs(10),
+            "agent did not exit"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    eprintln!("exited {:?} after SIGINT", asked.elapsed());
+    assert!(status.success(), "{status:?}");
+    assert!(
+        asked.elapsed() < Duration::from_millis(2000),
+        "shutdown waited for a collector: {:?}",
+        asked.elapsed()
+    );
+
     let log = std::fs::read_to_string(dir.path().join("optional1.log")).expect("agent log");
     assert!(
-        log.contains("gpu collector off: NVML not available")
-            || log.contains("gpu collector: "),
+        log.contains("gpu collector off: NVML not available") || log.contains("gpu collector: "),
         "the GPU collector says what it does:\n{log}"
     );
     assert!(

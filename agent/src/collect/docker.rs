@@ -90,7 +90,7 @@ pub fn walk(root: &Path, stop: &Stop) -> Result<Totals, WalkError> {
         .into_iter()
         .enumerate()
     {
-        if n as u64 % STOP_CHECK_EVERY == 0 && stop.stopped() {
+        if (n as u64).is_multiple_of(STOP_CHECK_EVERY) && stop.stopped() {
             return Err(WalkError::Stopped);
         }
         let md = match entry.and_then(|e| e.metadata()) {
@@ -174,7 +174,12 @@ pub fn run(dir: &Path, interval: Duration, extras: &Extras, stop: &Stop) {
                 extras.clear(SOURCE);
                 let state = error.to_string();
                 if state != last_state {
-                    warn!(%error, "docker collector: no docker.dir_bytes until the directory can be read");
+                    // No Docker on this host is a normal state; an unreadable one is not.
+                    if matches!(error, WalkError::Missing(_)) {
+                        info!(%error, "docker collector: no docker.dir_bytes until the directory exists");
+                    } else {
+                        warn!(%error, "docker collector: no docker.dir_bytes until the directory can be read");
+                    }
                     last_state = state;
                 }
             }
@@ -294,6 +299,9 @@ mod tests {
         .join()
         .expect("thread");
         assert_eq!(inside, 19);
-        assert_eq!(rustix::process::getpriority_process(None).ok(), Some(before));
+        assert_eq!(
+            rustix::process::getpriority_process(None).ok(),
+            Some(before)
+        );
     }
 }

@@ -71,12 +71,18 @@ impl GpuSource for NvmlSource {
     }
 
     fn name(&self, index: u32) -> Result<String, String> {
-        let dev = self.nvml.device_by_index(index).map_err(|e| e.to_string())?;
+        let dev = self
+            .nvml
+            .device_by_index(index)
+            .map_err(|e| e.to_string())?;
         dev.name().map_err(|e| e.to_string())
     }
 
     fn read(&self, index: u32) -> Result<GpuReading, String> {
-        let dev = self.nvml.device_by_index(index).map_err(|e| e.to_string())?;
+        let dev = self
+            .nvml
+            .device_by_index(index)
+            .map_err(|e| e.to_string())?;
         let mem = dev.memory_info().map_err(|e| e.to_string());
         Ok(GpuReading {
             util_pct: dev
@@ -129,7 +135,11 @@ pub fn samples(
         note(failing, index, "device", Ok(0.0));
         for (metric, field, value) in [
             (Metric::GpuUtilPct, "util_pct", reading.util_pct),
-            (Metric::GpuMemUsedBytes, "mem_used_bytes", reading.mem_used_bytes),
+            (
+                Metric::GpuMemUsedBytes,
+                "mem_used_bytes",
+                reading.mem_used_bytes,
+            ),
             (
                 Metric::GpuMemTotalBytes,
                 "mem_total_bytes",

@@ -173,8 +173,18 @@ pub fn start_optional(
     let mut threads = Vec::new();
     let c = &cfg.collect;
     threads.extend(gpu::start(c.gpu, c.interval, extras, stop));
-    threads.extend(docker::start(c.docker_dir.as_deref(), c.docker_interval, extras, stop));
-    threads.extend(smart::start(c.smartctl.as_deref(), c.smart_interval, extras, stop));
+    threads.extend(docker::start(
+        c.docker_dir.as_deref(),
+        c.docker_interval,
+        extras,
+        stop,
+    ));
+    threads.extend(smart::start(
+        c.smartctl.as_deref(),
+        c.smart_interval,
+        extras,
+        stop,
+    ));
     threads
 }
 

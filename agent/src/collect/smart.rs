@@ -73,29 +73,37 @@ pub fn samples(device: &str, h: &Health, out: &mut Vec<Sample>) {
     }
 }
 
-/// One round: scan, then read every drive. Drives that cannot be read are returned as
-/// `(device, error)` beside the samples of the others.
-pub fn round(
-    s: &Smartctl,
-    stop: &Stop,
-) -> Result<(Vec<Sample>, Vec<Device>, Vec<(String, RunError)>), RunError> {
+/// What one round read.
+#[derive(Debug, Default)]
+pub struct Round {
+    /// The series of the drives that could be read.
+    pub samples: Vec<Sample>,
+    /// Every drive the scan found.
+    pub devices: Vec<Device>,
+    /// The drives that could not be read, and why.
+    pub failed: Vec<(String, RunError)>,
+}
+
+/// One round: scan, then read every drive.
+pub fn round(s: &Smartctl, stop: &Stop) -> Result<Round, RunError> {
     let (scan, status) = s.json(&["--scan", "--json"], stop)?;
     smartctl::check_exit(&scan, status)?;
-    let devices = smartctl::scan_devices(&scan);
-    let mut out = Vec::new();
-    let mut failed = Vec::new();
-    for d in &devices {
+    let mut r = Round {
+        devices: smartctl::scan_devices(&scan),
+        ..Round::default()
+    };
+    for d in &r.devices {
         let args = ["--json", "--xall", "-d", &d.kind, &d.name];
         let read = s
             .json(&args, stop)
             .and_then(|(v, status)| smartctl::check_exit(&v, status).map(|()| v));
         match read {
-            Ok(v) => samples(&d.name, &health(&v), &mut out),
+            Ok(v) => samples(&d.name, &health(&v), &mut r.samples),
             Err(RunError::Stopped) => return Err(RunError::Stopped),
-            Err(e) => failed.push((d.name.clone(), e)),
+            Err(e) => r.failed.push((d.name.clone(), e)),
         }
     }
-    Ok((out, devices, failed))
+    Ok(r)
 }
 
 /// Starts the collector thread if `program` is set.
@@ -129,9 +137,9 @@ pub fn run(s: &Smartctl, interval: Duration, extras: &Extras, stop: &Stop) {
     loop {
         let state = match round(s, stop) {
             Err(RunError::Stopped) => return,
-            Ok((samples, devices, failed)) => {
-                extras.set(SOURCE, samples);
-                describe(&s.program, &devices, &failed)
+            Ok(r) => {
+                extras.set(SOURCE, r.samples);
+                describe(&s.program, &r.devices, &r.failed)
             }
             Err(e) => {
                 extras.clear(SOURCE);
@@ -189,8 +197,7 @@ fn describe(program: &str, devices: &[Device], failed: &[(String, RunError)]) ->
     }
     let names: Vec<&str> = failed.iter().map(|(d, _)| d.as_str()).collect();
     let first = failed[0].1.to_string();
-    let hint = if first.contains("Permission denied") || first.contains("Operation not permitted")
-    {
+    let hint = if first.contains("Permission denied") || first.contains("Operation not permitted") {
         " (smartctl needs root or CAP_SYS_RAWIO/CAP_SYS_ADMIN)"
     } else {
         ""

@@ -170,9 +170,7 @@ impl Smartctl {
         // holding the pipe would also keep the reader waiting. (ESRCH: already gone.)
         let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
         let _ = child.wait();
-        let stdout = reader
-            .and_then(|r| r.join().ok())
-            .unwrap_or_default();
+        let stdout = reader.and_then(|r| r.join().ok()).unwrap_or_default();
         outcome.map(|status| (stdout, status))
     }
 }
@@ -245,11 +243,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("fake-smartctl");
         std::fs::write(&path, format!("#!/bin/sh\n{script}\n")).expect("write");
-        std::fs::set_permissions(
-            &path,
-            std::os::unix::fs::PermissionsExt::from_mode(0o755),
-        )
-        .expect("chmod");
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod");
         let s = Smartctl {
             program: path.display().to_string(),
             timeout,
@@ -263,14 +258,26 @@ mod tests {
         let (v, status) = s.json(&[], &Stop::default()).expect("json");
         assert_eq!(v["a"], 1);
         assert_eq!(status, Some(216));
-        assert!(check_exit(&v, status).is_ok(), "bits 3-7 still mean valid output");
+        assert!(
+            check_exit(&v, status).is_ok(),
+            "bits 3-7 still mean valid output"
+        );
     }
 
     #[test]
     fn not_json_missing_program_and_timeout_are_errors() {
         let (_d, s) = sh("echo 'Permission denied'; exit 2", Duration::from_secs(10));
         let r = s.json(&[], &Stop::default());
-        assert!(matches!(r, Err(RunError::NotJson { status: Some(2), .. })), "{r:?}");
+        assert!(
+            matches!(
+                r,
+                Err(RunError::NotJson {
+                    status: Some(2),
+                    ..
+                })
+            ),
+            "{r:?}"
+        );
         let missing = Smartctl {
             program: "/nonexistent/smartctl".into(),
             timeout: Duration::from_secs(1),
@@ -283,7 +290,11 @@ mod tests {
         let start = Instant::now();
         let r = hung.json(&[], &Stop::default());
         assert!(matches!(r, Err(RunError::Timeout { .. })), "{r:?}");
-        assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            start.elapsed()
+        );
     }
 
     #[test]

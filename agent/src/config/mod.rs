@@ -188,8 +188,16 @@ impl Config {
             gpu: c.gpu,
         };
         for (key, d, text) in [
-            ("collect.docker_interval", collect.docker_interval, &c.docker_interval),
-            ("collect.smart_interval", collect.smart_interval, &c.smart_interval),
+            (
+                "collect.docker_interval",
+                collect.docker_interval,
+                &c.docker_interval,
+            ),
+            (
+                "collect.smart_interval",
+                collect.smart_interval,
+                &c.smart_interval,
+            ),
         ] {
             if d < Duration::from_secs(1) {
                 return Err(err(key, format!("'{text}' is below the minimum of 1s")));

@@ -71,7 +71,10 @@ fn alert_rules_are_checked() {
 #[test]
 fn gpu_docker_and_smart_keys() {
     let c = parse("").expect("valid");
-    assert!(c.collect.gpu, "on by default (off by itself without a driver)");
+    assert!(
+        c.collect.gpu,
+        "on by default (off by itself without a driver)"
+    );
     assert_eq!(c.collect.docker_dir, Some(PathBuf::from("/var/lib/docker")));
     assert_eq!(c.collect.smartctl.as_deref(), Some("smartctl"));
     let c = parse("[collect]\ngpu = false\ndocker_dir = \"\"\nsmartctl = \"\"\n").expect("valid");

@@ -125,16 +125,30 @@ fn collector_end_to_end_through_a_fake_smartctl() {
         value(&out, "smart.power_on_hours", "/dev/nvme0"),
         Some(2401.0)
     );
-    assert_eq!(value(&out, "smart.percentage_used", "/dev/nvme0"), Some(0.0));
+    assert_eq!(
+        value(&out, "smart.percentage_used", "/dev/nvme0"),
+        Some(0.0)
+    );
     assert_eq!(value(&out, "smart.media_errors", "/dev/nvme0"), Some(0.0));
-    assert_eq!(value(&out, "smart.critical_warning", "/dev/nvme0"), Some(0.0));
+    assert_eq!(
+        value(&out, "smart.critical_warning", "/dev/nvme0"),
+        Some(0.0)
+    );
     assert_eq!(value(&out, "smart.passed", "/dev/sda"), Some(1.0));
     assert_eq!(value(&out, "smart.temp_c", "/dev/sda"), Some(32.0));
-    assert_eq!(value(&out, "smart.power_on_hours", "/dev/sdg"), Some(43549.0));
-    assert_eq!(value(&out, "smart.passed", "/dev/sdc"), Some(0.0), "failing");
+    assert_eq!(
+        value(&out, "smart.power_on_hours", "/dev/sdg"),
+        Some(43549.0)
+    );
+    assert_eq!(
+        value(&out, "smart.passed", "/dev/sdc"),
+        Some(0.0),
+        "failing"
+    );
     assert_eq!(value(&out, "smart.temp_c", "/dev/sdc"), Some(25.0));
     assert!(
-        !out.iter().any(|(k, _)| k.label("device") == Some("/dev/sdz")),
+        !out.iter()
+            .any(|(k, _)| k.label("device") == Some("/dev/sdz")),
         "the drive that cannot be opened has no series"
     );
     assert_eq!(out.len(), 6 + 3 + 3 + 3);
@@ -152,7 +166,10 @@ fn missing_smartctl_gives_no_metric_and_stops_promptly() {
     .expect("thread");
     std::thread::sleep(Duration::from_millis(300));
     assert!(extras.get(SOURCE).is_none());
-    assert!(!t.is_finished(), "keeps trying (smartmontools may be installed later)");
+    assert!(
+        !t.is_finished(),
+        "keeps trying (smartmontools may be installed later)"
+    );
     stop.stop();
     t.join().expect("smart thread");
     assert!(start(None, Duration::from_secs(1), &extras, &stop).is_none());
@@ -168,7 +185,11 @@ fn describe_names_the_drives_and_the_permission_problem() {
         status: 2,
         messages: "Smartctl open device: /dev/sda failed: Permission denied".into(),
     };
-    let p = describe("smartctl", &[d("/dev/sda"), d("/dev/sdb")], &[("/dev/sda".into(), err)]);
+    let p = describe(
+        "smartctl",
+        &[d("/dev/sda"), d("/dev/sdb")],
+        &[("/dev/sda".into(), err)],
+    );
     let t = p.text();
     assert!(matches!(p, Problem::Warn(_)));
     assert!(t.contains("cannot read 1 of 2 drives (/dev/sda)"), "{t}");
