@@ -212,6 +212,10 @@ pub fn run(src: &dyn GpuSource, interval: Duration, extras: &Extras, stop: &Stop
     let names: Vec<String> = (0..src.count())
         .map(|i| src.name(i).unwrap_or_else(|_| format!("GPU {i}")))
         .collect();
+    if names.is_empty() {
+        info!("gpu collector off: NVML is loaded but reports no GPUs");
+        return;
+    }
     info!(
         count = names.len(),
         "gpu collector: {} NVIDIA GPUs ({})",
