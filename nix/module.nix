@@ -51,6 +51,8 @@ let
       timeout = opt duration "5s" "Request timeout.";
       expect_status = opt (types.ints.between 100 599) 200 "Expected HTTP status.";
       body_contains = opt (types.nullOr types.str) null "Text the body must contain (null: any body).";
+      ca_file = opt (types.nullOr types.str) null "PEM file of extra trusted root certificates, added to the system's (null: none).";
+      insecure = opt types.bool false "Accept any certificate (days left are still reported).";
     };
   };
 
@@ -149,6 +151,7 @@ let
           a dynamic user and not under /home (`ProtectHome`).
         '';
         systemd_units = opt (types.listOf types.str) [ ] "systemd units to watch, e.g. `nginx.service`.";
+        cgroup_root = opt types.str "/sys/fs/cgroup" "Root of the cgroup file system the systemd collector reads.";
       };
 
       check = opt (types.listOf (types.submodule checkModule)) [ ] "HTTP(S) service checks run by this node (`[[check]]`).";

@@ -5,6 +5,7 @@
 //!
 //! Not here: the store itself (`meshmon_dashboard`) or deciding what to backfill (gossip).
 
+use crate::alert::{AlertSender, Input as AlertInput};
 use crate::gossip::Delivered;
 use crate::gossip::backfill::GapTracker;
 use meshmon_dashboard::{Ingest, IngestSender, Sample};
@@ -28,6 +29,10 @@ pub struct Ingestor {
     held: GapTracker,
     /// The position last sent per origin.
     sent: HashMap<String, (u64, u64)>,
+    /// The alert thread, which gets live frames only.
+    alerts: Option<AlertSender>,
+    /// Frames the alert thread's full queue refused.
+    pub alert_drops: u64,
 }
 
 impl Ingestor {
@@ -40,6 +45,27 @@ impl Ingestor {
             warned: false,
             held: GapTracker::default(),
             sent: HashMap::new(),
+            alerts: None,
+            alert_drops: 0,
+        }
+    }
+
+    /// Also hands live frames to the alert thread (never replayed ones).
+    pub fn with_alerts(mut self, alerts: AlertSender) -> Ingestor {
+        self.alerts = Some(alerts);
+        self
+    }
+
+    fn alert(&mut self, input: AlertInput) {
+        let Some(tx) = &self.alerts else { return };
+        if let Err(std::sync::mpsc::TrySendError::Full(_)) = tx.try_send(input) {
+            self.alert_drops += 1;
+            if self.alert_drops.is_power_of_two() {
+                warn!(
+                    dropped = self.alert_drops,
+                    "alert queue full; frames skipped by the alert engine"
+                );
+            }
         }
     }
 
@@ -83,9 +109,23 @@ impl Ingestor {
                 ts_ms: now,
             });
         }
+        let ts_ms = i64::try_from(d.header.ts_ms).unwrap_or(i64::MAX);
         match d.payload {
+            Payload::AlertSync(sync) => {
+                if !d.replay {
+                    self.alert(AlertInput::Sync { from: origin, sync });
+                }
+                return;
+            }
             Payload::HostInfo(info) => {
                 if !d.replay {
+                    self.alert(AlertInput::Frame {
+                        host: origin.clone(),
+                        ts_ms,
+                        now_ms: now,
+                        values: Vec::new(),
+                        info: Some(info.clone()),
+                    });
                     self.send(Ingest::Host {
                         name: origin.clone(),
                         info,
@@ -97,12 +137,31 @@ impl Ingestor {
             Payload::SeriesTable(t) => {
                 self.decoder(&origin, d.header.boot_id, d.replay, now_ms)
                     .table(&t);
+                if !d.replay {
+                    self.alert(AlertInput::Frame {
+                        host: origin.clone(),
+                        ts_ms,
+                        now_ms: now,
+                        values: Vec::new(),
+                        info: None,
+                    });
+                }
             }
             Payload::Samples(s) => {
-                let ts_ms = i64::try_from(d.header.ts_ms).unwrap_or(i64::MAX);
                 let (values, _gap) = self
                     .decoder(&origin, d.header.boot_id, d.replay, now_ms)
                     .apply(&s);
+                // Replayed (backfilled) data is stored but never evaluated: it would fire
+                // alerts about the past.
+                if !d.replay {
+                    self.alert(AlertInput::Frame {
+                        host: origin.clone(),
+                        ts_ms,
+                        now_ms: now,
+                        values: values.clone(),
+                        info: None,
+                    });
+                }
                 if !values.is_empty() {
                     let samples = values
                         .into_iter()

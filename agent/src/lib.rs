@@ -3,8 +3,10 @@
 //!
 //! # Layout
 //! - [`config`]: the TOML config, raw serde structs and the validated form.
+//! - [`alert`]: alert rules, the engine, notifications and their delivery (dashboard nodes).
 //! - [`cmd`]: the implementations of the `meshmon` commands (the binary parses arguments).
 //! - [`collect`]: host metric collectors (CPU, memory, disks, network, host).
+//! - [`check`]: HTTP(S) service checks (`[[check]]`), async tasks on the node's runtime.
 //! - [`gossip`]: the sans-io gossip state machine (links, credits, dedup, forwarding).
 //! - [`export`]: the optional Prometheus endpoint.
 //! - [`ingest`]: a dashboard node's frames into its store.
@@ -15,6 +17,8 @@
 //! - [`tui`]: `meshmon tui`: a viewer feeding the dashboard's terminal UI.
 //! - [`update`]: self-update from a GitHub-style release with SHA-256 verification.
 
+pub mod alert;
+pub mod check;
 pub mod cmd;
 pub mod collect;
 pub mod config;

@@ -85,13 +85,21 @@ enum Command {
         #[arg(short, long)]
         config: Option<PathBuf>,
     },
-    /// Query a dashboard node's store: hosts, series, stats, alerts, export
+    /// Query a dashboard node's store: hosts, series, stats, alerts, checks, export
     #[command(
-        after_help = "Examples:\n  meshmon query hosts --format json\n  meshmon query series --host srv01 --metric 'disk.used_pct{mount=\"/\"}' --since 24h --step 5m\n  meshmon query stats --host srv01 --metric cpu.usage_pct --since 7d\n  meshmon query alerts --all --since 7d\n  meshmon query export --host srv01 --since 1h --format csv > srv01.csv"
+        after_help = "Examples:\n  meshmon query hosts --format json\n  meshmon query series --host srv01 --metric 'disk.used_pct{mount=\"/\"}' --since 24h --step 5m\n  meshmon query stats --host srv01 --metric cpu.usage_pct --since 7d\n  meshmon query alerts --all --since 7d\n  meshmon query checks --since 24h\n  meshmon query export --host srv01 --since 1h --format csv > srv01.csv"
     )]
     Query {
         #[command(subcommand)]
         what: QueryCmd,
+    },
+    /// Acknowledge alerts and silence notifications on a dashboard node
+    #[command(
+        after_help = "Examples:\n  meshmon alerts ack 42\n  meshmon alerts silence --rule disk-full --host web01 --for 2h\n  meshmon alerts silences\n  meshmon alerts unsilence 3\n  meshmon alerts outbox"
+    )]
+    Alerts {
+        #[command(subcommand)]
+        what: meshmon_agent::cmd::alerts::AlertsCmd,
     },
     /// Show what the local node sees: hosts of the mesh and its links
     #[command(
@@ -195,6 +203,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Keygen { out } => keygen(out),
         Command::Query { what } => query(what),
+        Command::Alerts { what } => meshmon_agent::cmd::alerts::alerts(what),
         Command::Tui { config } => {
             let cfg = Config::load(config.as_deref()).map_err(config_failure)?;
             let start_hint = match &cfg.source {

@@ -207,8 +207,19 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()>
         keyed = !cfg.node.keyring.is_null(),
         "node started"
     );
+    let mut alert_thread = None;
     if let (Some((writer, resume)), Some(mut rx)) = (&store, ingest_rx) {
         let mut ingestor = Ingestor::new(writer.sender());
+        match crate::alert::start(&cfg, handle.commands.clone(), &tracker, &shutdown) {
+            Ok((alerts, thread)) => {
+                ingestor = ingestor.with_alerts(alerts);
+                alert_thread = Some(thread);
+            }
+            Err(error) => warn!(
+                error = format!("{error:#}"),
+                "cannot start the alert engine"
+            ),
+        }
         for (origin, boot_id, seq) in resume {
             ingestor.resume(origin, *boot_id, *seq);
             let cmd = MeshCommand::Resume {
@@ -240,6 +251,7 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()>
     let extras = Extras::default();
     let optional_stop = Stop::default();
     let optional = crate::collect::start_optional(&cfg, &extras, &optional_stop);
+    crate::check::start(&cfg.checks, &extras, &tracker, &shutdown);
     let commands = handle.commands.clone();
     let collect_cfg = cfg.clone();
     let collect_extras = extras.clone();
@@ -275,6 +287,16 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()>
         }
     })
     .await;
+    if let Some(t) = alert_thread {
+        // It ends once the ingestor (holding its queue) and the delivery tasks are gone.
+        let _ = tokio::task::spawn_blocking(move || {
+            let deadline = Instant::now() + SHUTDOWN_DEADLINE;
+            while !t.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+        .await;
+    }
     if let Some((writer, _)) = store {
         // Flushes open chunks and positions; the store file is consistent after this.
         let health = tokio::task::spawn_blocking(move || writer.shutdown()).await;

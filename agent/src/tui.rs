@@ -87,6 +87,100 @@ fn history_worker(
     }
 }
 
+/// What the alert worker is asked to do.
+enum AlertAction {
+    Ack(i64),
+    Silence { id: i64, until_ms: i64 },
+}
+
+/// Reads the store's alerts every 2 s for the Alerts view, and performs the view's
+/// acknowledgements and silences in the store (the running node picks them up and tells the
+/// other dashboard nodes), on this thread so the UI never waits on the disk.
+fn alerts_worker(
+    path: PathBuf,
+    actions: std::sync::mpsc::Receiver<AlertAction>,
+    events: mpsc::Sender<AppEvent>,
+) {
+    use meshmon_dashboard::alertdb::{AlertDb, SilenceRow};
+    use meshmon_dashboard::tui::alerts::{Alert, AlertState, Severity};
+    let mut db: Option<AlertDb> = None;
+    loop {
+        let action = match actions.recv_timeout(Duration::from_secs(2)) {
+            Ok(a) => Some(a),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => None,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
+        };
+        if db.is_none() && path.exists() {
+            db = AlertDb::open(&path)
+                .map_err(|error| tracing::debug!(%error, "alerts not readable yet"))
+                .ok();
+        }
+        let Some(d) = &db else { continue };
+        let now = meshmon_dashboard::time::now_ms();
+        match action {
+            Some(AlertAction::Ack(id)) => {
+                let _ = d.ack(id);
+            }
+            Some(AlertAction::Silence { id, until_ms }) => {
+                if let Ok(Some(a)) = d.get(id) {
+                    let _ = d.merge_silence(&SilenceRow {
+                        id: 0,
+                        ident: format!("tui-{now}-{:08x}", rand::random::<u32>()),
+                        rule: a.rule,
+                        host: a.host,
+                        created_ms: now,
+                        until_ms,
+                        by: "tui".into(),
+                        removed: false,
+                        updated_ms: now,
+                    });
+                }
+            }
+            None => {}
+        }
+        let Ok(reader) = meshmon_dashboard::Reader::open(&path) else {
+            continue;
+        };
+        let silences = d.silences(false, now).unwrap_or_default();
+        let rows = reader
+            .alerts(true, Some(now - 86_400_000))
+            .unwrap_or_default();
+        let list = rows
+            .into_iter()
+            .map(|r| Alert {
+                id: u64::try_from(r.id).unwrap_or(0),
+                silenced_until_ms: silences
+                    .iter()
+                    .filter(|s| {
+                        crate::alert::rules::glob(&s.rule, &r.rule)
+                            && crate::alert::rules::glob(&s.host, &r.host)
+                    })
+                    .map(|s| s.until_ms)
+                    .max(),
+                rule: r.rule,
+                host: r.host,
+                state: match r.state.as_str() {
+                    "firing" => AlertState::Firing,
+                    "pending" => AlertState::Pending,
+                    _ => AlertState::Resolved,
+                },
+                severity: match r.severity.as_str() {
+                    "critical" => Severity::Critical,
+                    "warning" => Severity::Warning,
+                    _ => Severity::Info,
+                },
+                started_ms: r.started_ms,
+                ended_ms: r.ended_ms,
+                value: r.value.unwrap_or(f64::NAN),
+                acked: r.acked,
+            })
+            .collect();
+        if events.blocking_send(AppEvent::Alerts(list)).is_err() {
+            return;
+        }
+    }
+}
+
 /// The UI event for one delivery, if the UI uses it. A status that comes in several frames
 /// is handed over once all its parts are in.
 pub fn to_event(d: Delivered, statuses: &mut viewer::StatusAssembler) -> Option<AppEvent> {
@@ -117,8 +211,14 @@ pub async fn run(target: Target) -> anyhow::Result<()> {
     tracker.spawn(forward(deliveries, tx.clone(), silent_msg, stop.clone()));
     tracker.spawn(signals(tx.clone(), stop.clone()));
     let (history_tx, history_rx) = std::sync::mpsc::sync_channel::<(String, i64, i64)>(8);
+    let (alert_tx, alert_rx) = std::sync::mpsc::sync_channel::<AlertAction>(16);
     let history = match target.store.clone() {
         Some(path) => {
+            let events = tx.clone();
+            let apath = path.clone();
+            std::thread::Builder::new()
+                .name("tui-alerts".into())
+                .spawn(move || alerts_worker(apath, alert_rx, events))?;
             let events = tx.clone();
             std::thread::Builder::new()
                 .name("tui-history".into())
@@ -144,8 +244,16 @@ pub async fn run(target: Target) -> anyhow::Result<()> {
                 // Without a store nobody listens: the live rings answer.
                 let _ = history_tx.try_send((host, since_ms, until_ms));
             }
-            // No alert engine yet: acknowledgements stay in the UI.
-            other => tracing::debug!(action = ?other, "tui action not performed"),
+            // Without a store (not a dashboard node) nobody listens: they stay in the UI.
+            tui::Action::Ack { id } => {
+                let _ = alert_tx.try_send(AlertAction::Ack(i64::try_from(id).unwrap_or(0)));
+            }
+            tui::Action::Silence { id, until_ms } => {
+                let _ = alert_tx.try_send(AlertAction::Silence {
+                    id: i64::try_from(id).unwrap_or(0),
+                    until_ms,
+                });
+            }
         })
     });
     let result = ui.await;

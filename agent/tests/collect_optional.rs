@@ -1,7 +1,8 @@
-//! The optional collectors in a real `meshmon agent`: the Docker size of a generated tree of
-//! 50k files and the SMART figures of a slow fake `smartctl` (1 s per drive) reach a viewer
-//! with the right values, while the agent's own frames keep their 1 s cadence (no gap above
-//! 1.5 s) during the walks and smartctl runs. Without an NVIDIA driver the GPU collector logs
+//! The optional collectors in a real `meshmon agent`, every one of them on: the Docker size of
+//! a generated tree of 50k files and the SMART figures of a slow fake `smartctl` (1 s per
+//! drive), beside a textfile, a systemd unit and a failing HTTP check, reach a viewer with the
+//! right values, while the agent's own frames keep their 1 s cadence (no gap above 1.5 s)
+//! during the walks and smartctl runs. Without an NVIDIA driver the GPU collector logs
 //! that it is off and the agent runs on.
 
 mod common;
@@ -109,19 +110,37 @@ async fn watch(target: &str, origin: &str) -> (Latest, CancellationToken) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn docker_and_smart_values_arrive_and_core_frames_keep_their_cadence() {
+async fn with_every_collector_on_values_arrive_and_core_frames_keep_their_cadence() {
     let _serial = serial();
     let dir = tempfile::tempdir().expect("tempdir");
     let docker = dir.path().join("docker");
     tree(&docker);
     let want_bytes = du_sbx(&docker);
     let smartctl = fake_smartctl(dir.path());
+    // Every other collector on too: a textfile, a unit in a cgroup fixture, a failing check.
+    let write = |p: &Path, text: &str| {
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(p, text).expect("write");
+    };
+    write(&dir.path().join("textfile/backup.prom"), "backup_ok 1\n");
+    let cg = dir.path().join("cgroup");
+    write(&cg.join("cgroup.controllers"), "cpu memory\n");
+    let unit = cg.join("system.slice/nginx.service");
+    write(&unit.join("cgroup.events"), "populated 1\n");
+    write(&unit.join("memory.current"), "1048576\n");
+    write(&unit.join("cpu.stat"), "usage_usec 1000\n");
     let mut spec = Spec::new("optional1");
     spec.extra = format!(
         "[collect]\ninterval = \"1s\"\ndocker_dir = \"{}\"\ndocker_interval = \"2s\"\n\
-         smartctl = \"{}\"\nsmart_interval = \"2s\"\n",
+         smartctl = \"{}\"\nsmart_interval = \"2s\"\ntextfile_dir = \"{}\"\n\
+         systemd_units = [\"nginx.service\"]\ncgroup_root = \"{}\"\n\
+         [[check]]\nname = \"closed\"\nurl = \"http://127.0.0.1:{}/\"\ninterval = \"500ms\"\n\
+         timeout = \"500ms\"\n",
         docker.display(),
-        smartctl.display()
+        smartctl.display(),
+        dir.path().join("textfile").display(),
+        cg.display(),
+        free_port()
     );
     let agent = Agent::start(dir.path(), &spec);
     wait_all_see(
@@ -149,6 +168,10 @@ async fn docker_and_smart_values_arrive_and_core_frames_keep_their_cadence() {
         ("smart.temp_c{device=\"/dev/sda\"}", 32.0),
         ("smart.power_on_hours{device=\"/dev/sdg\"}", 43549.0),
         ("smart.passed{device=\"/dev/sdc\"}", 0.0),
+        ("backup_ok", 1.0),
+        ("systemd.active{unit=\"nginx.service\"}", 1.0),
+        ("systemd.mem_bytes{unit=\"nginx.service\"}", 1048576.0),
+        ("check.up{check=\"closed\"}", 0.0),
     ];
     let deadline = from + Duration::from_secs(25);
     loop {

@@ -243,6 +243,61 @@ impl Query<'_> {
         Ok(self.done(&headers, &rows))
     }
 
+    /// `meshmon query checks`: `check, host, up, status, latency_ms, cert_days_left,
+    /// uptime_pct, down_from, vantages`, one row per check and vantage host with data in the
+    /// range (default: the last hour). `down_from` of `vantages` hosts see the check down now
+    /// (the same on every row of a check); the table format adds one summary line per check.
+    pub fn checks(&self, since: Option<&str>, until: Option<&str>) -> Result<Output, StoreError> {
+        let since = self.time(since, self.now_ms - 3_600_000)?;
+        let until = self.time(until, self.now_ms)?;
+        let found = self.open()?.checks(since, until)?;
+        let mut per_check: std::collections::BTreeMap<&str, (i64, i64)> = Default::default();
+        for r in &found {
+            let e = per_check.entry(r.check.as_str()).or_default();
+            e.0 += i64::from(r.up == Some(false));
+            e.1 += 1;
+        }
+        let rows: Vec<Vec<Cell>> = found
+            .iter()
+            .map(|r| {
+                let (down, of) = per_check.get(r.check.as_str()).copied().unwrap_or_default();
+                vec![
+                    Cell::Str(r.check.clone()),
+                    Cell::Str(r.host.clone()),
+                    r.up.map_or(Cell::Null, |u| {
+                        Cell::Str(if u { "up" } else { "down" }.into())
+                    }),
+                    r.status.map_or(Cell::Null, Cell::Num),
+                    r.latency_ms.map_or(Cell::Null, Cell::Num),
+                    r.cert_days_left.map_or(Cell::Null, Cell::Num),
+                    r.uptime_pct.map_or(Cell::Null, Cell::Num),
+                    Cell::Int(down),
+                    Cell::Int(of),
+                ]
+            })
+            .collect();
+        let headers = [
+            "check",
+            "host",
+            "up",
+            "status",
+            "latency_ms",
+            "cert_days_left",
+            "uptime_pct",
+            "down_from",
+            "vantages",
+        ];
+        let mut out = self.done(&headers, &rows);
+        if self.format == Format::Table && !per_check.is_empty() {
+            out.text.push('\n');
+            for (check, (down, of)) in per_check {
+                let state = if down == 0 { "up" } else { "DOWN" };
+                out.text += &format!("{check}: {state}, down from {down} of {of} nodes\n");
+            }
+        }
+        Ok(out)
+    }
+
     /// `meshmon query export`: `metric, ts, value` of every series of `host` (default: all
     /// time), streamed to `out` as CSV or JSON. Returns the store warning, if any.
     pub fn export(

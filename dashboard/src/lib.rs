@@ -11,6 +11,7 @@
 //!
 //! # Layout
 //! - [`writer`]: the writer thread, its queue, health and failure handling.
+//! - [`alertdb`]: the alert tables (episodes, notification outbox, silences), read-write.
 //! - [`reader`]: read-only queries (hosts, series, stats, export, alerts).
 //! - [`cli`]: `meshmon query` output as table, JSON or CSV, from parsed arguments.
 //! - [`codec`]: byte formats of raw chunks and rollup blocks.
@@ -23,6 +24,7 @@
 //!   views over a node's live stream.
 
 pub mod agg;
+pub mod alertdb;
 pub mod cli;
 pub mod codec;
 pub mod error;

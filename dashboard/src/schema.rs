@@ -22,7 +22,7 @@ use std::time::Duration;
 /// `PRAGMA application_id` of a meshmon store ("MshM").
 pub const APPLICATION_ID: i64 = 0x4d73_684d;
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 /// Page size of new stores: chunks of a few hundred bytes to a few KiB pack with little slack.
 pub const PAGE_SIZE: u32 = 8192;
 /// How long a reader waits for a lock before giving up.
@@ -88,6 +88,42 @@ CREATE TABLE positions (
     boot_id INTEGER NOT NULL,
     seq INTEGER NOT NULL
 ) WITHOUT ROWID;
+"#,
+    // v3: alerting. Alert episodes carry a mesh-wide identity (`ident`), so every dashboard
+    // node names the same episode the same way; the outbox keeps notifications until they are
+    // delivered (a restart loses none); silences are exchanged between dashboard nodes.
+    r#"
+ALTER TABLE alerts ADD COLUMN ident TEXT;
+ALTER TABLE alerts ADD COLUMN series TEXT NOT NULL DEFAULT '';
+ALTER TABLE alerts ADD COLUMN threshold REAL;
+ALTER TABLE alerts ADD COLUMN fired_ms INTEGER;
+ALTER TABLE alerts ADD COLUMN reminders INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE alerts ADD COLUMN notified INTEGER NOT NULL DEFAULT 0;
+CREATE UNIQUE INDEX alerts_ident ON alerts (ident);
+CREATE INDEX alerts_state ON alerts (state);
+CREATE TABLE alert_outbox (
+    id INTEGER PRIMARY KEY,
+    notification TEXT NOT NULL UNIQUE,
+    target TEXT NOT NULL,
+    body TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('queued', 'sent', 'sent_elsewhere', 'silenced', 'expired')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    done_ms INTEGER,
+    error TEXT
+);
+CREATE INDEX alert_outbox_state ON alert_outbox (state, id);
+CREATE TABLE silences (
+    id INTEGER PRIMARY KEY,
+    ident TEXT NOT NULL UNIQUE,
+    rule TEXT NOT NULL,
+    host TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    until_ms INTEGER NOT NULL,
+    by TEXT NOT NULL DEFAULT '',
+    removed INTEGER NOT NULL DEFAULT 0,
+    updated_ms INTEGER NOT NULL
+);
 "#,
 ];
 
@@ -171,9 +207,22 @@ fn migrate(conn: &Connection, path: &Path, from: i64) -> Result<(), StoreError> 
     let err = |e| StoreError::sqlite(path, e);
     for (v, sql) in MIGRATIONS.iter().enumerate().skip(from.max(0) as usize) {
         let next = v as i64 + 1;
+        // Two connections may open the same file at once (the store writer and the alert
+        // engine): the version is read again under the write lock, so each step runs once.
+        conn.execute_batch("BEGIN IMMEDIATE").map_err(err)?;
+        let current: i64 = match conn.pragma_query_value(None, "user_version", |r| r.get(0)) {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                return Err(err(e));
+            }
+        };
+        if current >= next {
+            conn.execute_batch("COMMIT").map_err(err)?;
+            continue;
+        }
         let batch = format!(
-            "BEGIN IMMEDIATE; {sql}; PRAGMA application_id = {APPLICATION_ID}; \
-             PRAGMA user_version = {next}; COMMIT;"
+            "{sql}; PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {next}; COMMIT;"
         );
         if let Err(e) = conn.execute_batch(&batch) {
             let _ = conn.execute_batch("ROLLBACK");

@@ -278,6 +278,7 @@ let
           smart_interval = "10m";
           textfile_dir = "";
           systemd_units = [ ];
+          cgroup_root = "/sys/fs/cgroup";
         };
         check = [ ];
         store = {
@@ -363,6 +364,7 @@ let
           timeout = "5s";
           expect_status = 200;
           body_contains = "ok \"quoted\"";
+          insecure = false;
         }
         {
           name = "web";
@@ -370,6 +372,7 @@ let
           interval = "1m30s";
           timeout = "5s";
           expect_status = 204;
+          insecure = false;
         }
       ]
     ))

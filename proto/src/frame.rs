@@ -49,6 +49,9 @@ pub enum Kind {
     BackfillRequest,
     /// Backfill: an origin re-sends old frames to one node ([`crate::payload::Replay`]).
     Replay,
+    /// Alerts: what a dashboard node delivered, acknowledged and silenced
+    /// ([`crate::payload::AlertSync`]).
+    AlertSync,
     /// A kind this build does not know.
     Other(u8),
 }
@@ -65,6 +68,7 @@ impl Kind {
             Kind::SeriesTable => 0x12,
             Kind::BackfillRequest => 0x20,
             Kind::Replay => 0x21,
+            Kind::AlertSync => 0x30,
             Kind::Other(b) => b,
         }
     }
@@ -80,6 +84,7 @@ impl Kind {
             0x12 => Kind::SeriesTable,
             0x20 => Kind::BackfillRequest,
             0x21 => Kind::Replay,
+            0x30 => Kind::AlertSync,
             other => Kind::Other(other),
         }
     }

@@ -232,6 +232,45 @@ pub struct Replay {
     pub last: bool,
 }
 
+/// A silence as dashboard nodes exchange it: no notifications for alerts of rules matching
+/// `rule` on hosts matching `host` (globs) until `until_ms`. A silence is identified by `id`;
+/// of two versions of one silence, the one with the larger `updated_ms` wins (removal is a
+/// version with `removed` true).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct SilenceWire {
+    /// Unique id (`<node>-<ms>-<random>`).
+    pub id: String,
+    /// Glob on rule names.
+    pub rule: String,
+    /// Glob on host names.
+    pub host: String,
+    /// Created, ms since the epoch.
+    pub created_ms: u64,
+    /// Ends, ms since the epoch.
+    pub until_ms: u64,
+    /// Who created it (free text).
+    pub by: String,
+    /// Removed before its end.
+    pub removed: bool,
+    /// Version: ms since the epoch of the last change.
+    pub updated_ms: u64,
+}
+
+/// Alerts: a dashboard node's account of notifications, sent when it delivers one and every few
+/// seconds (PROTOCOL.md section 10). Dashboard nodes use it so that each alert transition is
+/// notified exactly once however many dashboard nodes evaluate the rules.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct AlertSync {
+    /// Notification ids this node delivered recently (`<event key>#<target>`).
+    pub sent: Vec<String>,
+    /// Alert ids (identities) acknowledged by a user, of alerts still active.
+    pub acks: Vec<String>,
+    /// Silences not yet ended.
+    pub silences: Vec<SilenceWire>,
+}
+
 /// A decoded payload.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Payload {
@@ -243,6 +282,7 @@ pub enum Payload {
     SeriesTable(SeriesTable),
     BackfillRequest(BackfillRequest),
     Replay(Replay),
+    AlertSync(AlertSync),
 }
 
 impl Payload {
@@ -257,6 +297,7 @@ impl Payload {
             Payload::SeriesTable(_) => Kind::SeriesTable,
             Payload::BackfillRequest(_) => Kind::BackfillRequest,
             Payload::Replay(_) => Kind::Replay,
+            Payload::AlertSync(_) => Kind::AlertSync,
         }
     }
 
@@ -276,6 +317,7 @@ impl Payload {
             Payload::SeriesTable(p) => rmp_serde::to_vec_named(p),
             Payload::BackfillRequest(p) => rmp_serde::to_vec_named(p),
             Payload::Replay(p) => rmp_serde::to_vec_named(p),
+            Payload::AlertSync(p) => rmp_serde::to_vec_named(p),
         };
         r.map_err(|e| ProtoError::Encode(e.to_string()))
     }
@@ -294,6 +336,7 @@ impl Payload {
             Kind::SeriesTable => Payload::SeriesTable(de(bytes)?),
             Kind::BackfillRequest => Payload::BackfillRequest(de(bytes)?),
             Kind::Replay => Payload::Replay(de(bytes)?),
+            Kind::AlertSync => Payload::AlertSync(de(bytes)?),
             Kind::Other(b) => return Err(DecodeError::UnknownKind(b)),
         })
     }
@@ -367,6 +410,20 @@ mod tests {
                 to: "d".into(),
                 frames: vec![serde_bytes::ByteBuf::from(vec![1u8, 2, 3])],
                 last: true,
+            }),
+            Payload::AlertSync(AlertSync {
+                sent: vec!["cpu-hot\u{1f}a\u{1f}\u{1f}5:firing#slack".into()],
+                acks: vec!["x".into()],
+                silences: vec![SilenceWire {
+                    id: "d-1-2".into(),
+                    rule: "*".into(),
+                    host: "web*".into(),
+                    created_ms: 1,
+                    until_ms: 2,
+                    by: "ops".into(),
+                    removed: false,
+                    updated_ms: 1,
+                }],
             }),
         ];
         for p in all {

@@ -2,11 +2,13 @@
 //! parses arguments. Each returns a [`Failure`] carrying the exit code on error.
 //!
 //! # Layout
+//! - [`alerts`]: `meshmon alerts` (acknowledge, silence, outbox).
 //! - [`demo`]: `meshmon demo`.
 //! - [`query`]: `meshmon query` and its arguments.
 //! - [`status`]: `meshmon status` output.
 //! - [`keygen`]: `meshmon keygen`.
 
+pub mod alerts;
 pub mod demo;
 pub mod keygen;
 pub mod query;

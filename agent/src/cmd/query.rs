@@ -88,6 +88,20 @@ pub enum QueryCmd {
         #[command(flatten)]
         src: QuerySource,
     },
+    /// HTTP checks per vantage host: check, host, up, status, latency_ms, cert_days_left,
+    /// uptime_pct, down_from, vantages (default: the last hour)
+    #[command(
+        after_help = "Examples:\n  meshmon query checks\n  meshmon query checks --since 7d\n  meshmon query checks --since 30d --format json"
+    )]
+    Checks {
+        /// RFC 3339 time or a duration ago (1h); uptime_pct is over [since, until]
+        #[arg(long)]
+        since: Option<String>,
+        #[arg(long)]
+        until: Option<String>,
+        #[command(flatten)]
+        src: QuerySource,
+    },
     /// Every metric of a host: rows metric, ts, value (csv or json)
     #[command(
         after_help = "Examples:\n  meshmon query export --host srv01 --since 1h --format csv > srv01.csv\n  meshmon query export --host srv01 --since 2026-11-01T00:00:00Z --format json"
@@ -112,6 +126,7 @@ pub fn query(what: QueryCmd) -> Result<(), Failure> {
         | QueryCmd::Series { src, .. }
         | QueryCmd::Stats { src, .. }
         | QueryCmd::Alerts { src, .. }
+        | QueryCmd::Checks { src, .. }
         | QueryCmd::Export { src, .. } => src,
     };
     let db = match &src.db {
@@ -164,6 +179,7 @@ pub fn query(what: QueryCmd) -> Result<(), Failure> {
             ..
         } => q.stats(host, metric, since.as_deref(), until.as_deref()),
         QueryCmd::Alerts { all, since, .. } => q.alerts(*all, since.as_deref()),
+        QueryCmd::Checks { since, until, .. } => q.checks(since.as_deref(), until.as_deref()),
         QueryCmd::Export {
             host, since, until, ..
         } => {

@@ -17,6 +17,7 @@
 //! - `disk`: real filesystems from `/proc/self/mountinfo`, sizes and inodes from `statvfs`.
 //! - `net`: per-interface byte rates from `/proc/net/dev`.
 //! - `host`: uptime, boot time and [`HostInfo`].
+//! - `textfile`, `systemd`: optional collectors on their own threads (see [`start_optional`]).
 //! - `gpu`, `docker`, `smart` (+ `smartctl`): optional collectors, each on its own thread,
 //!   publishing into [`Extras`] (started by [`start_optional`]).
 
@@ -30,6 +31,8 @@ mod mem;
 mod net;
 pub mod smart;
 mod smartctl;
+pub mod systemd;
+pub mod textfile;
 
 use crate::config::Config;
 pub use extra::{Extras, Stop};
@@ -172,6 +175,19 @@ pub fn start_optional(
 ) -> Vec<std::thread::JoinHandle<()>> {
     let mut threads = Vec::new();
     let c = &cfg.collect;
+    threads.extend(textfile::start(
+        c.textfile_dir.as_deref(),
+        c.interval,
+        extras,
+        stop,
+    ));
+    threads.extend(systemd::start(
+        &c.cgroup_root,
+        &c.systemd_units,
+        c.interval,
+        extras,
+        stop,
+    ));
     threads.extend(gpu::start(c.gpu, c.interval, extras, stop));
     threads.extend(docker::start(
         c.docker_dir.as_deref(),

@@ -5,8 +5,8 @@
 //!
 //! Not here: reading keys' contents beyond validating them, or acting on the config.
 
+use meshmon_proto::Keyring;
 use meshmon_proto::units::parse_duration;
-use meshmon_proto::{Keyring, Selector};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -53,6 +53,29 @@ pub struct CollectConfig {
     pub textfile_dir: Option<PathBuf>,
     pub systemd_units: Vec<String>,
     pub gpu: bool,
+    /// Root of the cgroup file system read by the systemd collector.
+    pub cgroup_root: PathBuf,
+}
+
+/// The shortest `[[check]]` interval accepted (short ones are for tests).
+pub const MIN_CHECK_INTERVAL: Duration = Duration::from_millis(100);
+
+/// One `[[check]]`, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckConfig {
+    /// The `check` label; unique among this node's checks.
+    pub name: String,
+    /// http:// or https:// URL.
+    pub url: String,
+    pub interval: Duration,
+    /// Limit for the whole request (connect, TLS, headers, body).
+    pub timeout: Duration,
+    pub expect_status: u16,
+    pub body_contains: Option<String>,
+    /// Extra trusted roots (PEM), added to the system's.
+    pub ca_file: Option<PathBuf>,
+    /// Accept any certificate.
+    pub insecure: bool,
 }
 
 /// `[store]`, validated.
@@ -63,6 +86,15 @@ pub struct StoreConfig {
     pub retention_1m: Duration,
     pub retention_1h: Duration,
     pub flush_interval: Duration,
+}
+
+/// `[notify]`, validated.
+#[derive(Debug, Clone, Default)]
+pub struct NotifyConfig {
+    pub slack_webhook: Option<String>,
+    pub webhooks: Vec<String>,
+    /// A notification not delivered for this long is given up (logged, kept as `expired`).
+    pub give_up_after: Duration,
 }
 
 /// `[update]`, validated.
@@ -81,8 +113,14 @@ pub struct Config {
     pub source: Option<PathBuf>,
     pub node: NodeConfig,
     pub collect: CollectConfig,
+    /// HTTP(S) checks run by this node.
+    pub checks: Vec<CheckConfig>,
     pub store: StoreConfig,
     pub update: UpdateConfig,
+    /// Alert rules (built-ins merged with `[[alert]]`), evaluated on dashboard nodes.
+    pub alerts: Vec<crate::alert::Rule>,
+    /// Where notifications go.
+    pub notify: NotifyConfig,
     /// Where the Prometheus endpoint listens; `None`: off.
     pub prometheus_listen: Option<SocketAddr>,
     /// The file with defaults filled in, for `check-config`.
@@ -186,6 +224,7 @@ impl Config {
             textfile_dir: non_empty(&c.textfile_dir).map(PathBuf::from),
             systemd_units: c.systemd_units.clone(),
             gpu: c.gpu,
+            cgroup_root: PathBuf::from(c.cgroup_root.trim()),
         };
         for (key, d, text) in [
             (
@@ -203,7 +242,19 @@ impl Config {
                 return Err(err(key, format!("'{text}' is below the minimum of 1s")));
             }
         }
+        for u in &collect.systemd_units {
+            if u.is_empty() || u.contains('/') || u.starts_with('.') {
+                return Err(err(
+                    "collect.systemd_units",
+                    format!("'{u}' is not a unit name (expected e.g. 'nginx.service')"),
+                ));
+            }
+        }
+        if collect.cgroup_root.as_os_str().is_empty() {
+            return Err(err("collect.cgroup_root", "must not be empty".into()));
+        }
 
+        let mut checks: Vec<CheckConfig> = Vec::with_capacity(raw.checks.len());
         for (i, ch) in raw.checks.iter().enumerate() {
             let key = |k: &str| format!("check[{i}].{k}");
             if ch.name.is_empty() {
@@ -215,8 +266,38 @@ impl Config {
                     format!("'{}' is not an http:// or https:// URL", ch.url),
                 ));
             }
-            dur(&key("interval"), &ch.interval)?;
-            dur(&key("timeout"), &ch.timeout)?;
+            if checks.iter().any(|c| c.name == ch.name) {
+                return Err(err(
+                    &key("name"),
+                    format!("'{}' is used by another check", ch.name),
+                ));
+            }
+            let interval = dur(&key("interval"), &ch.interval)?;
+            if interval < MIN_CHECK_INTERVAL {
+                return Err(err(
+                    &key("interval"),
+                    format!("'{}' is below 100ms", ch.interval),
+                ));
+            }
+            let timeout = dur(&key("timeout"), &ch.timeout)?;
+            if timeout.is_zero() {
+                return Err(err(&key("timeout"), "must be more than 0s".into()));
+            }
+            if let Some(ca) = &ch.ca_file
+                && let Err(e) = std::fs::metadata(ca)
+            {
+                return Err(err(&key("ca_file"), format!("'{}': {e}", ca.display())));
+            }
+            checks.push(CheckConfig {
+                name: ch.name.clone(),
+                url: ch.url.clone(),
+                interval,
+                timeout,
+                expect_status: ch.expect_status,
+                body_contains: ch.body_contains.clone().filter(|b| !b.is_empty()),
+                ca_file: ch.ca_file.clone(),
+                insecure: ch.insecure,
+            });
         }
 
         let retention = dur("store.retention", &raw.store.retention)?;
@@ -231,30 +312,9 @@ impl Config {
         }
         let store_path = raw.store.path.clone().unwrap_or_else(default_store_path);
 
-        for (i, a) in raw.alerts.iter().enumerate() {
-            let key = |k: &str| format!("alert[{i}].{k}");
-            if a.name.is_empty() {
-                return Err(err(&key("name"), "must not be empty".into()));
-            }
-            Selector::parse(&a.metric).map_err(|m| err(&key("metric"), m))?;
-            if !matches!(a.op.as_str(), ">" | ">=" | "<" | "<=") {
-                return Err(err(
-                    &key("op"),
-                    format!("'{}' is not one of > >= < <=", a.op),
-                ));
-            }
-            if !matches!(a.severity.as_str(), "info" | "warning" | "critical") {
-                return Err(err(
-                    &key("severity"),
-                    format!("'{}' is not one of info, warning, critical", a.severity),
-                ));
-            }
-            if !a.threshold.is_finite() {
-                return Err(err(&key("threshold"), "must be a finite number".into()));
-            }
-            dur(&key("for"), &a.hold)?;
-            dur(&key("repeat"), &a.repeat)?;
-        }
+        let alerts =
+            crate::alert::rules::compile(&raw.alerts, &|key, msg| format!("{file}: {key}: {msg}"))
+                .map_err(ConfigError)?;
         let n = &raw.notify;
         for (key, url) in std::iter::once(("notify.slack_webhook", &n.slack_webhook))
             .chain(n.webhooks.iter().map(|u| ("notify.webhooks", u)))
@@ -266,6 +326,16 @@ impl Config {
                 ));
             }
         }
+
+        let notify = NotifyConfig {
+            slack_webhook: non_empty(&n.slack_webhook).map(str::to_owned),
+            webhooks: n
+                .webhooks
+                .iter()
+                .filter_map(|u| non_empty(u).map(str::to_owned))
+                .collect(),
+            give_up_after: dur("notify.give_up_after", &n.give_up_after)?,
+        };
 
         let prometheus_listen = match non_empty(&raw.export.prometheus_listen) {
             None => None,
@@ -310,6 +380,7 @@ impl Config {
                 tags: raw.node.tags.clone(),
             },
             collect,
+            checks,
             store: StoreConfig {
                 path: store_path,
                 retention,
@@ -318,6 +389,8 @@ impl Config {
                 flush_interval,
             },
             update,
+            alerts,
+            notify,
             prometheus_listen,
             effective: raw,
         })

@@ -132,6 +132,9 @@ pub struct RawCollect {
     /// systemd units to watch, e.g. `nginx.service`.
     #[serde(default)]
     pub systemd_units: Vec<String>,
+    /// Root of the cgroup file system the systemd collector reads (tests use a fixture tree).
+    #[serde(default = "default_cgroup_root")]
+    pub cgroup_root: String,
     /// NVIDIA GPUs through NVML (switches itself off where there is no driver); false = off.
     #[serde(default = "default_gpu")]
     pub gpu: bool,
@@ -156,6 +159,9 @@ fn default_smartctl() -> String {
 fn default_smart_interval() -> String {
     "10m".into()
 }
+fn default_cgroup_root() -> String {
+    "/sys/fs/cgroup".into()
+}
 
 impl Default for RawCollect {
     fn default() -> Self {
@@ -168,6 +174,7 @@ impl Default for RawCollect {
             textfile_dir: String::new(),
             systemd_units: Vec::new(),
             gpu: default_gpu(),
+            cgroup_root: default_cgroup_root(),
         }
     }
 }
@@ -192,6 +199,12 @@ pub struct RawCheck {
     /// Text the body must contain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body_contains: Option<String>,
+    /// PEM file of extra trusted root certificates (an internal CA), added to the system's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+    /// Accept any certificate (expired, self-signed, wrong name); days left are still reported.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure: bool,
 }
 
 fn default_check_interval() -> String {
@@ -251,47 +264,55 @@ impl Default for RawStore {
     }
 }
 
-/// `[[alert]]`.
+/// `[[alert]]`. A rule named like a built-in (`host-down`, `check-down`, `smart-failed`,
+/// `smart-critical-warning`, `smart-media-errors`, `smart-worn`, `disk-full`, `inodes-full`)
+/// changes that built-in: only the keys given replace the built-in's, and `enabled = false`
+/// switches it off. Other rules need `metric`, `op` and `threshold`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawAlert {
     /// Rule name.
     pub name: String,
     /// Metric selector.
-    pub metric: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric: Option<String>,
     /// Glob on host names.
-    #[serde(default = "default_hosts")]
-    pub hosts: String,
-    /// `>`, `>=`, `<` or `<=`.
-    pub op: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hosts: Option<String>,
+    /// Tags a host must all have (from its `node.tags`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
+    /// `>`, `>=`, `<`, `<=`, or `increase` (the value rose since the previous reading).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub op: Option<String>,
     /// Threshold compared with the value.
-    pub threshold: f64,
-    /// How long the condition must hold before firing.
-    #[serde(default = "default_for", rename = "for")]
-    pub hold: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
+    /// Hysteresis: a firing alert resolves only once the value is past this (below it for
+    /// `>`/`>=`, above it for `<`/`<=`), so a value hovering at the threshold does not flap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clear_threshold: Option<f64>,
+    /// How long the condition must hold before firing (for `increase`: how long without a
+    /// further increase before it resolves).
+    #[serde(default, rename = "for", skip_serializing_if = "Option::is_none")]
+    pub hold: Option<String>,
     /// `info`, `warning` or `critical`.
-    #[serde(default = "default_severity")]
-    pub severity: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<String>,
     /// Reminder interval while firing; "0s" = never.
-    #[serde(default = "default_repeat")]
-    pub repeat: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repeat: Option<String>,
+    /// `false` switches the rule (or built-in) off.
+    #[serde(default = "default_enabled")]
+    pub enabled: bool,
 }
 
-fn default_hosts() -> String {
-    "*".into()
-}
-fn default_for() -> String {
-    "0s".into()
-}
-fn default_severity() -> String {
-    "warning".into()
-}
-fn default_repeat() -> String {
-    "4h".into()
+fn default_enabled() -> bool {
+    true
 }
 
 /// `[notify]`.
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawNotify {
     /// Slack incoming-webhook URL.
@@ -300,4 +321,21 @@ pub struct RawNotify {
     /// Generic JSON webhooks.
     #[serde(default)]
     pub webhooks: Vec<String>,
+    /// Give up on a notification that could not be delivered for this long.
+    #[serde(default = "default_give_up_after")]
+    pub give_up_after: String,
+}
+
+fn default_give_up_after() -> String {
+    "24h".into()
+}
+
+impl Default for RawNotify {
+    fn default() -> Self {
+        RawNotify {
+            slack_webhook: String::new(),
+            webhooks: Vec::new(),
+            give_up_after: default_give_up_after(),
+        }
+    }
 }

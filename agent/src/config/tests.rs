@@ -86,3 +86,42 @@ fn gpu_docker_and_smart_keys() {
         "t.toml: collect.docker_interval: '500ms' is below the minimum of 1s"
     );
 }
+
+#[test]
+fn checks_are_validated() {
+    let ok = "[[check]]\nname = \"web\"\nurl = \"https://example.org/\"\n";
+    let c = parse(ok).expect("valid");
+    assert_eq!(c.checks.len(), 1);
+    let ch = &c.checks[0];
+    assert_eq!(ch.interval, Duration::from_secs(30));
+    assert_eq!(ch.timeout, Duration::from_secs(5));
+    assert_eq!(ch.expect_status, 200);
+    assert!(!ch.insecure && ch.ca_file.is_none() && ch.body_contains.is_none());
+    let e = parse(&format!("{ok}{ok}")).expect_err("duplicate");
+    assert_eq!(
+        e.to_string(),
+        "t.toml: check[1].name: 'web' is used by another check"
+    );
+    let e = parse(&format!("{ok}interval = \"50ms\"\n")).expect_err("too fast");
+    assert_eq!(
+        e.to_string(),
+        "t.toml: check[0].interval: '50ms' is below 100ms"
+    );
+    let e = parse(&format!("{ok}ca_file = \"/nonexistent/ca.pem\"\n")).expect_err("no ca");
+    assert!(
+        e.to_string()
+            .starts_with("t.toml: check[0].ca_file: '/nonexistent/ca.pem': "),
+        "{e}"
+    );
+}
+
+#[test]
+fn systemd_units_and_cgroup_root() {
+    let c = parse("[collect]\nsystemd_units = [\"nginx.service\"]\n").expect("valid");
+    assert_eq!(c.collect.cgroup_root, PathBuf::from("/sys/fs/cgroup"));
+    let e = parse("[collect]\nsystemd_units = [\"../x\"]\n").expect_err("bad unit");
+    assert_eq!(
+        e.to_string(),
+        "t.toml: collect.systemd_units: '../x' is not a unit name (expected e.g. 'nginx.service')"
+    );
+}

@@ -39,6 +39,8 @@ pub enum MeshCommand {
     Samples(Vec<(SeriesKey, f64)>),
     /// Host description to gossip.
     HostInfo(HostInfo),
+    /// Any other payload this node originates and floods (alert exchange).
+    Gossip(Payload),
     /// The node's current view.
     Status(oneshot::Sender<Status>),
     /// What the store already holds of an origin (dashboard nodes, at start).
@@ -324,6 +326,7 @@ impl MeshTask {
                 }
             }
             MeshCommand::HostInfo(info) => self.feed(Input::Local(Payload::HostInfo(info))).await,
+            MeshCommand::Gossip(payload) => self.feed(Input::Local(payload)).await,
             MeshCommand::Status(reply) => {
                 let _ = reply.send(self.gossip.status());
             }

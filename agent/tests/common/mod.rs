@@ -2,6 +2,8 @@
 //! files in a temporary directory, and an in-process viewer that records what a node accepts.
 #![allow(dead_code)]
 
+pub mod webhook;
+
 use meshmon_agent::gossip::Delivered;
 use meshmon_agent::viewer;
 use meshmon_proto::payload::Status;
@@ -128,6 +130,29 @@ impl Agent {
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then waits up to 5 s for a clean exit (SIGKILL after that).
+    pub fn stop(&mut self) {
+        if let Some(pid) = rustix::process::Pid::from_raw(self.child.id() as i32) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.kill();
+    }
+
+    /// Starts the node again from `self.spec` (same port; change `spec.extra` first to change
+    /// its config). The log file starts over.
+    pub fn restart(&mut self, dir: &Path) {
+        self.kill();
+        let spec = self.spec.clone();
+        *self = Agent::start(dir, &spec);
     }
 
     /// Whether the process is still running.

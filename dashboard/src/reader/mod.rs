@@ -20,7 +20,10 @@ use sinks::{Points, Sink, Steps};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod checks;
 mod sinks;
+
+pub use checks::CheckRow;
 
 /// A read-only view of a store.
 #[derive(Debug)]

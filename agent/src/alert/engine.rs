@@ -1,0 +1,534 @@
+//! The alert engine: a state machine fed with a dashboard node's live frames and a 1 s tick,
+//! returning the alert changes to persist and the events to notify. No I/O, no clock of its
+//! own: tests drive it with made-up frames and times.
+//!
+//! Lifecycle of an episode (one rule, one host, one series): inactive -> pending (the
+//! condition holds, `for` not yet elapsed) -> firing -> resolved. Threshold and increase rules
+//! are timed by the frames' own timestamps (the origin's clock), so every dashboard node that
+//! receives the same frames reaches the same transitions at the same frame and names episodes
+//! identically ([`ident`]): that is what lets several dashboard nodes notify each event once
+//! (PROTOCOL.md section 10). Host-down is timed by this node's clock, since it is about frames
+//! that do not arrive. Replayed (backfilled) frames are never fed here.
+//!
+//! Not here: persisting (the runner writes [`Change`]s), silences and delivery.
+
+use super::rules::{Condition, Rule};
+use meshmon_dashboard::alertdb::AlertRecord;
+use meshmon_proto::SeriesKey;
+use meshmon_proto::payload::down_after_ms;
+use sha2::{Digest as _, Sha256};
+use std::collections::HashMap;
+
+/// What happened to an episode that users are told about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    Firing,
+    /// The n-th reminder while still firing (`repeat`).
+    Reminder(i64),
+    Resolved,
+}
+
+impl EventKind {
+    /// `firing`, `reminder-N`, `resolved`: the event part of a notification id.
+    pub fn tag(self) -> String {
+        match self {
+            EventKind::Firing => "firing".into(),
+            EventKind::Reminder(n) => format!("reminder-{n}"),
+            EventKind::Resolved => "resolved".into(),
+        }
+    }
+}
+
+/// Something the runner must persist, with the event to notify if any.
+#[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // short-lived, a handful per frame at most
+pub enum Change {
+    /// Insert or update the episode; notify `event` if given.
+    Upsert(AlertRecord, Option<EventKind>),
+    /// A pending episode that never fired is forgotten.
+    DeletePending(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Pending,
+    Firing,
+}
+
+#[derive(Debug, Clone)]
+struct Episode {
+    ident: String,
+    state: State,
+    started_ms: i64,
+    fired_ms: Option<i64>,
+    value: Option<f64>,
+    reminders: i64,
+    acked: bool,
+    /// Increase rules: the last time the value rose.
+    last_increase_ms: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+struct HostState {
+    /// This node's clock when the host's newest live frame arrived.
+    last_seen_ms: i64,
+    /// The newest frame's own timestamp (the origin's clock).
+    last_ts_ms: i64,
+    interval_ms: u64,
+    tags: Vec<String>,
+    dashboard: bool,
+    /// Per rule: whether it applies to this host (hosts glob and tags).
+    applies: Vec<bool>,
+}
+
+/// Key of an episode: rule index, host, series (`""` for host-down).
+type Key = (usize, String, String);
+
+/// The engine of one dashboard node.
+pub struct Engine {
+    rules: Vec<Rule>,
+    /// Rules by the metric name they watch.
+    by_metric: HashMap<String, Vec<usize>>,
+    host_down: Option<usize>,
+    episodes: HashMap<Key, Episode>,
+    /// Increase rules: the previous reading per series.
+    previous: HashMap<Key, f64>,
+    hosts: HashMap<String, HostState>,
+}
+
+/// The mesh-wide identity of an episode: the same on every dashboard node that saw the same
+/// frames.
+pub fn ident(rule: &str, host: &str, series: &str, started_ms: i64) -> String {
+    let mut h = Sha256::new();
+    for part in [rule, host, series] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    h.update(started_ms.to_be_bytes());
+    h.finalize()[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn ms(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl Engine {
+    /// An engine for `rules` with no state.
+    pub fn new(rules: Vec<Rule>) -> Engine {
+        let mut by_metric: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut host_down = None;
+        for (i, r) in rules.iter().enumerate() {
+            match r.metric_name() {
+                Some(m) => by_metric.entry(m.to_owned()).or_default().push(i),
+                None => host_down = Some(i),
+            }
+        }
+        Engine {
+            rules,
+            by_metric,
+            host_down,
+            episodes: HashMap::new(),
+            previous: HashMap::new(),
+            hosts: HashMap::new(),
+        }
+    }
+
+    /// The rules.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// Takes over the persisted active episodes. Those of rules that no longer exist resolve
+    /// now (returned); the others are re-evaluated with the current rules as frames arrive.
+    pub fn restore(&mut self, active: Vec<AlertRecord>, now_ms: i64) -> Vec<Change> {
+        let mut out = Vec::new();
+        for rec in active {
+            let Some(ri) = self.rules.iter().position(|r| r.name == rec.rule) else {
+                let mut r = rec;
+                let fired = r.state == "firing";
+                r.state = "resolved".into();
+                r.ended_ms = Some(now_ms);
+                out.push(if fired {
+                    Change::Upsert(r, Some(EventKind::Resolved))
+                } else {
+                    Change::DeletePending(r.ident)
+                });
+                continue;
+            };
+            let state = if rec.state == "firing" {
+                State::Firing
+            } else {
+                State::Pending
+            };
+            let ep = Episode {
+                ident: rec.ident,
+                state,
+                started_ms: rec.started_ms,
+                fired_ms: rec.fired_ms,
+                value: rec.value,
+                reminders: rec.reminders,
+                acked: rec.acked,
+                last_increase_ms: rec.fired_ms.unwrap_or(rec.started_ms),
+            };
+            self.episodes.insert((ri, rec.host, rec.series), ep);
+        }
+        out
+    }
+
+    /// Hosts known from the store before any frame arrived: they count as seen at `now_ms`
+    /// (so a host that never comes back goes down one hold time after this node starts),
+    /// with their last frame at `last_ts_ms`.
+    pub fn know_host(&mut self, host: &str, last_ts_ms: i64, now_ms: i64) {
+        let n = self.rules.len();
+        let rules = &self.rules;
+        self.hosts
+            .entry(host.to_owned())
+            .or_insert_with(|| HostState {
+                last_seen_ms: now_ms,
+                last_ts_ms,
+                interval_ms: 1000,
+                applies: (0..n).map(|i| rules[i].applies_to(host, &[])).collect(),
+                ..HostState::default()
+            });
+    }
+
+    /// A user acknowledged episode `ident`: no more reminders.
+    pub fn ack(&mut self, ident: &str) -> bool {
+        match self.episodes.values_mut().find(|e| e.ident == ident) {
+            Some(e) if !e.acked => {
+                e.acked = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Dashboard nodes heard within their down time, with this node's name included by the
+    /// caller.
+    pub fn live_dashboards(&self, now_ms: i64) -> Vec<String> {
+        self.hosts
+            .iter()
+            .filter(|(_, h)| {
+                h.dashboard
+                    && now_ms.saturating_sub(h.last_seen_ms)
+                        < i64::try_from(down_after_ms(h.interval_ms)).unwrap_or(i64::MAX)
+            })
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
+    /// Host info arrived: tags, interval and role.
+    pub fn host_info(&mut self, host: &str, tags: &[String], interval_ms: u64, dashboard: bool) {
+        let applies = self
+            .rules
+            .iter()
+            .map(|r| r.applies_to(host, tags))
+            .collect();
+        let h = self.hosts.entry(host.to_owned()).or_default();
+        h.tags = tags.to_vec();
+        h.interval_ms = interval_ms;
+        h.dashboard = dashboard;
+        h.applies = applies;
+    }
+
+    /// A live frame of `host` with timestamp `ts_ms` arrived at `now_ms`, carrying `values`
+    /// (empty for frames without samples).
+    pub fn frame(
+        &mut self,
+        host: &str,
+        ts_ms: i64,
+        now_ms: i64,
+        values: &[(SeriesKey, f64)],
+        out: &mut Vec<Change>,
+    ) {
+        if !self.hosts.contains_key(host) {
+            self.host_info(host, &[], 1000, false);
+        }
+        if let Some(h) = self.hosts.get_mut(host) {
+            h.last_seen_ms = now_ms;
+            h.last_ts_ms = h.last_ts_ms.max(ts_ms);
+        }
+        if let Some(ri) = self.host_down {
+            let key = (ri, host.to_owned(), String::new());
+            if let Some(ep) = self.episodes.remove(&key) {
+                self.end(&key, ep, ts_ms, None, out);
+            }
+        }
+        for (series, value) in values {
+            let Some(rules) = self.by_metric.get(&series.name) else {
+                continue;
+            };
+            // Few rules watch one metric: copying their indexes is cheaper than the borrow
+            // gymnastics of evaluating in place.
+            let rules: Vec<usize> = rules.to_vec();
+            for ri in rules {
+                let applies = self
+                    .hosts
+                    .get(host)
+                    .and_then(|h| h.applies.get(ri).copied())
+                    .unwrap_or(false);
+                if !applies {
+                    continue;
+                }
+                let matches = match &self.rules[ri].condition {
+                    Condition::Threshold { metric, .. } | Condition::Increase { metric } => {
+                        metric.matches(series)
+                    }
+                    Condition::HostDown => false,
+                };
+                if matches && value.is_finite() {
+                    self.evaluate(ri, host, series, *value, ts_ms, out);
+                }
+            }
+        }
+    }
+
+    fn evaluate(
+        &mut self,
+        ri: usize,
+        host: &str,
+        series: &SeriesKey,
+        value: f64,
+        ts: i64,
+        out: &mut Vec<Change>,
+    ) {
+        let key = (ri, host.to_owned(), series.to_string());
+        let rule = &self.rules[ri];
+        let hold = ms(rule.hold);
+        match rule.condition.clone() {
+            Condition::Threshold {
+                op,
+                threshold,
+                clear,
+                ..
+            } => {
+                let holds = op.holds(value, threshold);
+                match self.episodes.get_mut(&key) {
+                    None if holds => {
+                        let ep = Episode {
+                            ident: ident(&rule.name, host, &key.2, ts),
+                            state: State::Pending,
+                            started_ms: ts,
+                            fired_ms: None,
+                            value: Some(value),
+                            reminders: 0,
+                            acked: false,
+                            last_increase_ms: ts,
+                        };
+                        if hold == 0 {
+                            self.fire(key, ep, ts, Some(value), out);
+                        } else {
+                            out.push(Change::Upsert(self.record(&key, &ep, None), None));
+                            self.episodes.insert(key, ep);
+                        }
+                    }
+                    None => {}
+                    Some(ep) if ep.state == State::Pending => {
+                        if !holds {
+                            let ident = ep.ident.clone();
+                            self.episodes.remove(&key);
+                            out.push(Change::DeletePending(ident));
+                        } else if ts.saturating_sub(ep.started_ms) >= hold
+                            && let Some(ep) = self.episodes.remove(&key)
+                        {
+                            self.fire(key, ep, ts, Some(value), out);
+                        }
+                    }
+                    Some(ep) => {
+                        let resolved = match clear {
+                            Some(c) => op.cleared(value, c),
+                            None => !holds,
+                        };
+                        if resolved {
+                            if let Some(ep) = self.episodes.remove(&key) {
+                                self.end(&key, ep, ts, Some(value), out);
+                            }
+                        } else {
+                            ep.value = Some(value);
+                            self.remind(&key, ts, out);
+                        }
+                    }
+                }
+            }
+            Condition::Increase { .. } => {
+                let prev = self.previous.insert(key.clone(), value);
+                let rose = prev.is_some_and(|p| value > p);
+                match self.episodes.get_mut(&key) {
+                    None if rose => {
+                        let ep = Episode {
+                            ident: ident(&rule.name, host, &key.2, ts),
+                            state: State::Pending,
+                            started_ms: ts,
+                            fired_ms: None,
+                            value: Some(value),
+                            reminders: 0,
+                            acked: false,
+                            last_increase_ms: ts,
+                        };
+                        self.fire(key, ep, ts, Some(value), out);
+                    }
+                    None => {}
+                    Some(ep) => {
+                        if rose {
+                            ep.last_increase_ms = ts;
+                            ep.value = Some(value);
+                        }
+                        if ts.saturating_sub(ep.last_increase_ms) >= hold {
+                            if let Some(ep) = self.episodes.remove(&key) {
+                                self.end(&key, ep, ts, Some(value), out);
+                            }
+                        } else {
+                            self.remind(&key, ts, out);
+                        }
+                    }
+                }
+            }
+            Condition::HostDown => {}
+        }
+    }
+
+    /// The 1 s tick: host-down and its reminders.
+    pub fn tick(&mut self, now_ms: i64, out: &mut Vec<Change>) {
+        let Some(ri) = self.host_down else {
+            return;
+        };
+        let hold = ms(self.rules[ri].hold);
+        let rule_name = self.rules[ri].name.clone();
+        let mut silent: Vec<(String, i64, i64, u64)> = self
+            .hosts
+            .iter()
+            .filter(|(_, h)| h.applies.get(ri).copied().unwrap_or(false))
+            .map(|(n, h)| {
+                (
+                    n.clone(),
+                    now_ms.saturating_sub(h.last_seen_ms),
+                    h.last_ts_ms,
+                    h.interval_ms,
+                )
+            })
+            .collect();
+        silent.sort();
+        for (host, quiet, last_ts, interval) in silent {
+            let down_after = i64::try_from(down_after_ms(interval)).unwrap_or(i64::MAX);
+            let three = i64::try_from(interval.saturating_mul(3)).unwrap_or(i64::MAX);
+            let fire_after = three.max(hold).max(down_after);
+            let key = (ri, host.clone(), String::new());
+            if quiet < down_after {
+                continue;
+            }
+            match self.episodes.get(&key).map(|e| e.state) {
+                None => {
+                    let ep = Episode {
+                        ident: ident(&rule_name, &host, "", last_ts),
+                        state: State::Pending,
+                        started_ms: last_ts,
+                        fired_ms: None,
+                        value: None,
+                        reminders: 0,
+                        acked: false,
+                        last_increase_ms: last_ts,
+                    };
+                    if quiet >= fire_after {
+                        self.fire(key, ep, now_ms, None, out);
+                    } else {
+                        out.push(Change::Upsert(self.record(&key, &ep, None), None));
+                        self.episodes.insert(key, ep);
+                    }
+                }
+                Some(State::Pending) if quiet >= fire_after => {
+                    if let Some(ep) = self.episodes.remove(&key) {
+                        self.fire(key, ep, now_ms, None, out);
+                    }
+                }
+                Some(State::Pending) => {}
+                Some(State::Firing) => self.remind(&key, now_ms, out),
+            }
+        }
+    }
+
+    fn fire(
+        &mut self,
+        key: Key,
+        mut ep: Episode,
+        at: i64,
+        value: Option<f64>,
+        out: &mut Vec<Change>,
+    ) {
+        ep.state = State::Firing;
+        ep.fired_ms = Some(at);
+        ep.value = value.or(ep.value);
+        out.push(Change::Upsert(
+            self.record(&key, &ep, None),
+            Some(EventKind::Firing),
+        ));
+        self.episodes.insert(key, ep);
+    }
+
+    fn end(&self, key: &Key, mut ep: Episode, at: i64, value: Option<f64>, out: &mut Vec<Change>) {
+        match ep.state {
+            State::Pending => out.push(Change::DeletePending(ep.ident)),
+            State::Firing => {
+                ep.value = value.or(ep.value);
+                let mut rec = self.record(key, &ep, Some(at));
+                rec.state = "resolved".into();
+                out.push(Change::Upsert(rec, Some(EventKind::Resolved)));
+            }
+        }
+    }
+
+    fn remind(&mut self, key: &Key, now: i64, out: &mut Vec<Change>) {
+        let repeat = ms(self.rules[key.0].repeat);
+        let Some(ep) = self.episodes.get_mut(key) else {
+            return;
+        };
+        let Some(fired) = ep.fired_ms else {
+            return;
+        };
+        if repeat == 0 || ep.acked {
+            return;
+        }
+        let n = now.saturating_sub(fired) / repeat;
+        if n > ep.reminders {
+            ep.reminders = n;
+            let ep = ep.clone();
+            out.push(Change::Upsert(
+                self.record(key, &ep, None),
+                Some(EventKind::Reminder(n)),
+            ));
+        }
+    }
+
+    fn record(&self, key: &Key, ep: &Episode, ended_ms: Option<i64>) -> AlertRecord {
+        let rule = &self.rules[key.0];
+        let threshold = match &rule.condition {
+            Condition::Threshold { threshold, .. } => Some(*threshold),
+            _ => None,
+        };
+        AlertRecord {
+            id: 0,
+            ident: ep.ident.clone(),
+            rule: rule.name.clone(),
+            host: key.1.clone(),
+            series: key.2.clone(),
+            state: match ep.state {
+                State::Pending => "pending".into(),
+                State::Firing => "firing".into(),
+            },
+            severity: rule.severity.as_str().into(),
+            started_ms: ep.started_ms,
+            fired_ms: ep.fired_ms,
+            ended_ms,
+            value: ep.value,
+            threshold,
+            reminders: ep.reminders,
+            acked: ep.acked,
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "engine_tests.rs"]
+mod tests;

@@ -1,0 +1,255 @@
+//! Engine tests with made-up frames and a made-up clock.
+
+use super::*;
+use crate::alert::rules::{Op, Severity};
+use meshmon_proto::Selector;
+use meshmon_proto::metrics::Metric;
+use std::time::Duration;
+
+fn threshold(name: &str, op: Op, t: f64, clear: Option<f64>, hold_s: u64, repeat_s: u64) -> Rule {
+    Rule {
+        name: name.into(),
+        condition: Condition::Threshold {
+            metric: Selector::parse("cpu.usage_pct").expect("selector"),
+            op,
+            threshold: t,
+            clear,
+        },
+        hosts: "*".into(),
+        tags: Vec::new(),
+        hold: Duration::from_secs(hold_s),
+        severity: Severity::Warning,
+        repeat: Duration::from_secs(repeat_s),
+        builtin: false,
+    }
+}
+
+fn host_down(hold_s: u64) -> Rule {
+    Rule {
+        name: "host-down".into(),
+        condition: Condition::HostDown,
+        hosts: "*".into(),
+        tags: Vec::new(),
+        hold: Duration::from_secs(hold_s),
+        severity: Severity::Critical,
+        repeat: Duration::from_secs(3600),
+        builtin: true,
+    }
+}
+
+fn cpu(v: f64) -> Vec<(SeriesKey, f64)> {
+    vec![(SeriesKey::new(Metric::CpuUsagePct), v)]
+}
+
+/// Feeds one value per second from `t0` and returns the events.
+fn feed(e: &mut Engine, host: &str, t0: i64, values: &[f64]) -> Vec<(EventKind, AlertRecord)> {
+    let mut events = Vec::new();
+    for (i, v) in values.iter().enumerate() {
+        let ts = t0 + i as i64 * 1000;
+        let mut out = Vec::new();
+        e.frame(host, ts, ts, &cpu(*v), &mut out);
+        for c in out {
+            if let Change::Upsert(r, Some(ev)) = c {
+                events.push((ev, r));
+            }
+        }
+    }
+    events
+}
+
+fn kinds(ev: &[(EventKind, AlertRecord)]) -> Vec<EventKind> {
+    ev.iter().map(|(k, _)| *k).collect()
+}
+
+#[test]
+fn fires_after_hold_once_and_resolves_once() {
+    let mut e = Engine::new(vec![threshold("hot", Op::Ge, 90.0, None, 2, 0)]);
+    let ev = feed(&mut e, "a", 0, &[95.0, 95.0, 95.0, 95.0, 95.0, 10.0, 10.0]);
+    assert_eq!(kinds(&ev), vec![EventKind::Firing, EventKind::Resolved]);
+    let (_, fired) = &ev[0];
+    assert_eq!(fired.started_ms, 0);
+    assert_eq!(
+        fired.fired_ms,
+        Some(2000),
+        "fires at the first frame `for` after the start"
+    );
+    assert_eq!(ev[1].1.ended_ms, Some(5000));
+    assert_eq!(ev[0].1.ident, ev[1].1.ident);
+}
+
+#[test]
+fn a_short_spike_never_fires() {
+    let mut e = Engine::new(vec![threshold("hot", Op::Gt, 90.0, None, 3, 0)]);
+    let ev = feed(&mut e, "a", 0, &[95.0, 95.0, 50.0, 95.0, 95.0, 50.0]);
+    assert!(ev.is_empty());
+}
+
+#[test]
+fn a_held_value_reminds_only_every_repeat() {
+    let mut e = Engine::new(vec![threshold("hot", Op::Ge, 90.0, None, 0, 10)]);
+    let ev = feed(&mut e, "a", 0, &[95.0; 35]);
+    assert_eq!(
+        kinds(&ev),
+        vec![
+            EventKind::Firing,
+            EventKind::Reminder(1),
+            EventKind::Reminder(2),
+            EventKind::Reminder(3)
+        ]
+    );
+    assert_eq!(ev[1].1.reminders, 1);
+}
+
+#[test]
+fn acknowledged_alerts_send_no_reminders_but_resolve() {
+    let mut e = Engine::new(vec![threshold("hot", Op::Ge, 90.0, None, 0, 10)]);
+    let ev = feed(&mut e, "a", 0, &[95.0; 5]);
+    assert!(e.ack(&ev[0].1.ident));
+    let ev = feed(&mut e, "a", 5000, &[95.0; 30]);
+    assert!(ev.is_empty());
+    let ev = feed(&mut e, "a", 35_000, &[1.0]);
+    assert_eq!(kinds(&ev), vec![EventKind::Resolved]);
+    assert!(ev[0].1.acked);
+}
+
+#[test]
+fn flapping_with_a_clear_threshold_notifies_once() {
+    let mut e = Engine::new(vec![threshold("hot", Op::Gt, 90.0, Some(80.0), 0, 0)]);
+    // 40 readings hovering around 90 (89..91) never get below 80.
+    let values: Vec<f64> = (0..40)
+        .map(|i| if i % 2 == 0 { 91.0 } else { 89.0 })
+        .collect();
+    let ev = feed(&mut e, "a", 0, &values);
+    assert_eq!(kinds(&ev), vec![EventKind::Firing]);
+    let ev = feed(&mut e, "a", 40_000, &[85.0, 79.0]);
+    assert_eq!(kinds(&ev), vec![EventKind::Resolved]);
+    // Without the clear threshold the same input flaps on every reading.
+    let mut e = Engine::new(vec![threshold("hot", Op::Gt, 90.0, None, 0, 0)]);
+    let ev = feed(&mut e, "a", 0, &values);
+    assert_eq!(ev.len(), 40);
+}
+
+#[test]
+fn rules_apply_by_host_glob_and_tags() {
+    let mut r = threshold("hot", Op::Ge, 90.0, None, 0, 0);
+    r.hosts = "web*".into();
+    r.tags = vec!["prod".into()];
+    let mut e = Engine::new(vec![r]);
+    e.host_info("web1", &["prod".into()], 1000, false);
+    e.host_info("web2", &[], 1000, false);
+    assert_eq!(feed(&mut e, "web1", 0, &[95.0]).len(), 1);
+    assert!(feed(&mut e, "web2", 0, &[95.0]).is_empty(), "lacks the tag");
+    assert!(
+        feed(&mut e, "db1", 0, &[95.0]).is_empty(),
+        "name does not match"
+    );
+}
+
+#[test]
+fn the_same_frames_give_the_same_identities_on_every_node() {
+    let run = || {
+        let mut e = Engine::new(vec![threshold("hot", Op::Ge, 90.0, None, 2, 0)]);
+        feed(&mut e, "a", 1_000_000, &[10.0, 95.0, 95.0, 95.0, 95.0])
+    };
+    let (a, b) = (run(), run());
+    assert_eq!(a.len(), 1);
+    assert_eq!(a[0].1.ident, b[0].1.ident);
+}
+
+#[test]
+fn increase_fires_on_a_rise_and_resolves_after_hold_without_one() {
+    let rule = Rule {
+        name: "media".into(),
+        condition: Condition::Increase {
+            metric: Selector::parse("cpu.usage_pct").expect("selector"),
+        },
+        hosts: "*".into(),
+        tags: Vec::new(),
+        hold: Duration::from_secs(5),
+        severity: Severity::Critical,
+        repeat: Duration::ZERO,
+        builtin: true,
+    };
+    let mut e = Engine::new(vec![rule]);
+    let ev = feed(
+        &mut e,
+        "a",
+        0,
+        &[3.0, 3.0, 4.0, 4.0, 5.0, 5.0, 5.0, 5.0, 5.0, 5.0],
+    );
+    assert_eq!(kinds(&ev), vec![EventKind::Firing, EventKind::Resolved]);
+    assert_eq!(
+        ev[1].1.ended_ms,
+        Some(9000),
+        "five seconds after the last rise at 4 s"
+    );
+}
+
+#[test]
+fn host_down_pending_then_firing_then_resolved_by_a_frame() {
+    let mut e = Engine::new(vec![host_down(15)]);
+    e.host_info("a", &[], 1000, false);
+    let mut out = Vec::new();
+    e.frame("a", 10_000, 10_000, &[], &mut out);
+    let mut events = Vec::new();
+    let mut states = Vec::new();
+    for s in 11..40 {
+        let mut out = Vec::new();
+        e.tick(s * 1000, &mut out);
+        for c in out {
+            if let Change::Upsert(r, ev) = c {
+                states.push((s, r.state.clone()));
+                if let Some(ev) = ev {
+                    events.push((s, ev, r));
+                }
+            }
+        }
+    }
+    assert_eq!(states[0], (15, "pending".to_owned()), "down after 5 s");
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].0, 25, "fires 15 s after the last frame");
+    assert_eq!(
+        events[0].2.started_ms, 10_000,
+        "named with its last-seen time"
+    );
+    let mut out = Vec::new();
+    e.frame("a", 40_000, 40_000, &[], &mut out);
+    assert!(
+        matches!(&out[..], [Change::Upsert(r, Some(EventKind::Resolved))] if r.ended_ms == Some(40_000))
+    );
+}
+
+#[test]
+fn a_restored_episode_resolves_under_a_changed_rule_and_does_not_refire() {
+    let mut e = Engine::new(vec![threshold("hot", Op::Ge, 0.0, None, 0, 0)]);
+    let ev = feed(&mut e, "a", 0, &[5.0]);
+    let rec = ev[0].1.clone();
+    // Restart with the same rule: no new firing.
+    let mut e = Engine::new(vec![threshold("hot", Op::Ge, 0.0, None, 0, 0)]);
+    assert!(e.restore(vec![rec.clone()], 1000).is_empty());
+    assert!(feed(&mut e, "a", 1000, &[5.0, 6.0]).is_empty());
+    // Restart with the rule changed so it no longer holds: one resolved.
+    let mut e = Engine::new(vec![threshold("hot", Op::Ge, 1000.0, None, 0, 0)]);
+    assert!(e.restore(vec![rec.clone()], 1000).is_empty());
+    let ev = feed(&mut e, "a", 1000, &[5.0, 6.0]);
+    assert_eq!(kinds(&ev), vec![EventKind::Resolved]);
+    assert_eq!(ev[0].1.ident, rec.ident);
+    // Restart with the rule removed: resolved at once.
+    let mut e = Engine::new(vec![]);
+    let out = e.restore(vec![rec], 1000);
+    assert!(
+        matches!(&out[..], [Change::Upsert(r, Some(EventKind::Resolved))] if r.state == "resolved")
+    );
+}
+
+#[test]
+fn dashboards_are_live_while_heard() {
+    let mut e = Engine::new(vec![]);
+    e.host_info("d2", &[], 1000, true);
+    e.host_info("n1", &[], 1000, false);
+    let mut out = Vec::new();
+    e.frame("d2", 0, 0, &[], &mut out);
+    e.frame("n1", 0, 0, &[], &mut out);
+    assert_eq!(e.live_dashboards(4_000), vec!["d2".to_owned()]);
+    assert!(e.live_dashboards(6_000).is_empty());
+}
