@@ -18,13 +18,19 @@
 //! - `net`: per-interface byte rates from `/proc/net/dev`.
 //! - `host`: uptime, boot time and [`HostInfo`].
 //! - `textfile`, `systemd`: optional collectors on their own threads (see [`start_optional`]).
+//! - `gpu`, `docker`, `smart` (+ `smartctl`): optional collectors, each on its own thread,
+//!   publishing into [`Extras`] (started by [`start_optional`]).
 
 mod cpu;
 mod disk;
+pub mod docker;
 pub mod extra;
+pub mod gpu;
 mod host;
 mod mem;
 mod net;
+pub mod smart;
+mod smartctl;
 pub mod systemd;
 pub mod textfile;
 
@@ -179,6 +185,19 @@ pub fn start_optional(
         &c.cgroup_root,
         &c.systemd_units,
         c.interval,
+        extras,
+        stop,
+    ));
+    threads.extend(gpu::start(c.gpu, c.interval, extras, stop));
+    threads.extend(docker::start(
+        c.docker_dir.as_deref(),
+        c.docker_interval,
+        extras,
+        stop,
+    ));
+    threads.extend(smart::start(
+        c.smartctl.as_deref(),
+        c.smart_interval,
         extras,
         stop,
     ));

@@ -52,6 +52,7 @@ pub struct CollectConfig {
     pub smart_interval: Duration,
     pub textfile_dir: Option<PathBuf>,
     pub systemd_units: Vec<String>,
+    pub gpu: bool,
     /// Root of the cgroup file system read by the systemd collector.
     pub cgroup_root: PathBuf,
 }
@@ -222,8 +223,25 @@ impl Config {
             smart_interval: dur("collect.smart_interval", &c.smart_interval)?,
             textfile_dir: non_empty(&c.textfile_dir).map(PathBuf::from),
             systemd_units: c.systemd_units.clone(),
+            gpu: c.gpu,
             cgroup_root: PathBuf::from(c.cgroup_root.trim()),
         };
+        for (key, d, text) in [
+            (
+                "collect.docker_interval",
+                collect.docker_interval,
+                &c.docker_interval,
+            ),
+            (
+                "collect.smart_interval",
+                collect.smart_interval,
+                &c.smart_interval,
+            ),
+        ] {
+            if d < Duration::from_secs(1) {
+                return Err(err(key, format!("'{text}' is below the minimum of 1s")));
+            }
+        }
         for u in &collect.systemd_units {
             if u.is_empty() || u.contains('/') || u.starts_with('.') {
                 return Err(err(

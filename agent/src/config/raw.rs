@@ -135,6 +135,13 @@ pub struct RawCollect {
     /// Root of the cgroup file system the systemd collector reads (tests use a fixture tree).
     #[serde(default = "default_cgroup_root")]
     pub cgroup_root: String,
+    /// NVIDIA GPUs through NVML (switches itself off where there is no driver); false = off.
+    #[serde(default = "default_gpu")]
+    pub gpu: bool,
+}
+
+fn default_gpu() -> bool {
+    true
 }
 
 fn default_interval() -> String {
@@ -166,6 +173,7 @@ impl Default for RawCollect {
             smart_interval: default_smart_interval(),
             textfile_dir: String::new(),
             systemd_units: Vec::new(),
+            gpu: default_gpu(),
             cgroup_root: default_cgroup_root(),
         }
     }

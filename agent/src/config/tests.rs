@@ -69,6 +69,25 @@ fn alert_rules_are_checked() {
 }
 
 #[test]
+fn gpu_docker_and_smart_keys() {
+    let c = parse("").expect("valid");
+    assert!(
+        c.collect.gpu,
+        "on by default (off by itself without a driver)"
+    );
+    assert_eq!(c.collect.docker_dir, Some(PathBuf::from("/var/lib/docker")));
+    assert_eq!(c.collect.smartctl.as_deref(), Some("smartctl"));
+    let c = parse("[collect]\ngpu = false\ndocker_dir = \"\"\nsmartctl = \"\"\n").expect("valid");
+    assert!(!c.collect.gpu);
+    assert!(c.collect.docker_dir.is_none() && c.collect.smartctl.is_none());
+    let e = parse("[collect]\ndocker_interval = \"500ms\"\n").expect_err("too short");
+    assert_eq!(
+        e.to_string(),
+        "t.toml: collect.docker_interval: '500ms' is below the minimum of 1s"
+    );
+}
+
+#[test]
 fn checks_are_validated() {
     let ok = "[[check]]\nname = \"web\"\nurl = \"https://example.org/\"\n";
     let c = parse(ok).expect("valid");
