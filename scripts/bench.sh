@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One benchmark harness for the whole system. Builds the release binary and the benchmark
 # examples once, runs every per-area benchmark (footprint next to node_exporter and Netdata,
-# the 8-node line, the 50-node mesh, the store, the TUI, alert latency), keeps each one's own table under
+# the 8-node line, the 50-node mesh, the store, the TUI, alert latency, the Docker walk), keeps each one's own table under
 # $BENCH_OUT (default: a temp dir, printed), and prints ONE combined Markdown table:
 #   | figure | median | min | max | target | ratio/note |
 # Single-run figures have their value in `median` and '-' in min/max.
@@ -64,6 +64,7 @@ if [ $quick = 1 ]; then
   run store 60 scripts/bench_store.sh --quick --repeat 1
   run tui 60 python3 scripts/bench_tui.py --duration 5 --no-build
   run alert 90 python3 scripts/bench_alert.py --rounds 3 --no-build
+  run docker 120 scripts/bench_docker.sh --files 50000 --runs 3
 else
   run footprint 150 python3 scripts/bench_footprint.py --duration 60 --no-build --netdata
   run mesh 330 scripts/bench_mesh.sh
@@ -71,6 +72,7 @@ else
   run store 240 scripts/bench_store.sh
   run tui 120 python3 scripts/bench_tui.py --duration 30 --no-build
   run alert 200 python3 scripts/bench_alert.py --rounds 10 --no-build
+  run docker 300 scripts/bench_docker.sh
 fi
 
 python3 - "$out" "$quick" "$(( $(date +%s) - start ))" <<'EOF'
@@ -152,8 +154,23 @@ for line in text("alert").splitlines():
             note=f"from writing a textfile value: {float(c[4])*1000:.0f} ms median (sampling delay of the 1 s interval included)")
 failed("alert", "alert latency")
 
+# docker: "meshmon walk (nice 19)   wall   cpu" and "du -sbx   wall   cpu"
+d = {}
+files = ""
+for line in text("docker").splitlines():
+    m = re.match(r"^(meshmon walk \(nice 19\)|du -sbx)\s+(\S+)\s+(\S+)$", line.strip())
+    if m:
+        d[m.group(1)] = (m.group(2), m.group(3))
+    if line.startswith("tree:"):
+        files = line.split()[1]
+if "du -sbx" in d and len(d) == 2:
+    w, u = d["meshmon walk (nice 19)"], d["du -sbx"]
+    add(f"docker_dir walk of {files} files: wall s / CPU s", f"{w[0]} / {w[1]}", target="-",
+        note=f"du -sbx {u[0]} / {u[1]} on the same tree (same total)")
+failed("docker", "docker directory size")
+
 print(f"\nmeshmon benchmarks ({'--quick' if quick else 'full'} run, {took} s in all"
-      + "; ".join([""] + [f"{n} {status(n)[1]} s" for n in ("footprint", "mesh", "mesh50", "store", "tui", "alert")])
+      + "; ".join([""] + [f"{n} {status(n)[1]} s" for n in ("footprint", "mesh", "mesh50", "store", "tui", "alert", "docker")])
       + f"; raw tables in {out})\n")
 print("| figure | median | min | max | target | ratio/note |")
 print("|---|---|---|---|---|---|")
