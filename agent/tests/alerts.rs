@@ -420,7 +420,10 @@ fn a_value_flapping_across_the_threshold_notifies_once_with_a_clear_threshold() 
         "[collect]\ntextfile_dir = \"{}\"\n\n{QUIET}[[alert]]\nname = \"flap\"\nmetric = \"flappy\"\nop = \">\"\nthreshold = 90\nclear_threshold = 80\n",
         tf.display()
     );
-    let _d = Agent::start(dir.path(), &dashboard("dash", dir.path(), None, &[&hook.url], &rules));
+    let _d = Agent::start(
+        dir.path(),
+        &dashboard("dash", dir.path(), None, &[&hook.url], &rules),
+    );
     std::thread::sleep(Duration::from_secs(3));
     // 12 s of a value hovering at the threshold: 91, 89, 91, 89...
     for i in 0..24 {
@@ -428,7 +431,11 @@ fn a_value_flapping_across_the_threshold_notifies_once_with_a_clear_threshold() 
         std::thread::sleep(Duration::from_millis(500));
     }
     let during = hook.delivered(|v| rule(v) == "flap");
-    assert_eq!(during.len(), 1, "one notification, not one per crossing: {during:?}");
+    assert_eq!(
+        during.len(),
+        1,
+        "one notification, not one per crossing: {during:?}"
+    );
     assert_eq!(event(&during[0].body), "firing");
     write(70.0);
     let after = hook.wait_for(2, Duration::from_secs(10), |v| rule(v) == "flap");

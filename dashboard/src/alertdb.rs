@@ -357,9 +357,7 @@ impl AlertDb {
                  FROM alert_outbox ORDER BY id",
             )
             .map_err(|e| self.err(e))?;
-        let rows = st
-            .query_map([], outbox_row)
-            .map_err(|e| self.err(e))?;
+        let rows = st.query_map([], outbox_row).map_err(|e| self.err(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
