@@ -167,6 +167,24 @@ let
         '';
         systemd_units = opt (types.listOf types.str) [ ] "systemd units to watch, e.g. `nginx.service`.";
         cgroup_root = opt types.str "/sys/fs/cgroup" "Root of the cgroup file system the systemd collector reads.";
+        gpu = mkOption {
+          type = types.bool;
+          default = config.hardware.nvidia.enabled or false;
+          defaultText = literalExpression "config.hardware.nvidia.enabled";
+          example = true;
+          description = ''
+            NVIDIA GPUs through NVML (`gpu.*` metrics). On by default where NixOS runs the NVIDIA
+            driver (`hardware.nvidia.enabled`: `services.xserver.videoDrivers` has `"nvidia"`, or
+            `hardware.nvidia.datacenter.enable`); set it to `true` for a driver installed some
+            other way. While this is on the service finds `libnvidia-ml.so.1` in
+            `/run/opengl-driver/lib` (`LD_LIBRARY_PATH`; needs `hardware.graphics.enable`) and is
+            granted read-write access to the NVIDIA device nodes (`/dev/nvidiactl`,
+            `/dev/nvidia0`, ...: groups `nvidia-frontend`/`nvidia`, and `nvidia-caps` for MIG)
+            instead of `PrivateDevices`, with `DevicePolicy=closed`; no capability is added and
+            `PrivateUsers` stays on. Where the driver is missing the collector logs one line
+            and switches itself off.
+          '';
+        };
       };
 
       check = opt (types.listOf (types.submodule checkModule)) [ ] "HTTP(S) service checks run by this node (`[[check]]`).";
@@ -193,6 +211,25 @@ let
   s = cfg.settings;
   smart = s.collect.smartctl != "";
   docker = s.collect.docker_dir != "";
+  gpu = s.collect.gpu;
+  # Device access replaces PrivateDevices (which hides every device node) only while a
+  # collector needs it; the device cgroup then allows exactly these groups (plus the pseudo
+  # devices /dev/null, /dev/urandom, ... that DevicePolicy=closed always allows).
+  deviceAllow =
+    lib.optionals smart [
+      "block-sd rw"
+      "block-blkext rw"
+      "char-nvme rw"
+    ]
+    # NVML opens /dev/nvidiactl and /dev/nvidiaN (major 195, named `nvidia-frontend` in
+    # /proc/devices, `nvidia` by newer drivers) and, on MIG GPUs, /dev/nvidia-caps/*. A name
+    # the running driver does not register matches nothing. nvidia-uvm (CUDA memory) is not
+    # needed for monitoring.
+    ++ lib.optionals gpu [
+      "char-nvidia-frontend rw"
+      "char-nvidia rw"
+      "char-nvidia-caps rw"
+    ];
 
   # Exactly the capabilities the enabled collectors need, nothing when none is enabled.
   capabilities =
@@ -325,6 +362,8 @@ in
       wants = [ "network-online.target" ];
       after = [ "network-online.target" ];
       path = optional (s.collect.smartctl == "smartctl") pkgs.smartmontools;
+      # NixOS links the driver's user-space libraries (libnvidia-ml.so.1) here; NVML is dlopened.
+      environment = optionalAttrs gpu { LD_LIBRARY_PATH = "/run/opengl-driver/lib"; };
 
       serviceConfig = {
         ExecStart = "${lib.getExe cfg.package} agent --config ${configFile}";
@@ -341,7 +380,7 @@ in
         ProtectSystem = "strict";
         ProtectHome = true;
         PrivateTmp = true;
-        PrivateDevices = !smart;
+        PrivateDevices = deviceAllow == [ ];
         PrivateUsers = capabilities == [ ];
         ProtectProc = "invisible";
         ProtectKernelTunables = true;
@@ -372,15 +411,11 @@ in
         CapabilityBoundingSet = if capabilities == [ ] then "" else capabilities;
       }
       // optionalAttrs (capabilities != [ ]) { AmbientCapabilities = capabilities; }
-      // optionalAttrs smart {
+      // optionalAttrs (deviceAllow != [ ]) {
         DevicePolicy = "closed";
-        DeviceAllow = [
-          "block-sd rw"
-          "block-blkext rw"
-          "char-nvme rw"
-        ];
-        SupplementaryGroups = [ "disk" ];
+        DeviceAllow = deviceAllow;
       }
+      // optionalAttrs smart { SupplementaryGroups = [ "disk" ]; }
       // optionalAttrs (cfg.keyFile != null) {
         LoadCredential = [ "${credential}:${cfg.keyFile}" ];
         BindReadOnlyPaths = [ "%d/${credential}:${cfg.keyFile}" ];

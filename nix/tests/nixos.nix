@@ -147,6 +147,12 @@ in
         type = types.bool;
         default = false;
       };
+      # Read-only in nixpkgs: true when the NVIDIA driver is configured (videoDrivers or
+      # datacenter); settable here so that tests can stand for such a machine.
+      hardware.nvidia.enabled = mkOption {
+        type = types.bool;
+        default = false;
+      };
     };
   };
 

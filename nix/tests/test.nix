@@ -243,6 +243,26 @@ let
   };
   sSmart = sys withSmart;
 
+  # A machine with the NVIDIA driver: GPU on by default.
+  withNvidia = {
+    services.meshmon.enable = true;
+    hardware.nvidia.enabled = true;
+  };
+  sGpu = sys withNvidia;
+  # GPU and SMART together: both device sets, one DevicePolicy.
+  sGpuSmart = sys {
+    imports = [
+      withNvidia
+      withSmart
+    ];
+  };
+  gpuDevices = [
+    "DeviceAllow=char-nvidia-frontend rw"
+    "DeviceAllow=char-nvidia rw"
+    "DeviceAllow=char-nvidia-caps rw"
+  ];
+  ldPath = ''Environment="LD_LIBRARY_PATH=/run/opengl-driver/lib"'';
+
   public = {
     services.meshmon = {
       enable = true;
@@ -308,6 +328,7 @@ let
           textfile_dir = "";
           systemd_units = [ ];
           cgroup_root = "/sys/fs/cgroup";
+          gpu = false;
         };
         check = [ ];
         store = {
@@ -543,6 +564,86 @@ let
           "CapabilityBoundingSet=CAP_SYS_ADMIN"
         ]
     ))
+    # GPU (NVML).
+    (test "gpu: off without the NVIDIA driver; PrivateDevices, no LD_LIBRARY_PATH, no nvidia devices" (
+      _:
+      both (eq sMin.parsed.collect.gpu false) (
+        both (unitHas sMin [ "PrivateDevices=true" ]) (unitLacks sMin [ "Environment=\"LD_LIBRARY_PATH" "DevicePolicy=" "DeviceAllow=" ])
+      )
+    ))
+    (test "gpu: hardware.nvidia.enabled turns it on by default, rendered as gpu = true" (
+      _: both (eq sGpu.parsed.collect.gpu true) (ok (builtins.match ".*\ngpu = true\n.*" sGpu.toml != null) sGpu.toml)
+    ))
+    (test "gpu: NVIDIA devices instead of PrivateDevices, NVML from /run/opengl-driver/lib" (
+      _:
+      unitHas sGpu (
+        hardening
+        ++ gpuDevices
+        ++ [
+          ldPath
+          "PrivateDevices=false"
+          "DevicePolicy=closed"
+        ]
+      )
+    ))
+    (test "gpu: no capabilities, PrivateUsers kept, no disk devices or group" (
+      _:
+      both (unitHas sGpu [ "CapabilityBoundingSet=" "PrivateUsers=true" ]) (
+        unitLacks sGpu [
+          "AmbientCapabilities="
+          "CapabilityBoundingSet=C"
+          "DeviceAllow=block-"
+          "DeviceAllow=char-nvme"
+          "DeviceAllow=char-nvidia-uvm"
+          "SupplementaryGroups="
+        ]
+      )
+    ))
+    (test "gpu: settings.collect.gpu = true works without hardware.nvidia (driver installed otherwise)" (
+      _:
+      let
+        s = sys {
+          services.meshmon.enable = true;
+          services.meshmon.settings.collect.gpu = true;
+        };
+      in
+      both (eq s.parsed.collect.gpu true) (unitHas s (gpuDevices ++ [ ldPath "PrivateDevices=false" ]))
+    ))
+    (test "gpu: settings.collect.gpu = false on an NVIDIA machine keeps PrivateDevices" (
+      _:
+      let
+        s = sys {
+          imports = [ withNvidia ];
+          services.meshmon.settings.collect.gpu = false;
+        };
+      in
+      both (eq s.parsed.collect.gpu false) (
+        both (unitHas s [ "PrivateDevices=true" ]) (unitLacks s [ "DeviceAllow=" "DevicePolicy=" "Environment=\"LD_LIBRARY_PATH" ])
+      )
+    ))
+    (test "gpu and smart: both device sets, one DevicePolicy, SMART's capability and group" (
+      _:
+      both
+        (unitHas sGpuSmart (
+          gpuDevices
+          ++ [
+            ldPath
+            "PrivateDevices=false"
+            "DevicePolicy=closed"
+            "DeviceAllow=block-sd rw"
+            "DeviceAllow=block-blkext rw"
+            "DeviceAllow=char-nvme rw"
+            "SupplementaryGroups=disk"
+            "AmbientCapabilities=CAP_SYS_RAWIO"
+            "PrivateUsers=false"
+          ]
+        ))
+        (ok (builtins.length (filter (lib.hasPrefix "DevicePolicy=") sGpuSmart.lines) == 1) sGpuSmart.unit)
+    ))
+    (test "smart without gpu: disk devices only, no LD_LIBRARY_PATH" (
+      _: unitLacks sSmart [ "DeviceAllow=char-nvidia" "Environment=\"LD_LIBRARY_PATH" ]
+    ))
+
     (test "users can still override the unit (mkForce)" (
       _:
       unitHas (sys {
@@ -669,10 +770,14 @@ in
     minimal = sMin.toml;
     mesh = sMesh.toml;
     smart = sSmart.toml;
+    gpu = sGpu.toml;
+    gpu-smart = sGpuSmart.toml;
   };
   units = {
     minimal = sMin.unit;
     mesh = sMesh.unit;
     smart = sSmart.unit;
+    gpu = sGpu.unit;
+    gpu-smart = sGpuSmart.unit;
   };
 }
