@@ -442,3 +442,80 @@ fn a_value_flapping_across_the_threshold_notifies_once_with_a_clear_threshold() 
     assert_eq!(after.len(), 2);
     assert_eq!(event(&after[1].body), "resolved");
 }
+
+/// Runs `meshmon alerts ARGS --db DB` and returns its stdout.
+fn alerts_cli(db: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_meshmon"))
+        .arg("alerts")
+        .args(args)
+        .arg("--db")
+        .arg(db)
+        .output()
+        .expect("meshmon alerts");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn ack_stops_reminders_and_a_silence_made_on_one_dashboard_holds_on_the_other() {
+    let _serial = serial();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hook = Webhook::start();
+    let rules = format!(
+        "{QUIET}[[alert]]\nname = \"held\"\nmetric = \"cpu.usage_pct\"\nop = \">=\"\nthreshold = 0\nrepeat = \"3s\"\n\n[[alert]]\nname = \"quiet\"\nmetric = \"mem.used_pct\"\nop = \">=\"\nthreshold = 0\nrepeat = \"3s\"\n"
+    );
+    let mut d1 = dashboard("dash-a", dir.path(), None, &[&hook.url], &rules);
+    let mut d2 = dashboard("dash-b", dir.path(), None, &[&hook.url], &rules);
+    d2.neighbours = vec![d1.port];
+    d1.neighbours = vec![];
+    let _a = Agent::start(dir.path(), &d1);
+    let _b = Agent::start(dir.path(), &d2);
+    let first = hook.wait_for(1, Duration::from_secs(10), |v| rule(v) == "held" && v["host"] == "dash-b");
+    assert_eq!(first.len(), 1);
+    // On the non-notifying node: acknowledge dash-b's `held` alert, silence `quiet` everywhere.
+    let db_b = dir.path().join("dash-b.db");
+    let list = std::process::Command::new(env!("CARGO_BIN_EXE_meshmon"))
+        .args(["query", "alerts", "--format", "json", "--db"])
+        .arg(&db_b)
+        .output()
+        .expect("query");
+    let rows: Value = serde_json::from_slice(&list.stdout).expect("json");
+    let id = rows
+        .as_array()
+        .expect("rows")
+        .iter()
+        .find(|r| r["rule"] == "held" && r["host"] == "dash-b")
+        .and_then(|r| r["id"].as_i64())
+        .expect("held alert of dash-b");
+    let out = alerts_cli(&db_b, &["ack", &id.to_string()]);
+    assert!(out.contains("acknowledged"), "{out}");
+    let out = alerts_cli(&db_b, &["silence", "--rule", "quiet", "--for", "1h"]);
+    assert!(out.contains("silence"), "{out}");
+    // Give the acknowledgement and the silence time to reach dash-a (tick + sync: about 3 s).
+    std::thread::sleep(Duration::from_secs(4));
+    let mark = Instant::now();
+    std::thread::sleep(Duration::from_secs(8));
+    let late = |r: &&common::webhook::Received| r.at > mark;
+    let held_b: Vec<_> = hook
+        .delivered(|v| rule(v) == "held" && v["host"] == "dash-b")
+        .into_iter()
+        .filter(|r| late(&r))
+        .collect();
+    assert!(held_b.is_empty(), "reminders after the acknowledgement: {held_b:?}");
+    let held_a = hook
+        .delivered(|v| rule(v) == "held" && v["host"] == "dash-a")
+        .into_iter()
+        .filter(|r| late(&r))
+        .count();
+    assert!(held_a >= 2, "unacknowledged alerts keep reminding ({held_a})");
+    let quiet: Vec<_> = hook
+        .delivered(|v| rule(v) == "quiet")
+        .into_iter()
+        .filter(|r| late(&r))
+        .collect();
+    assert!(quiet.is_empty(), "silenced on dash-b, still sent by dash-a: {quiet:?}");
+    let silences = alerts_cli(&dir.path().join("dash-a.db"), &["silences"]);
+    assert!(silences.contains("quiet"), "the silence reached dash-a: {silences}");
+    let outbox = alerts_cli(&dir.path().join("dash-a.db"), &["outbox"]);
+    assert!(outbox.contains("silenced"), "{outbox}");
+}
