@@ -124,6 +124,7 @@ impl Ingestor {
                         ts_ms,
                         now_ms: now,
                         values: Vec::new(),
+                        complete: false,
                         info: Some(info.clone()),
                     });
                     self.send(Ingest::Host {
@@ -143,12 +144,13 @@ impl Ingestor {
                         ts_ms,
                         now_ms: now,
                         values: Vec::new(),
+                        complete: false,
                         info: None,
                     });
                 }
             }
             Payload::Samples(s) => {
-                let (values, _gap) = self
+                let (values, gap) = self
                     .decoder(&origin, d.header.boot_id, d.replay, now_ms)
                     .apply(&s);
                 // Replayed (backfilled) data is stored but never evaluated: it would fire
@@ -159,6 +161,7 @@ impl Ingestor {
                         ts_ms,
                         now_ms: now,
                         values: values.clone(),
+                        complete: gap.is_none() && !values.is_empty(),
                         info: None,
                     });
                 }

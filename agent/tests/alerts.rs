@@ -452,7 +452,11 @@ fn alerts_cli(db: &Path, args: &[&str]) -> String {
         .arg(db)
         .output()
         .expect("meshmon alerts");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -470,7 +474,9 @@ fn ack_stops_reminders_and_a_silence_made_on_one_dashboard_holds_on_the_other() 
     d1.neighbours = vec![];
     let _a = Agent::start(dir.path(), &d1);
     let _b = Agent::start(dir.path(), &d2);
-    let first = hook.wait_for(1, Duration::from_secs(10), |v| rule(v) == "held" && v["host"] == "dash-b");
+    let first = hook.wait_for(1, Duration::from_secs(10), |v| {
+        rule(v) == "held" && v["host"] == "dash-b"
+    });
     assert_eq!(first.len(), 1);
     // On the non-notifying node: acknowledge dash-b's `held` alert, silence `quiet` everywhere.
     let db_b = dir.path().join("dash-b.db");
@@ -501,21 +507,33 @@ fn ack_stops_reminders_and_a_silence_made_on_one_dashboard_holds_on_the_other() 
         .into_iter()
         .filter(|r| late(&r))
         .collect();
-    assert!(held_b.is_empty(), "reminders after the acknowledgement: {held_b:?}");
+    assert!(
+        held_b.is_empty(),
+        "reminders after the acknowledgement: {held_b:?}"
+    );
     let held_a = hook
         .delivered(|v| rule(v) == "held" && v["host"] == "dash-a")
         .into_iter()
         .filter(|r| late(&r))
         .count();
-    assert!(held_a >= 2, "unacknowledged alerts keep reminding ({held_a})");
+    assert!(
+        held_a >= 2,
+        "unacknowledged alerts keep reminding ({held_a})"
+    );
     let quiet: Vec<_> = hook
         .delivered(|v| rule(v) == "quiet")
         .into_iter()
         .filter(|r| late(&r))
         .collect();
-    assert!(quiet.is_empty(), "silenced on dash-b, still sent by dash-a: {quiet:?}");
+    assert!(
+        quiet.is_empty(),
+        "silenced on dash-b, still sent by dash-a: {quiet:?}"
+    );
     let silences = alerts_cli(&dir.path().join("dash-a.db"), &["silences"]);
-    assert!(silences.contains("quiet"), "the silence reached dash-a: {silences}");
+    assert!(
+        silences.contains("quiet"),
+        "the silence reached dash-a: {silences}"
+    );
     let outbox = alerts_cli(&dir.path().join("dash-a.db"), &["outbox"]);
     assert!(outbox.contains("silenced"), "{outbox}");
 }

@@ -66,6 +66,8 @@ struct Episode {
     acked: bool,
     /// Increase rules: the last time the value rose.
     last_increase_ms: i64,
+    /// The last frame that carried the series (frame time).
+    seen_ms: i64,
 }
 
 impl Episode {
@@ -80,6 +82,7 @@ impl Episode {
             reminders: 0,
             acked: false,
             last_increase_ms: started_ms,
+            seen_ms: started_ms,
         }
     }
 }
@@ -95,7 +98,15 @@ struct HostState {
     dashboard: bool,
     /// Per rule: whether it applies to this host (hosts glob and tags).
     applies: Vec<bool>,
+    /// When this host's alerts were last checked for series it no longer reports.
+    gone_checked_ms: i64,
 }
+
+/// An alert whose series has not been in any complete frame of its host for this long resolves:
+/// the disk was unmounted, the check or unit removed from the config, the drive pulled.
+pub const SERIES_GONE_MS: i64 = 60_000;
+/// How often a host's alerts are checked for that.
+const GONE_CHECK_EVERY_MS: i64 = 10_000;
 
 /// Key of an episode: rule index, host, series (`""` for host-down).
 type Key = (usize, String, String);
@@ -188,6 +199,7 @@ impl Engine {
                 reminders: rec.reminders,
                 acked: rec.acked,
                 last_increase_ms: rec.fired_ms.unwrap_or(rec.started_ms),
+                seen_ms: now_ms,
             };
             self.episodes.insert((ri, rec.host, rec.series), ep);
         }
@@ -251,13 +263,15 @@ impl Engine {
     }
 
     /// A live frame of `host` with timestamp `ts_ms` arrived at `now_ms`, carrying `values`
-    /// (empty for frames without samples).
+    /// (empty for frames without samples); `complete` when `values` is every series the host
+    /// reports now (a sample frame decoded without a gap), so a series missing from it is gone.
     pub fn frame(
         &mut self,
         host: &str,
         ts_ms: i64,
         now_ms: i64,
         values: &[(SeriesKey, f64)],
+        complete: bool,
         out: &mut Vec<Change>,
     ) {
         if !self.hosts.contains_key(host) {
@@ -300,6 +314,37 @@ impl Engine {
                 }
             }
         }
+        if complete {
+            self.resolve_gone(host, ts_ms, out);
+        }
+    }
+
+    /// Resolves the host's alerts on series it has stopped reporting.
+    fn resolve_gone(&mut self, host: &str, ts_ms: i64, out: &mut Vec<Change>) {
+        let Some(h) = self.hosts.get_mut(host) else {
+            return;
+        };
+        if ts_ms.saturating_sub(h.gone_checked_ms) < GONE_CHECK_EVERY_MS {
+            return;
+        }
+        h.gone_checked_ms = ts_ms;
+        let gone: Vec<Key> = self
+            .episodes
+            .iter()
+            .filter(|((_, h, series), ep)| {
+                h == host
+                    && !series.is_empty()
+                    && ts_ms.saturating_sub(ep.seen_ms) >= SERIES_GONE_MS
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in gone {
+            if let Some(ep) = self.episodes.remove(&key) {
+                tracing::info!(rule = %self.rules[key.0].name, host, series = %key.2,
+                    "alert resolved: the series is no longer reported");
+                self.end(&key, ep, ts_ms, None, out);
+            }
+        }
     }
 
     fn evaluate(
@@ -312,6 +357,9 @@ impl Engine {
         out: &mut Vec<Change>,
     ) {
         let key = (ri, host.to_owned(), series.to_string());
+        if let Some(ep) = self.episodes.get_mut(&key) {
+            ep.seen_ms = ts;
+        }
         let rule = &self.rules[ri];
         let hold = ms(rule.hold);
         match rule.condition.clone() {

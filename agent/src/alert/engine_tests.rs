@@ -47,7 +47,7 @@ fn feed(e: &mut Engine, host: &str, t0: i64, values: &[f64]) -> Vec<(EventKind, 
     for (i, v) in values.iter().enumerate() {
         let ts = t0 + i as i64 * 1000;
         let mut out = Vec::new();
-        e.frame(host, ts, ts, &cpu(*v), &mut out);
+        e.frame(host, ts, ts, &cpu(*v), true, &mut out);
         for c in out {
             if let Change::Upsert(r, Some(ev)) = c {
                 events.push((ev, r));
@@ -190,7 +190,7 @@ fn host_down_pending_then_firing_then_resolved_by_a_frame() {
     let mut e = Engine::new(vec![host_down(15)]);
     e.host_info("a", &[], 1000, false);
     let mut out = Vec::new();
-    e.frame("a", 10_000, 10_000, &[], &mut out);
+    e.frame("a", 10_000, 10_000, &[], false, &mut out);
     let mut events = Vec::new();
     let mut states = Vec::new();
     for s in 11..40 {
@@ -213,7 +213,7 @@ fn host_down_pending_then_firing_then_resolved_by_a_frame() {
         "named with its last-seen time"
     );
     let mut out = Vec::new();
-    e.frame("a", 40_000, 40_000, &[], &mut out);
+    e.frame("a", 40_000, 40_000, &[], false, &mut out);
     assert!(
         matches!(&out[..], [Change::Upsert(r, Some(EventKind::Resolved))] if r.ended_ms == Some(40_000))
     );
@@ -248,8 +248,39 @@ fn dashboards_are_live_while_heard() {
     e.host_info("d2", &[], 1000, true);
     e.host_info("n1", &[], 1000, false);
     let mut out = Vec::new();
-    e.frame("d2", 0, 0, &[], &mut out);
-    e.frame("n1", 0, 0, &[], &mut out);
+    e.frame("d2", 0, 0, &[], false, &mut out);
+    e.frame("n1", 0, 0, &[], false, &mut out);
     assert_eq!(e.live_dashboards(4_000), vec!["d2".to_owned()]);
     assert!(e.live_dashboards(6_000).is_empty());
+}
+
+#[test]
+fn an_alert_on_a_series_no_longer_reported_resolves_after_a_minute() {
+    let mut e = Engine::new(vec![threshold("hot", Op::Ge, 90.0, None, 0, 0)]);
+    let ev = feed(&mut e, "a", 0, &[95.0]);
+    assert_eq!(kinds(&ev), vec![EventKind::Firing]);
+    let mem = vec![(SeriesKey::new(Metric::MemUsedPct), 10.0)];
+    let mut resolved = Vec::new();
+    for s in 1..80 {
+        let mut out = Vec::new();
+        // Complete frames without the series (a partial frame would prove nothing).
+        e.frame("a", s * 1000, s * 1000, &mem, true, &mut out);
+        if !out.is_empty() {
+            resolved.push((s, out));
+        }
+    }
+    assert_eq!(resolved.len(), 1, "{resolved:?}");
+    let (at, out) = &resolved[0];
+    assert!((60..=70).contains(at), "resolved at {at} s");
+    assert!(
+        matches!(&out[..], [Change::Upsert(r, Some(EventKind::Resolved))] if r.state == "resolved")
+    );
+    // Incomplete frames never resolve anything.
+    let mut e = Engine::new(vec![threshold("hot", Op::Ge, 90.0, None, 0, 0)]);
+    feed(&mut e, "a", 0, &[95.0]);
+    for s in 1..200 {
+        let mut out = Vec::new();
+        e.frame("a", s * 1000, s * 1000, &mem, false, &mut out);
+        assert!(out.is_empty());
+    }
 }

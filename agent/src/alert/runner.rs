@@ -38,6 +38,8 @@ pub enum Input {
         /// This node's clock when it arrived.
         now_ms: i64,
         values: Vec<(SeriesKey, f64)>,
+        /// `values` is every series the host reports now (decoded without a gap).
+        complete: bool,
         info: Option<HostInfo>,
     },
     /// Another dashboard node's account.
@@ -205,6 +207,7 @@ impl Runner {
                 ts_ms,
                 now_ms,
                 values,
+                complete,
                 info,
             } => {
                 if let Some(info) = info {
@@ -212,7 +215,8 @@ impl Runner {
                         .host_info(&host, &info.tags, info.interval_ms, info.dashboard);
                 }
                 let mut out = Vec::new();
-                self.engine.frame(&host, ts_ms, now_ms, &values, &mut out);
+                self.engine
+                    .frame(&host, ts_ms, now_ms, &values, complete, &mut out);
                 if !out.is_empty() {
                     self.apply(db, out, now_ms);
                     self.dispatch(db, now_ms);
