@@ -4,7 +4,8 @@
 # "Configuration reference"); they are written to a TOML file in the Nix store, and the service
 # runs `meshmon agent --config <that file>` as a dynamic user in a hardened sandbox. The mesh key
 # never enters the store: `keyFile` is a path on the machine, handed to the service by systemd
-# as a credential.
+# as a credential; so are the webhook URL files (`settings.notify.slack_webhook_file`,
+# `settings.notify.webhooks_file`).
 {
   config,
   lib,
@@ -32,6 +33,9 @@ let
   ipPort = types.strMatching "(([0-9]{1,3}[.]){3}[0-9]{1,3}|[[][0-9A-Fa-f:.]+]):[1-9][0-9]{0,4}";
   hostPort = types.strMatching "[^ ]+:[1-9][0-9]{0,4}";
   httpUrl = types.strMatching "https?://.+";
+  # A secret file: an absolute path on the machine, given as a string (a Nix path would be
+  # copied into the store), or "" for none.
+  secretFile = types.either (types.enum [ "" ]) (types.strMatching "/.+");
 
   opt =
     type: default: description:
@@ -201,8 +205,25 @@ let
       alert = opt (types.listOf (types.submodule alertModule)) [ ] "Alert rules (`[[alert]]`), evaluated on dashboard nodes.";
 
       notify = {
-        slack_webhook = opt (types.either (types.enum [ "" ]) httpUrl) "" "Slack incoming-webhook URL (\"\": none).";
-        webhooks = opt (types.listOf httpUrl) [ ] "Generic JSON webhooks.";
+        slack_webhook = opt (types.either (types.enum [ "" ]) httpUrl) "" ''
+          Slack incoming-webhook URL (`""`: none). The URL is a secret (anyone holding it can
+          post to the channel) and this lands in the world-readable Nix store: use
+          `slack_webhook_file` instead.
+        '';
+        slack_webhook_file = opt secretFile "" ''
+          File on the machine whose first non-empty line is the Slack incoming-webhook URL
+          (`""`: none), e.g. `"/run/keys/meshmon-slack"`. Give it as a string, never as a Nix
+          path; it may stay `root:root` 0600: systemd loads it as a credential and bind-mounts
+          it at this same path inside the sandbox. Not together with `slack_webhook`.
+        '';
+        webhooks = opt (types.listOf httpUrl) [ ] ''
+          Generic JSON webhooks. They land in the Nix store: put URLs that carry a token in
+          `webhooks_file`.
+        '';
+        webhooks_file = opt secretFile "" ''
+          File on the machine of more generic webhook URLs, one a line (`#` comments; `""`:
+          none). Handed to the service like `slack_webhook_file`.
+        '';
         give_up_after = opt duration "24h" "A notification that could not be delivered for this long is given up (`expired` in the outbox).";
       };
     };
@@ -239,11 +260,25 @@ let
   listenHost = lib.removeSuffix ":${toString listenPort}" s.node.listen;
   loopback = lib.hasPrefix "127." listenHost || listenHost == "[::1]";
 
-  keyInStore = cfg.keyFile != null && lib.hasPrefix "${builtins.storeDir}/" cfg.keyFile;
+  keyInStore = cfg.keyFile != null && inStore cfg.keyFile;
   # systemd hands the key to the service as a credential (readable by the dynamic user) and
   # bind-mounts it over keyFile inside the sandbox, so the config names the same path that
   # `meshmon status` and `meshmon tui` read outside it.
-  credential = "mesh.key";
+  # The webhook URL files are handed over the same way.
+  credentials =
+    optional (cfg.keyFile != null) {
+      name = "mesh.key";
+      path = cfg.keyFile;
+    }
+    ++ optional (s.notify.slack_webhook_file != "") {
+      name = "slack-webhook";
+      path = s.notify.slack_webhook_file;
+    }
+    ++ optional (s.notify.webhooks_file != "") {
+      name = "webhooks";
+      path = s.notify.webhooks_file;
+    };
+  inStore = p: lib.hasPrefix "${builtins.storeDir}/" p;
 
   stateDir = "/var/lib/meshmon";
 
@@ -348,7 +383,19 @@ in
         assertion = listenPort > 0 && listenPort < 65536;
         message = "services.meshmon.settings.node.listen = \"${s.node.listen}\": the port must be 1-65535.";
       }
+    ]
+    ++ map (k: {
+      assertion = !inStore s.notify.${k};
+      message = "services.meshmon.settings.notify.${k} is in the Nix store (${s.notify.${k}}), which every user can read; put the file outside it, e.g. /run/keys/meshmon-webhooks.";
+    }) [ "slack_webhook_file" "webhooks_file" ]
+    ++ [
+      {
+        assertion = s.notify.slack_webhook == "" || s.notify.slack_webhook_file == "";
+        message = "services.meshmon.settings.notify.slack_webhook and slack_webhook_file are both set; keep only slack_webhook_file.";
+      }
     ];
+
+    warnings = optional (s.notify.slack_webhook != "") "services.meshmon.settings.notify.slack_webhook puts the Slack webhook URL, a secret, into the world-readable Nix store; write it to a file outside the store and set services.meshmon.settings.notify.slack_webhook_file instead.";
 
     # `meshmon status`, `tui` and `query` find the node by this file when run by hand.
     environment.etc."meshmon/meshmon.toml".source = configFile;
@@ -416,9 +463,9 @@ in
         DeviceAllow = deviceAllow;
       }
       // optionalAttrs smart { SupplementaryGroups = [ "disk" ]; }
-      // optionalAttrs (cfg.keyFile != null) {
-        LoadCredential = [ "${credential}:${cfg.keyFile}" ];
-        BindReadOnlyPaths = [ "%d/${credential}:${cfg.keyFile}" ];
+      // optionalAttrs (credentials != [ ]) {
+        LoadCredential = map (c: "${c.name}:${c.path}") credentials;
+        BindReadOnlyPaths = map (c: "%d/${c.name}:${c.path}") credentials;
       };
     };
   };

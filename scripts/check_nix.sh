@@ -3,9 +3,9 @@
 #   1. `nix-instantiate --parse` on every .nix file of the repository and README.md's examples;
 #   2. nix/tests/test.nix: evaluates nix/module.nix (with a small stand-in of nixpkgs' lib,
 #      module system and pkgs, nix/tests/) and checks the generated systemd unit (ExecStart,
-#      hardening, capabilities only for the collectors that need them, key credential), the
-#      firewall port, the generated TOML, the assertions and type errors that refuse bad
-#      settings, nix/package.nix against Cargo.toml, and flake.nix's outputs;
+#      hardening, capabilities only for the collectors that need them, key and webhook-file
+#      credentials), the firewall port, the generated TOML, the assertions, warnings and type
+#      errors that refuse bad settings, nix/package.nix against Cargo.toml, and flake.nix's outputs;
 #   3. the generated TOML files with the real `meshmon check-config` (when a binary is there:
 #      $MESHMON_BIN, else target/debug/meshmon, else target/release/meshmon);
 #   4. the rendered units with `systemd-analyze verify` (when it is installed).
@@ -78,7 +78,11 @@ if [ -n "$bin" ]; then
 else
   head -c 32 /dev/urandom | base64 >"$key"
 fi
-if nix-instantiate --eval --strict --json nix/tests/test.nix --argstr keyFile "$key" >"$work/results.json" 2>"$work/err"; then
+# Webhook URL files for the generated config that names them.
+printf '# test\nhttps://hooks.slack.com/services/T000/B000/XXXX\n' >"$work/slack"
+printf 'https://hooks.example.org/a\n# comment\n\nhttp://127.0.0.1:9/b\n' >"$work/webhooks"
+if nix-instantiate --eval --strict --json nix/tests/test.nix --argstr keyFile "$key" \
+  --argstr slackFile "$work/slack" --argstr webhooksFile "$work/webhooks" >"$work/results.json" 2>"$work/err"; then
   pass "evaluate nix/tests/test.nix"
 else
   fail "evaluate nix/tests/test.nix"

@@ -2,14 +2,18 @@
 # (lib.nix: nixpkgs' lib and module system; pkgs.nix; nixos.nix: the NixOS options the module
 # touches and nixpkgs' way of writing a unit file). Run by scripts/check_nix.sh:
 #
-#   nix-instantiate --eval --strict --json nix/tests/test.nix --argstr keyFile /path/mesh.key
+#   nix-instantiate --eval --strict --json nix/tests/test.nix --argstr keyFile /path/mesh.key \
+#     --argstr slackFile /path/slack --argstr webhooksFile /path/webhooks
 #
 # Result: { results = [ { name, ok, detail } ]; configs = { NAME = "generated TOML"; };
 # units = { NAME = "rendered meshmon.service"; }; }. The script validates `configs` with
-# `meshmon check-config` (keyFile is the key path they name: a real file there) and `units` with
+# `meshmon check-config` (keyFile, slackFile and webhooksFile are the paths they name: real files
+# there) and `units` with
 # `systemd-analyze verify`.
 {
   keyFile ? "/run/keys/meshmon.key",
+  slackFile ? "/run/keys/meshmon-slack",
+  webhooksFile ? "/run/keys/meshmon-webhooks",
 }:
 let
   lib = import ./lib.nix;
@@ -47,6 +51,7 @@ let
     rec {
       config = c;
       failed = map (a: a.message) (filter (a: !a.assertion) c.assertions);
+      warnings = c.warnings;
       unit = nixos.renderUnit svc;
       lines = filter (l: isString l && l != "") (split "\n" unit);
       toml = c.services.meshmon.configFile.text;
@@ -275,6 +280,23 @@ let
     services.meshmon = f;
   };
 
+  # Webhook URLs from files outside the store, on a node with a key: three credentials.
+  withFiles = {
+    imports = [ public ];
+    services.meshmon.settings.notify = {
+      slack_webhook_file = slackFile;
+      webhooks_file = webhooksFile;
+      webhooks = [ "https://hooks.example.org/public" ];
+    };
+  };
+  sFiles = sys withFiles;
+  inlineSlack = {
+    services.meshmon = {
+      enable = true;
+      settings.notify.slack_webhook = "https://hooks.slack.com/services/T0/B0/X";
+    };
+  };
+
   # ---- the package and the flake -----------------------------------------------------------
   cargo = lib.importTOML ../../Cargo.toml;
   agentCargo = lib.importTOML ../../agent/Cargo.toml;
@@ -338,7 +360,9 @@ let
         alert = [ ];
         notify = {
           slack_webhook = "";
+          slack_webhook_file = "";
           webhooks = [ ];
+          webhooks_file = "";
           give_up_after = "24h";
         };
       }
@@ -501,7 +525,9 @@ let
       _:
       eq sMesh.parsed.notify {
         slack_webhook = "";
+        slack_webhook_file = "";
         webhooks = [ "https://hooks.example.org/meshmon" ];
+        webhooks_file = "";
         give_up_after = "2h";
       }
     ))
@@ -644,6 +670,74 @@ let
       _: unitLacks sSmart [ "DeviceAllow=char-nvidia" "Environment=\"LD_LIBRARY_PATH" ]
     ))
 
+    # Webhook URL files.
+    (test "minimal: no warnings" (_: eq sMin.warnings [ ]))
+    (test "notify files: no failed assertions, no warnings" (_: eq [ sFiles.failed sFiles.warnings ] [ [ ] [ ] ]))
+    (test "notify files: the TOML names the files, holds no secret URL" (
+      _:
+      eq sFiles.parsed.notify {
+        slack_webhook = "";
+        slack_webhook_file = slackFile;
+        webhooks = [ "https://hooks.example.org/public" ];
+        webhooks_file = webhooksFile;
+        give_up_after = "24h";
+      }
+    ))
+    (test "notify files: loaded as credentials with the key and bound at their paths" (
+      _:
+      unitHas sFiles [
+        "LoadCredential=mesh.key:${keyFile}"
+        "LoadCredential=slack-webhook:${slackFile}"
+        "LoadCredential=webhooks:${webhooksFile}"
+        "BindReadOnlyPaths=%d/mesh.key:${keyFile}"
+        "BindReadOnlyPaths=%d/slack-webhook:${slackFile}"
+        "BindReadOnlyPaths=%d/webhooks:${webhooksFile}"
+      ]
+    ))
+    (test "notify files: a webhooks file alone is a credential without a key" (
+      _:
+      let
+        s = sys {
+          services.meshmon.enable = true;
+          services.meshmon.settings.notify.webhooks_file = webhooksFile;
+        };
+      in
+      both
+        (unitHas s [
+          "LoadCredential=webhooks:${webhooksFile}"
+          "BindReadOnlyPaths=%d/webhooks:${webhooksFile}"
+        ])
+        (unitLacks s [ "LoadCredential=mesh.key" "LoadCredential=slack-webhook" ])
+    ))
+    (test "slack_webhook in the settings warns, pointing to slack_webhook_file" (
+      _:
+      let
+        w = (sys inlineSlack).warnings;
+      in
+      ok (
+        builtins.length w == 1 && builtins.match ".*Nix store.*slack_webhook_file.*" (builtins.head w) != null
+      ) (toJSON w)
+    ))
+    (test "slack_webhook together with slack_webhook_file fails an assertion" (
+      _:
+      failsAssertion {
+        imports = [ withFiles ];
+        services.meshmon.settings.notify.slack_webhook = "https://hooks.slack.com/services/T0/B0/X";
+      } "keep only slack_webhook_file"
+    ))
+    (test "a webhook file in the Nix store fails an assertion" (
+      _:
+      both
+        (failsAssertion (edit { settings.notify.slack_webhook_file = "${storeDir}/0000-slack"; }) "notify.slack_webhook_file is in the Nix store")
+        (failsAssertion (edit { settings.notify.webhooks_file = "${storeDir}/0000-hooks"; }) "notify.webhooks_file is in the Nix store")
+    ))
+    (test "rejects a webhook file given as a Nix path or a relative path" (
+      _:
+      both (rejects (edit { settings.notify.slack_webhook_file = ./test.nix; })) (
+        rejects (edit { settings.notify.webhooks_file = "keys/webhooks"; })
+      )
+    ))
+
     (test "users can still override the unit (mkForce)" (
       _:
       unitHas (sys {
@@ -772,6 +866,7 @@ in
     smart = sSmart.toml;
     gpu = sGpu.toml;
     gpu-smart = sGpuSmart.toml;
+    notify-files = sFiles.toml;
   };
   units = {
     minimal = sMin.unit;
@@ -779,5 +874,6 @@ in
     smart = sSmart.unit;
     gpu = sGpu.unit;
     gpu-smart = sGpuSmart.unit;
+    notify-files = sFiles.unit;
   };
 }

@@ -21,10 +21,12 @@ pub const SYSTEM_CONFIG: &str = "/etc/meshmon/meshmon.toml";
 #[error("{0}")]
 pub struct ConfigError(pub String);
 
+mod notify;
 mod raw;
 #[cfg(test)]
 mod tests;
 
+pub use notify::redact_url;
 pub use raw::*;
 
 /// `[node]`, validated.
@@ -91,7 +93,9 @@ pub struct StoreConfig {
 /// `[notify]`, validated.
 #[derive(Debug, Clone, Default)]
 pub struct NotifyConfig {
+    /// From `slack_webhook` or the first line of `slack_webhook_file`.
     pub slack_webhook: Option<String>,
+    /// `webhooks` followed by the lines of `webhooks_file`, duplicates dropped.
     pub webhooks: Vec<String>,
     /// A notification not delivered for this long is given up (logged, kept as `expired`).
     pub give_up_after: Duration,
@@ -315,27 +319,7 @@ impl Config {
         let alerts =
             crate::alert::rules::compile(&raw.alerts, &|key, msg| format!("{file}: {key}: {msg}"))
                 .map_err(ConfigError)?;
-        let n = &raw.notify;
-        for (key, url) in std::iter::once(("notify.slack_webhook", &n.slack_webhook))
-            .chain(n.webhooks.iter().map(|u| ("notify.webhooks", u)))
-        {
-            if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(err(
-                    key,
-                    format!("'{url}' is not an http:// or https:// URL"),
-                ));
-            }
-        }
-
-        let notify = NotifyConfig {
-            slack_webhook: non_empty(&n.slack_webhook).map(str::to_owned),
-            webhooks: n
-                .webhooks
-                .iter()
-                .filter_map(|u| non_empty(u).map(str::to_owned))
-                .collect(),
-            give_up_after: dur("notify.give_up_after", &n.give_up_after)?,
-        };
+        let notify = notify::validate(&raw.notify, &err)?;
 
         let prometheus_listen = match non_empty(&raw.export.prometheus_listen) {
             None => None,
@@ -396,10 +380,13 @@ impl Config {
         })
     }
 
-    /// The effective config as TOML (defaults filled in; keys are never printed, only paths).
+    /// The effective config as TOML (defaults filled in; keys are never printed, only paths;
+    /// webhook URLs, which are secrets, only as scheme and host: [`redact_url`]).
     pub fn effective_toml(&self) -> String {
         let mut eff = self.effective.clone();
         eff.store.path = Some(self.store.path.clone());
+        eff.notify.slack_webhook = redact_url(&eff.notify.slack_webhook);
+        eff.notify.webhooks = eff.notify.webhooks.iter().map(|u| redact_url(u)).collect();
         toml::to_string_pretty(&eff).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
     }
 }

@@ -315,12 +315,18 @@ fn default_enabled() -> bool {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawNotify {
-    /// Slack incoming-webhook URL.
+    /// Slack incoming-webhook URL (a secret: prefer `slack_webhook_file`).
     #[serde(default)]
     pub slack_webhook: String,
+    /// File whose first non-empty line is the Slack webhook URL; "" for none.
+    #[serde(default)]
+    pub slack_webhook_file: String,
     /// Generic JSON webhooks.
     #[serde(default)]
     pub webhooks: Vec<String>,
+    /// File of more generic webhook URLs, one a line (`#` comments); "" for none.
+    #[serde(default)]
+    pub webhooks_file: String,
     /// Give up on a notification that could not be delivered for this long.
     #[serde(default = "default_give_up_after")]
     pub give_up_after: String,
@@ -334,7 +340,9 @@ impl Default for RawNotify {
     fn default() -> Self {
         RawNotify {
             slack_webhook: String::new(),
+            slack_webhook_file: String::new(),
             webhooks: Vec::new(),
+            webhooks_file: String::new(),
             give_up_after: default_give_up_after(),
         }
     }

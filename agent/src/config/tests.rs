@@ -125,3 +125,113 @@ fn systemd_units_and_cgroup_root() {
         "t.toml: collect.systemd_units: '../x' is not a unit name (expected e.g. 'nginx.service')"
     );
 }
+
+/// `[notify]` text naming `key = "<file holding body>"`; the tempdir must outlive the parse.
+fn notify_with_file(key: &str, body: &str) -> (tempfile::TempDir, PathBuf, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("urls");
+    std::fs::write(&file, body).expect("write");
+    let toml = format!("[notify]\n{key} = \"{}\"\n", file.display());
+    (dir, file, toml)
+}
+
+#[test]
+fn webhook_urls_are_read_from_files() {
+    let slack = "https://hooks.slack.com/services/T0/B0/SECRET";
+    let (_d, _, toml) = notify_with_file("slack_webhook_file", &format!("\n  {slack}\n"));
+    let c = parse(&toml).expect("valid");
+    assert_eq!(c.notify.slack_webhook.as_deref(), Some(slack));
+
+    let body = "# ops\nhttps://a.example.org/x\n\nhttp://b.example.org/y?t=1\n";
+    let (_d, _, toml) = notify_with_file("webhooks_file", body);
+    let c = parse(&format!(
+        "{toml}webhooks = [\"https://c.example.org/\", \"https://a.example.org/x\"]\n"
+    ))
+    .expect("valid");
+    assert_eq!(
+        c.notify.webhooks,
+        [
+            "https://c.example.org/",
+            "https://a.example.org/x",
+            "http://b.example.org/y?t=1"
+        ],
+        "the file's URLs follow the inline ones, duplicates dropped"
+    );
+    let c = parse("[notify]\nslack_webhook_file = \"\"\nwebhooks_file = \"\"\n").expect("valid");
+    assert!(c.notify.slack_webhook.is_none() && c.notify.webhooks.is_empty());
+}
+
+#[test]
+fn webhook_file_errors_name_key_and_path() {
+    let e = parse("[notify]\nslack_webhook_file = \"/nonexistent/slack\"\n").expect_err("missing");
+    assert!(
+        e.to_string()
+            .starts_with("t.toml: notify.slack_webhook_file: '/nonexistent/slack': "),
+        "{e}"
+    );
+    let (_d, file, toml) = notify_with_file(
+        "webhooks_file",
+        "https://ok.example.org/\nhooks.example.org/SECRET\n",
+    );
+    let e = parse(&toml).expect_err("bad URL");
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "t.toml: notify.webhooks_file: '{}': line 2 is not an http:// or https:// URL",
+            file.display()
+        ),
+        "names the line, never prints the (secret) text"
+    );
+    let (_d, file, toml) = notify_with_file("slack_webhook_file", "# nothing yet\n\n");
+    let e = parse(&toml).expect_err("empty");
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "t.toml: notify.slack_webhook_file: '{}': holds no URL",
+            file.display()
+        )
+    );
+    let (_d, _, toml) = notify_with_file("slack_webhook_file", "https://hooks.slack.com/x\n");
+    let e = parse(&format!(
+        "{toml}slack_webhook = \"https://hooks.slack.com/y\"\n"
+    ))
+    .expect_err("both");
+    assert_eq!(
+        e.to_string(),
+        "t.toml: notify.slack_webhook_file: is set together with notify.slack_webhook; keep only one"
+    );
+}
+
+#[test]
+fn effective_config_never_prints_webhook_urls() {
+    let (_d, file, toml) = notify_with_file("webhooks_file", "https://file.example.org/SECRET3\n");
+    let c = parse(&format!(
+        "{toml}slack_webhook = \"https://hooks.slack.com/services/T0/B0/SECRET1\"\n\
+         webhooks = [\"http://user:SECRET2@hooks.example.org:8080?token=SECRET4\", \"https://bare.example.org\"]\n"
+    ))
+    .expect("valid");
+    let out = c.effective_toml();
+    assert!(!out.contains("SECRET"), "{out}");
+    assert!(
+        out.contains("slack_webhook = \"https://hooks.slack.com/…\""),
+        "{out}"
+    );
+    assert!(
+        out.contains("\"http://hooks.example.org:8080/…\"")
+            && out.contains("\"https://bare.example.org\""),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("webhooks_file = \"{}\"", file.display())),
+        "{out}"
+    );
+    assert_eq!(redact_url(""), "");
+    assert_eq!(
+        redact_url("https://h.example.org/"),
+        "https://h.example.org/…"
+    );
+    assert_eq!(
+        redact_url("https://h.example.org#frag"),
+        "https://h.example.org/…"
+    );
+}
