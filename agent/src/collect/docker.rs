@@ -129,17 +129,9 @@ pub fn start(
     stop: &Stop,
 ) -> Option<std::thread::JoinHandle<()>> {
     let dir = dir?.to_owned();
-    let (extras, stop) = (extras.clone(), stop.clone());
-    let spawned = std::thread::Builder::new()
-        .name("collect-docker".into())
-        .spawn(move || run(&dir, interval, &extras, &stop));
-    match spawned {
-        Ok(t) => Some(t),
-        Err(error) => {
-            warn!(%error, "docker collector off: cannot start its thread");
-            None
-        }
-    }
+    super::extra::spawn("collect-docker", "docker", extras, stop, move |e, s| {
+        run(&dir, interval, e, s)
+    })
 }
 
 /// Walks `dir` every `interval` until `stop`, publishing under [`SOURCE`].

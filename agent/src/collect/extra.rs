@@ -76,6 +76,29 @@ impl Stop {
     }
 }
 
+/// Starts an optional collector's thread named `name`, running `body` with clones of `extras`
+/// and `stop`. A thread that cannot be started logs `<what> collector off: ...` and gives
+/// `None`: the node goes on without that collector.
+pub fn spawn(
+    name: &str,
+    what: &str,
+    extras: &Extras,
+    stop: &Stop,
+    body: impl FnOnce(&Extras, &Stop) + Send + 'static,
+) -> Option<std::thread::JoinHandle<()>> {
+    let (extras, stop) = (extras.clone(), stop.clone());
+    match std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || body(&extras, &stop))
+    {
+        Ok(t) => Some(t),
+        Err(error) => {
+            tracing::warn!(%error, "{what} collector off: cannot start its thread");
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -191,20 +191,16 @@ pub fn start(
         info!("gpu collector off: collect.gpu = false");
         return None;
     }
-    let (extras, stop) = (extras.clone(), stop.clone());
-    let spawned = std::thread::Builder::new()
-        .name("collect-gpu".into())
-        .spawn(move || match NvmlSource::init() {
-            Ok(src) => run(&src, interval, &extras, &stop),
+    super::extra::spawn(
+        "collect-gpu",
+        "gpu",
+        extras,
+        stop,
+        move |e, s| match NvmlSource::init() {
+            Ok(src) => run(&src, interval, e, s),
             Err(error) => info!(%error, "gpu collector off: NVML not available"),
-        });
-    match spawned {
-        Ok(t) => Some(t),
-        Err(error) => {
-            warn!(%error, "gpu collector off: cannot start its thread");
-            None
-        }
-    }
+        },
+    )
 }
 
 /// Reads `src` every `interval` until `stop`, publishing under [`SOURCE`].

@@ -117,17 +117,9 @@ pub fn start(
         program: program?.to_owned(),
         timeout: RUN_TIMEOUT,
     };
-    let (extras, stop) = (extras.clone(), stop.clone());
-    let spawned = std::thread::Builder::new()
-        .name("collect-smart".into())
-        .spawn(move || run(&s, interval, &extras, &stop));
-    match spawned {
-        Ok(t) => Some(t),
-        Err(error) => {
-            warn!(%error, "smart collector off: cannot start its thread");
-            None
-        }
-    }
+    super::extra::spawn("collect-smart", "smart", extras, stop, move |e, st| {
+        run(&s, interval, e, st)
+    })
 }
 
 /// Reads SMART data every `interval` until `stop`, publishing under [`SOURCE`]. A problem is

@@ -25,7 +25,6 @@ use meshmon_proto::metrics::Metric;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use tracing::warn;
 
 /// The source name under which the values are published.
 pub const SOURCE: &str = "systemd";
@@ -185,24 +184,14 @@ pub fn start(
         return None;
     }
     let mut sd = Systemd::new(root, units);
-    let (extras, stop) = (extras.clone(), stop.clone());
-    let spawned = std::thread::Builder::new()
-        .name("systemd".into())
-        .spawn(move || {
-            loop {
-                extras.set(SOURCE, sd.collect(Instant::now()));
-                if stop.sleep(interval) {
-                    break;
-                }
+    super::extra::spawn("systemd", "systemd", extras, stop, move |extras, stop| {
+        loop {
+            extras.set(SOURCE, sd.collect(Instant::now()));
+            if stop.sleep(interval) {
+                break;
             }
-        });
-    match spawned {
-        Ok(t) => Some(t),
-        Err(error) => {
-            warn!(%error, "cannot start the systemd collector thread");
-            None
         }
-    }
+    })
 }
 
 #[cfg(test)]

@@ -292,24 +292,14 @@ pub fn start(
     stop: &Stop,
 ) -> Option<std::thread::JoinHandle<()>> {
     let mut tf = Textfile::new(dir?);
-    let (extras, stop) = (extras.clone(), stop.clone());
-    let spawned = std::thread::Builder::new()
-        .name("textfile".into())
-        .spawn(move || {
-            loop {
-                extras.set(SOURCE, tf.collect());
-                if stop.sleep(interval) {
-                    break;
-                }
+    super::extra::spawn("textfile", "textfile", extras, stop, move |extras, stop| {
+        loop {
+            extras.set(SOURCE, tf.collect());
+            if stop.sleep(interval) {
+                break;
             }
-        });
-    match spawned {
-        Ok(t) => Some(t),
-        Err(error) => {
-            warn!(%error, "cannot start the textfile collector thread");
-            None
         }
-    }
+    })
 }
 
 #[cfg(test)]
