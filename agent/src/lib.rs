@@ -8,6 +8,7 @@
 //! - [`collect`]: host metric collectors (CPU, memory, disks, network, host).
 //! - [`check`]: HTTP(S) service checks (`[[check]]`), async tasks on the node's runtime.
 //! - [`gossip`]: the sans-io gossip state machine (links, credits, dedup, forwarding).
+//! - [`http`]: the HTTP client builder every HTTP caller uses (TLS provider, user agent).
 //! - [`export`]: the optional Prometheus endpoint.
 //! - [`ingest`]: a dashboard node's frames into its store.
 //! - [`net`]: sockets: the ZMTP guard, zmq.rs ROUTER/DEALER links, the mesh task.
@@ -25,6 +26,7 @@ pub mod config;
 pub mod demo;
 pub mod export;
 pub mod gossip;
+pub mod http;
 pub mod ingest;
 pub mod net;
 pub mod node;

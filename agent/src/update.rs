@@ -132,10 +132,7 @@ pub fn resolve_target(target: Option<&Path>) -> anyhow::Result<PathBuf> {
 }
 
 fn client() -> anyhow::Result<reqwest::Client> {
-    // reqwest is built without a default TLS provider; a second install is harmless.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .user_agent(concat!("meshmon/", env!("CARGO_PKG_VERSION")))
+    crate::http::builder(None)
         .connect_timeout(Duration::from_secs(15))
         .timeout(Duration::from_secs(600))
         .build()

@@ -78,9 +78,7 @@ pub const QUEUE: usize = 256;
 
 /// The HTTP client for webhooks.
 pub fn client() -> Result<reqwest::Client, reqwest::Error> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .user_agent(concat!("meshmon/", env!("CARGO_PKG_VERSION")))
+    crate::http::builder(None)
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(10))
         .build()

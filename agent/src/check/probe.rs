@@ -31,10 +31,7 @@ pub struct Probe {
 
 /// The client of one check: its timeout, extra roots (`ca_file`) and `insecure`.
 pub fn client(check: &CheckConfig) -> anyhow::Result<reqwest::Client> {
-    // reqwest is built without a default TLS provider; a second install is harmless.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut b = reqwest::Client::builder()
-        .user_agent(concat!("meshmon-check/", env!("CARGO_PKG_VERSION")))
+    let mut b = crate::http::builder(Some("check"))
         .timeout(check.timeout)
         .pool_max_idle_per_host(0)
         .tls_info(true);
