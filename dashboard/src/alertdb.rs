@@ -183,6 +183,15 @@ impl AlertDb {
             .map_err(|e| self.err(e))
     }
 
+    /// The episode with mesh-wide identity `ident`.
+    pub fn by_ident(&self, ident: &str) -> Result<Option<AlertRecord>, StoreError> {
+        let sql = format!("SELECT {ALERT_COLS} FROM alerts WHERE ident = ?1");
+        self.conn
+            .prepare_cached(&sql)
+            .and_then(|mut st| st.query_row([ident], alert_row).optional())
+            .map_err(|e| self.err(e))
+    }
+
     /// Inserts or updates the episode `rec.ident` (the row id of `rec` is ignored); returns
     /// its row id. `acked` is never cleared here (only set).
     pub fn upsert(&self, rec: &AlertRecord) -> Result<i64, StoreError> {
@@ -479,6 +488,7 @@ mod tests {
         r.fired_ms = Some(9);
         assert_eq!(db.upsert(&r).expect("update"), id);
         assert!(db.ack(id).expect("ack").expect("row").acked);
+        assert_eq!(db.by_ident("x").expect("by ident").map(|r| r.id), Some(id));
         r.state = "resolved".into();
         r.ended_ms = Some(20);
         db.upsert(&r).expect("resolve");

@@ -277,9 +277,6 @@ impl Runner {
 
     /// Persists the engine's changes and queues their notifications, in one transaction.
     fn apply(&mut self, db: &mut AlertDb, changes: Vec<Change>, now: i64) {
-        let source = self.name.clone();
-        let targets = self.targets.clone();
-        let rules = self.engine.rules().to_vec();
         let silenced: Vec<bool> = changes
             .iter()
             .map(|c| match c {
@@ -287,6 +284,7 @@ impl Runner {
                 _ => false,
             })
             .collect();
+        let (source, targets, rules) = (&self.name, &self.targets, self.engine.rules());
         let r = db.transaction(|db| {
             for (change, silenced) in changes.iter().zip(silenced) {
                 match change {
@@ -299,13 +297,13 @@ impl Runner {
                             event: *event,
                             alert: rec,
                             rule: rules.iter().find(|r| r.name == rec.rule),
-                            source: &source,
+                            source,
                             at_ms: match event {
                                 EventKind::Resolved => rec.ended_ms.unwrap_or(now),
                                 _ => now,
                             },
                         };
-                        for t in &targets {
+                        for t in targets {
                             let id = format!("{}:{}#{}", rec.ident, event.tag(), t.label);
                             let body = if t.slack {
                                 notice.slack_json()
@@ -366,8 +364,10 @@ impl Runner {
                 self.store_result(r);
                 continue;
             };
-            if let Some((rule, host)) = rule_host(&row.body)
-                && self.silenced(&rule, &host, now)
+            // A silence added after the notification was queued still holds.
+            let alert = db.by_ident(ident_of(&row.notification));
+            if let Ok(Some(a)) = alert
+                && self.silenced(&a.rule, &a.host, now)
             {
                 let r = db
                     .finish(&row.notification, "silenced", now, None)
@@ -514,23 +514,9 @@ impl Runner {
 
 use tokio::sync::mpsc::error::TrySendError as TrySendErrorAsync;
 
-/// Rule and host of a queued notification's body (both documents carry them, the Slack one
-/// in its fields), for silences added after it was queued.
-fn rule_host(body: &str) -> Option<(String, String)> {
-    let v: serde_json::Value = serde_json::from_str(body).ok()?;
-    if let (Some(r), Some(h)) = (v["rule"].as_str(), v["host"].as_str()) {
-        return Some((r.to_owned(), h.to_owned()));
-    }
-    let fields = v["blocks"].get(1)?["fields"].as_array()?;
-    let field = |name: &str| {
-        fields.iter().find_map(|f| {
-            f["text"]
-                .as_str()?
-                .strip_prefix(&format!("*{name}*\n"))
-                .map(str::to_owned)
-        })
-    };
-    Some((field("Rule")?, field("Host")?))
+/// The alert a notification is about: notification ids are `<ident>:<event>#<target>`.
+fn ident_of(notification: &str) -> &str {
+    notification.split(':').next().unwrap_or(notification)
 }
 
 fn log_event(rec: &meshmon_dashboard::alertdb::AlertRecord, event: EventKind, silenced: bool) {
@@ -544,4 +530,15 @@ fn log_event(rec: &meshmon_dashboard::alertdb::AlertRecord, event: EventKind, si
         silenced,
         "alert"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_notification_names_its_alert() {
+        assert_eq!(
+            super::ident_of("0011223344556677:reminder-2#webhook-ab12cd34"),
+            "0011223344556677"
+        );
+    }
 }
