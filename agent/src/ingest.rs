@@ -9,9 +9,11 @@ use crate::alert::{AlertSender, Input as AlertInput};
 use crate::gossip::Delivered;
 use crate::gossip::backfill::GapTracker;
 use meshmon_dashboard::{Ingest, IngestSender, Sample};
+use meshmon_proto::SeriesKey;
+use meshmon_proto::payload::HostInfo;
 use meshmon_proto::samples::SampleDecoder;
 use meshmon_proto::{Flags, Payload};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use tracing::warn;
 
 /// Decoders are dropped for origins not heard for this long.
@@ -31,6 +33,8 @@ pub struct Ingestor {
     sent: HashMap<String, (u64, u64)>,
     /// The alert thread, which gets live frames only.
     alerts: Option<AlertSender>,
+    /// Metric names some alert rule watches: only their values go to the alert thread.
+    watched: HashSet<String>,
     /// Frames the alert thread's full queue refused.
     pub alert_drops: u64,
 }
@@ -46,14 +50,46 @@ impl Ingestor {
             held: GapTracker::default(),
             sent: HashMap::new(),
             alerts: None,
+            watched: HashSet::new(),
             alert_drops: 0,
         }
     }
 
-    /// Also hands live frames to the alert thread (never replayed ones).
-    pub fn with_alerts(mut self, alerts: AlertSender) -> Ingestor {
+    /// Also hands live frames to the alert thread (never replayed ones), with the values of
+    /// the metrics named in `watched` (the ones some rule watches; the others would be copied
+    /// for nothing on every frame).
+    pub fn with_alerts(
+        mut self,
+        alerts: AlertSender,
+        watched: impl IntoIterator<Item = String>,
+    ) -> Ingestor {
         self.alerts = Some(alerts);
+        self.watched = watched.into_iter().collect();
         self
+    }
+
+    /// Tells the alert thread that a live frame of `origin` arrived. `complete`: `values` is
+    /// every series the origin reports now, so a watched series missing from it is gone.
+    fn alert_frame(
+        &mut self,
+        origin: &str,
+        ts_ms: i64,
+        now_ms: i64,
+        values: Vec<(SeriesKey, f64)>,
+        complete: bool,
+        info: Option<HostInfo>,
+    ) {
+        if self.alerts.is_none() {
+            return;
+        }
+        self.alert(AlertInput::Frame {
+            host: origin.to_owned(),
+            ts_ms,
+            now_ms,
+            values,
+            complete,
+            info,
+        });
     }
 
     fn alert(&mut self, input: AlertInput) {
@@ -119,14 +155,7 @@ impl Ingestor {
             }
             Payload::HostInfo(info) => {
                 if !d.replay {
-                    self.alert(AlertInput::Frame {
-                        host: origin.clone(),
-                        ts_ms,
-                        now_ms: now,
-                        values: Vec::new(),
-                        complete: false,
-                        info: Some(info.clone()),
-                    });
+                    self.alert_frame(&origin, ts_ms, now, Vec::new(), false, Some(info.clone()));
                     self.send(Ingest::Host {
                         name: origin.clone(),
                         info,
@@ -139,14 +168,7 @@ impl Ingestor {
                 self.decoder(&origin, d.header.boot_id, d.replay, now_ms)
                     .table(&t);
                 if !d.replay {
-                    self.alert(AlertInput::Frame {
-                        host: origin.clone(),
-                        ts_ms,
-                        now_ms: now,
-                        values: Vec::new(),
-                        complete: false,
-                        info: None,
-                    });
+                    self.alert_frame(&origin, ts_ms, now, Vec::new(), false, None);
                 }
             }
             Payload::Samples(s) => {
@@ -155,15 +177,14 @@ impl Ingestor {
                     .apply(&s);
                 // Replayed (backfilled) data is stored but never evaluated: it would fire
                 // alerts about the past.
-                if !d.replay {
-                    self.alert(AlertInput::Frame {
-                        host: origin.clone(),
-                        ts_ms,
-                        now_ms: now,
-                        values: values.clone(),
-                        complete: gap.is_none() && !values.is_empty(),
-                        info: None,
-                    });
+                if !d.replay && self.alerts.is_some() {
+                    let watched: Vec<(SeriesKey, f64)> = values
+                        .iter()
+                        .filter(|(k, _)| self.watched.contains(&k.name))
+                        .cloned()
+                        .collect();
+                    let complete = gap.is_none() && !values.is_empty();
+                    self.alert_frame(&origin, ts_ms, now, watched, complete, None);
                 }
                 if !values.is_empty() {
                     let samples = values

@@ -212,7 +212,11 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()>
         let mut ingestor = Ingestor::new(writer.sender());
         match crate::alert::start(&cfg, handle.commands.clone(), &tracker, &shutdown) {
             Ok((alerts, thread)) => {
-                ingestor = ingestor.with_alerts(alerts);
+                let watched = cfg
+                    .alerts
+                    .iter()
+                    .filter_map(|r| r.metric_name().map(str::to_owned));
+                ingestor = ingestor.with_alerts(alerts, watched);
                 alert_thread = Some(thread);
             }
             Err(error) => warn!(
