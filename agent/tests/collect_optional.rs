@@ -8,15 +8,11 @@
 mod common;
 
 use common::*;
-use meshmon_agent::viewer;
-use meshmon_proto::Payload;
-use meshmon_proto::samples::SampleDecoder;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 type Latest = Arc<Mutex<HashMap<String, f64>>>;
 
@@ -47,28 +43,14 @@ fn du_sbx(dir: &Path) -> f64 {
         .unwrap_or_else(|| panic!("du printed '{text}'"))
 }
 
-/// A fake smartctl that takes 1 s per drive: `--scan` lists four drives (one failing) and one
-/// it cannot open; `--xall` prints the matching fixture.
+/// The fixtures' fake smartctl (`tests/fixtures/smartctl/fake-smartctl`), taking 1 s per
+/// drive: `--scan` lists four drives (one failing) and one it cannot open; `--xall` prints the
+/// matching fixture.
 fn fake_smartctl(dir: &Path) -> PathBuf {
-    let f = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/smartctl");
+    let fake = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/smartctl/fake-smartctl");
     let script = format!(
-        r#"#!/bin/sh
-case "$*" in
-  *--scan*)
-    echo '{{"devices": [{{"name": "/dev/nvme0", "type": "nvme"}}, {{"name": "/dev/sda", "type": "sat"}}, {{"name": "/dev/sdg", "type": "scsi"}}, {{"name": "/dev/sdc", "type": "usbjmicron"}}, {{"name": "/dev/sdz", "type": "sat"}}]}}'
-    exit 0;;
-esac
-sleep 1
-for dev in "$@"; do :; done
-case "$dev" in
-  /dev/nvme0) cat '{f}/smart-nvme.json';;
-  /dev/sda) cat '{f}/smart-ata.json';;
-  /dev/sdg) cat '{f}/smart-scsi.json';;
-  /dev/sdc) cat '{f}/smart-fail2.json'; exit 216;;
-  *) echo '{{"smartctl": {{"messages": [{{"string": "Smartctl open device: '"$dev"' failed: Permission denied", "severity": "error"}}], "exit_status": 2}}}}'; exit 2;;
-esac
-"#,
-        f = f.display()
+        "#!/bin/sh\nFAKE_SMARTCTL_DELAY=1 exec '{}' \"$@\"\n",
+        fake.display()
     );
     let path = dir.join("smartctl");
     std::fs::write(&path, script).expect("write fake smartctl");
@@ -79,33 +61,12 @@ esac
 
 /// Keeps the latest decoded value of every series of `origin`.
 async fn watch(target: &str, origin: &str) -> (Latest, CancellationToken) {
-    let stop = CancellationToken::new();
-    let tracker = TaskTracker::new();
-    let mut rx = viewer::attach(target, null_ring(), &tracker, stop.clone())
-        .await
-        .expect("attach");
     let latest: Latest = Arc::default();
     let l = latest.clone();
-    let origin = origin.to_owned();
-    tokio::spawn(async move {
-        let mut dec = SampleDecoder::new();
-        while let Some(d) = rx.recv().await {
-            if d.header.origin != origin {
-                continue;
-            }
-            match &d.payload {
-                Payload::SeriesTable(t) => dec.table(t),
-                Payload::Samples(s) => {
-                    let (values, _) = dec.apply(s);
-                    let mut m = l.lock().expect("lock");
-                    for (k, v) in values {
-                        m.insert(k.to_string(), v);
-                    }
-                }
-                _ => {}
-            }
-        }
-    });
+    let stop = decode_values(target, origin, move |k, v, _| {
+        l.lock().expect("lock").insert(k.to_string(), v);
+    })
+    .await;
     (latest, stop)
 }
 

@@ -5,14 +5,10 @@
 mod common;
 
 use common::*;
-use meshmon_agent::viewer;
-use meshmon_proto::Payload;
-use meshmon_proto::samples::SampleDecoder;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 type Latest = Arc<Mutex<HashMap<String, (Instant, f64)>>>;
 type History = Arc<Mutex<Vec<(Instant, f64)>>>;
@@ -53,39 +49,17 @@ fn mean_since(h: &History, from: Instant) -> f64 {
 
 /// Attaches a viewer and keeps the latest decoded value of every series of `origin`.
 async fn watch(target: &str, origin: &str) -> (Latest, History, CancellationToken) {
-    let stop = CancellationToken::new();
-    let tracker = TaskTracker::new();
-    let mut rx = viewer::attach(target, null_ring(), &tracker, stop.clone())
-        .await
-        .expect("attach");
     let latest: Latest = Arc::default();
     let history: History = Arc::default();
     let (l, hist) = (latest.clone(), history.clone());
-    let origin = origin.to_owned();
-    tokio::spawn(async move {
-        let mut dec = SampleDecoder::new();
-        while let Some(d) = rx.recv().await {
-            if d.header.origin != origin {
-                continue;
-            }
-            match &d.payload {
-                Payload::SeriesTable(t) => dec.table(t),
-                Payload::Samples(s) => {
-                    let (values, _) = dec.apply(s);
-                    let now = Instant::now();
-                    let mut m = l.lock().expect("lock");
-                    for (k, v) in values {
-                        let key = k.to_string();
-                        if key == "cpu.usage_pct" {
-                            hist.lock().expect("lock").push((now, v));
-                        }
-                        m.insert(key, (now, v));
-                    }
-                }
-                _ => {}
-            }
+    let stop = decode_values(target, origin, move |k, v, now| {
+        let key = k.to_string();
+        if key == "cpu.usage_pct" {
+            hist.lock().expect("lock").push((now, v));
         }
-    });
+        l.lock().expect("lock").insert(key, (now, v));
+    })
+    .await;
     (latest, history, stop)
 }
 

@@ -347,3 +347,38 @@ impl Drop for Recorder {
 pub fn null_ring() -> Keyring {
     Keyring::new(vec![Key::NULL]).expect("ring")
 }
+
+/// Attaches a viewer to `target` and decodes `origin`'s samples exactly as a remote node would,
+/// calling `f(series, value, arrival)` for every value of every sample frame. Runs until the
+/// returned token is cancelled (or dropped with the test's runtime).
+pub async fn decode_values(
+    target: &str,
+    origin: &str,
+    mut f: impl FnMut(meshmon_proto::SeriesKey, f64, Instant) + Send + 'static,
+) -> CancellationToken {
+    let stop = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let mut rx = viewer::attach(target, null_ring(), &tracker, stop.clone())
+        .await
+        .expect("attach");
+    let origin = origin.to_owned();
+    tokio::spawn(async move {
+        let mut dec = meshmon_proto::samples::SampleDecoder::new();
+        while let Some(d) = rx.recv().await {
+            if d.header.origin != origin {
+                continue;
+            }
+            match &d.payload {
+                Payload::SeriesTable(t) => dec.table(t),
+                Payload::Samples(s) => {
+                    let now = Instant::now();
+                    for (k, v) in dec.apply(s).0 {
+                        f(k, v, now);
+                    }
+                }
+                _ => {}
+            }
+        }
+    });
+    stop
+}

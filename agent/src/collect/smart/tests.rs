@@ -61,34 +61,11 @@ fn ata_scsi_and_failing_fixtures() {
     assert_eq!(out[0].1, 0.0);
 }
 
-/// A fake smartctl: `--scan` lists four drives and one that cannot be opened; `--xall`
-/// prints the matching fixture (with the real exit status of the failing one).
-pub fn fake_smartctl(dir: &Path, delay_s: f64) -> PathBuf {
-    let f = fixtures();
-    let script = format!(
-        r#"#!/bin/sh
-case "$*" in
-  *--scan*)
-    echo '{{"devices": [{{"name": "/dev/nvme0", "type": "nvme"}}, {{"name": "/dev/sda", "type": "sat"}}, {{"name": "/dev/sdg", "type": "scsi"}}, {{"name": "/dev/sdc", "type": "usbjmicron"}}, {{"name": "/dev/sdz", "type": "sat"}}]}}'
-    exit 0;;
-esac
-sleep {delay_s}
-for dev in "$@"; do :; done
-case "$dev" in
-  /dev/nvme0) cat '{f}/smart-nvme.json';;
-  /dev/sda) cat '{f}/smart-ata.json';;
-  /dev/sdg) cat '{f}/smart-scsi.json';;
-  /dev/sdc) cat '{f}/smart-fail2.json'; exit 216;;
-  *) echo '{{"smartctl": {{"messages": [{{"string": "Smartctl open device: '"$dev"' failed: Permission denied", "severity": "error"}}], "exit_status": 2}}}}'; exit 2;;
-esac
-"#,
-        f = f.display()
-    );
-    let path = dir.join("smartctl");
-    std::fs::write(&path, script).expect("write fake smartctl");
-    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        .expect("chmod");
-    path
+/// The fake smartctl of the fixtures (`tests/fixtures/smartctl/fake-smartctl`): `--scan`
+/// lists four drives and one that cannot be opened; `--xall` prints the matching fixture (with
+/// the real exit status of the failing one).
+pub fn fake_smartctl() -> PathBuf {
+    fixtures().join("fake-smartctl")
 }
 
 fn value(out: &[Sample], name: &str, device: &str) -> Option<f64> {
@@ -99,8 +76,7 @@ fn value(out: &[Sample], name: &str, device: &str) -> Option<f64> {
 
 #[test]
 fn collector_end_to_end_through_a_fake_smartctl() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let program = fake_smartctl(dir.path(), 0.0);
+    let program = fake_smartctl();
     let (extras, stop) = (Extras::default(), Stop::default());
     let t = start(
         Some(&program.display().to_string()),
