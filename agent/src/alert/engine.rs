@@ -138,6 +138,17 @@ pub fn ident(rule: &str, host: &str, series: &str, started_ms: i64) -> String {
         .collect()
 }
 
+/// Frames are stamped when their values are collected, on a fixed grid plus the collector's
+/// wake-up delay (a few ms). Without slack, `for = "2s"` at a 1 s interval would fire at the
+/// third reading only when the third woke later than the first, and a whole interval later
+/// otherwise.
+const CLOCK_SLACK_MS: i64 = 100;
+
+/// Whether `elapsed` (frame time) counts as having held for `hold`.
+fn held(elapsed: i64, hold: i64) -> bool {
+    elapsed.saturating_add(CLOCK_SLACK_MS) >= hold
+}
+
 fn ms(d: std::time::Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
@@ -386,7 +397,7 @@ impl Engine {
                             let ident = ep.ident.clone();
                             self.episodes.remove(&key);
                             out.push(Change::DeletePending(ident));
-                        } else if ts.saturating_sub(ep.started_ms) >= hold
+                        } else if held(ts.saturating_sub(ep.started_ms), hold)
                             && let Some(ep) = self.episodes.remove(&key)
                         {
                             self.fire(key, ep, ts, Some(value), out);
@@ -422,7 +433,7 @@ impl Engine {
                             ep.last_increase_ms = ts;
                             ep.value = Some(value);
                         }
-                        if ts.saturating_sub(ep.last_increase_ms) >= hold {
+                        if held(ts.saturating_sub(ep.last_increase_ms), hold) {
                             if let Some(ep) = self.episodes.remove(&key) {
                                 self.end(&key, ep, ts, Some(value), out);
                             }

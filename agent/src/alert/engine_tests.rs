@@ -284,3 +284,31 @@ fn an_alert_on_a_series_no_longer_reported_resolves_after_a_minute() {
         assert!(out.is_empty());
     }
 }
+
+#[test]
+fn hold_tolerates_the_collectors_wake_up_jitter() {
+    let mut e = Engine::new(vec![threshold("hot", Op::Ge, 90.0, None, 2, 0)]);
+    let mut events = Vec::new();
+    // Readings at 0, 1, 2 s of the grid; the first woke 7 ms late, the third 2 ms late.
+    for ts in [7, 1003, 2002, 3004] {
+        let mut out = Vec::new();
+        e.frame("a", ts, ts, &cpu(95.0), true, &mut out);
+        for c in out {
+            if let Change::Upsert(r, Some(ev)) = c {
+                events.push((ev, r));
+            }
+        }
+    }
+    assert_eq!(kinds(&events), vec![EventKind::Firing]);
+    assert_eq!(
+        events[0].1.fired_ms,
+        Some(2002),
+        "the third reading, not the fourth"
+    );
+    // A reading well short of `for` does not fire.
+    let mut e = Engine::new(vec![threshold("hot", Op::Ge, 90.0, None, 2, 0)]);
+    assert!(feed(&mut e, "a", 0, &[95.0]).is_empty());
+    let mut out = Vec::new();
+    e.frame("a", 1800, 1800, &cpu(95.0), true, &mut out);
+    assert!(out.iter().all(|c| !matches!(c, Change::Upsert(_, Some(_)))));
+}
