@@ -1,35 +1,35 @@
-//! The meshmon agent: configuration, collectors, the mesh (links and gossip) and the node that
-//! wires them together. The `meshmon` binary (`main.rs`) only parses arguments and calls in here.
+//! The `meshmon` binary's library: it composes the agent side (`meshmon-agent-core`: collectors,
+//! checks, mesh, viewer, exporter) and, in builds with the `dashboard` feature, the dashboard
+//! role (`meshmon-dashboard`: store, alerts, queries, TUI). The binary (`main.rs`) only parses
+//! arguments and calls in here.
+//!
+//! Features (all on by default): `dashboard`, `tui`, `export`, `self-update`, `gpu`, `checks`.
+//! `cargo build --release --no-default-features` gives a plain agent without SQLite, ratatui,
+//! reqwest or rustls.
 //!
 //! # Layout
-//! - [`config`]: the TOML config, raw serde structs and the validated form.
-//! - [`alert`]: alert rules, the engine, notifications and their delivery (dashboard nodes).
-//! - [`cmd`]: the implementations of the `meshmon` commands (the binary parses arguments).
-//! - [`collect`]: host metric collectors (CPU, memory, disks, network, host).
-//! - [`check`]: HTTP(S) service checks (`[[check]]`), async tasks on the node's runtime.
-//! - [`gossip`]: the sans-io gossip state machine (links, credits, dedup, forwarding).
-//! - [`http`]: the HTTP client builder every HTTP caller uses (TLS provider, user agent).
-//! - [`export`]: the optional Prometheus endpoint.
-//! - [`ingest`]: a dashboard node's frames into its store.
-//! - [`net`]: sockets: the ZMTP guard, zmq.rs ROUTER/DEALER links, the mesh task.
-//! - [`node`]: starts and stops a whole node.
+//! - [`config`]: the whole config file, composed of the sections each component owns.
+//! - [`node`]: builds a node by role, stage by stage, and stops it.
+//! - [`cmd`]: the implementations of the `meshmon` commands.
 //! - [`demo`]: `meshmon demo`, a mesh of local agents with cleanup on every exit path.
-//! - [`viewer`]: a client that attaches to a node's port and receives its live stream.
-//! - [`tui`]: `meshmon tui`: a viewer feeding the dashboard's terminal UI.
-//! - [`update`]: self-update from a GitHub-style release with SHA-256 verification.
+//! - [`tui`]: `meshmon tui`: a viewer feeding the dashboard's terminal UI (feature `tui`).
+//!
+//! The agent side's modules are re-exported under their own names ([`gossip`], [`net`], ...).
 
-pub mod alert;
-pub mod check;
+pub use meshmon_agent_core::{collect, gossip, net, viewer};
+#[cfg(feature = "checks")]
+pub use meshmon_agent_core::check;
+#[cfg(feature = "export")]
+pub use meshmon_agent_core::export;
+#[cfg(feature = "dashboard")]
+pub use meshmon_agent_core::http;
+#[cfg(feature = "self-update")]
+pub use meshmon_agent_core::update;
+
 pub mod cmd;
-pub mod collect;
 pub mod config;
+#[cfg(feature = "tui")]
 pub mod demo;
-pub mod export;
-pub mod gossip;
-pub mod http;
-pub mod ingest;
-pub mod net;
 pub mod node;
+#[cfg(feature = "tui")]
 pub mod tui;
-pub mod update;
-pub mod viewer;

@@ -4,13 +4,17 @@
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
+#[cfg(feature = "tui")]
 use meshmon_agent::cmd::demo::demo;
 use meshmon_agent::cmd::keygen::keygen;
+#[cfg(feature = "dashboard")]
 use meshmon_agent::cmd::query::{QueryCmd, query};
 use meshmon_agent::cmd::status::{print_status, status_json};
 use meshmon_agent::cmd::{Failure, config_failure, stop_on_signal};
 use meshmon_agent::config::Config;
-use meshmon_agent::{node, tui, viewer};
+#[cfg(feature = "tui")]
+use meshmon_agent::tui;
+use meshmon_agent::{node, viewer};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -89,17 +93,31 @@ enum Command {
     #[command(
         after_help = "Examples:\n  meshmon query hosts --format json\n  meshmon query series --host srv01 --metric 'disk.used_pct{mount=\"/\"}' --since 24h --step 5m\n  meshmon query stats --host srv01 --metric cpu.usage_pct --since 7d\n  meshmon query alerts --all --since 7d\n  meshmon query checks --since 24h\n  meshmon query export --host srv01 --since 1h --format csv > srv01.csv"
     )]
+    #[cfg(feature = "dashboard")]
     Query {
         #[command(subcommand)]
         what: QueryCmd,
+    },
+    /// Query a dashboard node's store (not in this build: it has no dashboard)
+    #[cfg(not(feature = "dashboard"))]
+    Query {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+        args: Vec<String>,
     },
     /// Acknowledge alerts and silence notifications on a dashboard node
     #[command(
         after_help = "Examples:\n  meshmon alerts ack 42\n  meshmon alerts silence --rule disk-full --host web01 --for 2h\n  meshmon alerts silences\n  meshmon alerts unsilence 3\n  meshmon alerts outbox"
     )]
+    #[cfg(feature = "dashboard")]
     Alerts {
         #[command(subcommand)]
         what: meshmon_agent::cmd::alerts::AlertsCmd,
+    },
+    /// Acknowledge alerts and silence notifications (not in this build: it has no dashboard)
+    #[cfg(not(feature = "dashboard"))]
+    Alerts {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+        args: Vec<String>,
     },
     /// Show what the local node sees: hosts of the mesh and its links
     #[command(
@@ -202,8 +220,19 @@ fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Keygen { out } => keygen(out),
+        #[cfg(feature = "dashboard")]
         Command::Query { what } => query(what),
+        #[cfg(not(feature = "dashboard"))]
+        Command::Query { .. } => Err(meshmon_agent::cmd::not_built("meshmon query", "dashboard")),
+        #[cfg(feature = "dashboard")]
         Command::Alerts { what } => meshmon_agent::cmd::alerts::alerts(what),
+        #[cfg(not(feature = "dashboard"))]
+        Command::Alerts { .. } => Err(meshmon_agent::cmd::not_built("meshmon alerts", "dashboard")),
+        #[cfg(not(feature = "tui"))]
+        Command::Tui { .. } => Err(meshmon_agent::cmd::not_built("meshmon tui", "tui")),
+        #[cfg(not(feature = "tui"))]
+        Command::Demo { .. } => Err(meshmon_agent::cmd::not_built("meshmon demo", "tui")),
+        #[cfg(feature = "tui")]
         Command::Tui { config } => {
             let cfg = Config::load(config.as_deref()).map_err(config_failure)?;
             let start_hint = match &cfg.source {
@@ -211,15 +240,16 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 None => "meshmon agent".to_owned(),
             };
             let target = tui::Target {
-                addr: viewer::local_target(cfg.node.listen),
-                keyring: cfg.node.keyring.clone(),
+                addr: viewer::local_target(cfg.agent.node.listen),
+                keyring: cfg.agent.node.keyring.clone(),
                 start_hint,
-                store: cfg.node.dashboard.then(|| cfg.store.path.clone()),
+                store: cfg.agent.node.dashboard.then(|| cfg.dashboard.store.path.clone()),
             };
             let rt = runtime()?;
             rt.block_on(tui::run(target))?;
             Ok(())
         }
+        #[cfg(feature = "tui")]
         Command::Demo {
             nodes,
             headless,
@@ -238,23 +268,26 @@ fn run(cli: Cli) -> Result<(), Failure> {
             print!("{}", cfg.effective_toml());
             Ok(())
         }
+        #[cfg(feature = "self-update")]
         Command::SelfUpdate {
             check,
             url,
             config,
             target,
         } => self_update(check, url, config, target),
+        #[cfg(not(feature = "self-update"))]
+        Command::SelfUpdate { .. } => Err(meshmon_agent::cmd::not_built("meshmon self-update", "self-update")),
         Command::Status {
             config,
             format,
             timeout,
         } => {
             let cfg = Config::load(config.as_deref()).map_err(config_failure)?;
-            let target = viewer::local_target(cfg.node.listen);
+            let target = viewer::local_target(cfg.agent.node.listen);
             let rt = runtime()?;
             let status = rt.block_on(viewer::fetch_status(
                 &target,
-                cfg.node.keyring.clone(),
+                cfg.agent.node.keyring.clone(),
                 timeout,
             ))?;
             match format {
@@ -270,6 +303,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
     }
 }
 
+#[cfg(feature = "self-update")]
 fn self_update(
     check: bool,
     url: Option<String>,
@@ -281,6 +315,7 @@ fn self_update(
         Some(u) => u,
         None => Config::load(config.as_deref())
             .map_err(config_failure)?
+            .agent
             .update
             .url
             .ok_or_else(|| {

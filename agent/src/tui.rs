@@ -152,8 +152,8 @@ fn alerts_worker(
                 silenced_until_ms: silences
                     .iter()
                     .filter(|s| {
-                        crate::alert::rules::glob(&s.rule, &r.rule)
-                            && crate::alert::rules::glob(&s.host, &r.host)
+                        meshmon_dashboard::alert::rules::glob(&s.rule, &r.rule)
+                            && meshmon_dashboard::alert::rules::glob(&s.host, &r.host)
                     })
                     .map(|s| s.until_ms)
                     .max(),

@@ -1,5 +1,7 @@
 //! meshmon's dashboard role: the time-series store that keeps the whole fleet's history in one
-//! SQLite file, the queries (`meshmon query ...`) over it, and the terminal UI.
+//! SQLite file, the whole alert domain (rules, engine, outbox, persistence, notification), the
+//! queries (`meshmon query ...`) over the store, and the terminal UI (feature `tui`). It
+//! depends on `meshmon-proto` only, never on the agent: the `meshmon` binary composes them.
 //!
 //! Compact by design: raw samples live in per-series ten-minute chunks coded Gorilla-style
 //! (about 1-2 bytes per sample instead of 25-40 for a row per sample), rolled up into
@@ -10,6 +12,10 @@
 //! one-minute rollups 90 days, one-hour rollups 2 years (fields of [`StoreConfig`]).
 //!
 //! # Layout
+//! - [`stage`]: the dashboard stage of a node: store, alerts and ingestion, routed by kind.
+//! - [`ingest`]: accepted frames into store writes and alert inputs.
+//! - [`alert`]: alert rules, the engine, notifications and their delivery.
+//! - [`config`]: the dashboard's config sections (`[store]`, `[[alert]]`, `[notify]`).
 //! - [`writer`]: the writer thread, its queue, health and failure handling.
 //! - [`alertdb`]: the alert tables (episodes, notification outbox, silences), read-write.
 //! - [`reader`]: read-only queries (hosts, series, stats, export, alerts).
@@ -20,18 +26,23 @@
 //! - [`schema`]: tables, migrations and how connections are opened.
 //! - [`time`]: clocks, RFC 3339 and time arguments.
 //! - [`error`]: the crate's error type.
-//! - [`tui`]: the terminal UI (`meshmon tui`): fleet, host, services, disks, alerts and mesh
+//! - [`tui`]: (feature `tui`) the terminal UI (`meshmon tui`): fleet, host, services, disks, alerts and mesh
 //!   views over a node's live stream.
 
 pub mod agg;
+pub mod alert;
 pub mod alertdb;
 pub mod cli;
 pub mod codec;
+pub mod config;
 pub mod error;
+pub mod ingest;
 pub mod layout;
 pub mod reader;
 pub mod schema;
+pub mod stage;
 pub mod time;
+#[cfg(feature = "tui")]
 pub mod tui;
 pub mod writer;
 

@@ -4,56 +4,8 @@
 //!
 //! Not responsible for durations' syntax (`meshmon_proto::units`).
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Where the writer reads "now" from: the system clock, or a manual clock that tests and
-/// benchmarks move by hand.
-#[derive(Debug, Clone, Default)]
-pub enum Clock {
-    /// Wall-clock time.
-    #[default]
-    System,
-    /// A shared value in ms since the epoch, moved with [`Clock::set`] / [`Clock::advance`].
-    Manual(Arc<AtomicI64>),
-}
-
-impl Clock {
-    /// A manual clock reading `ms`.
-    pub fn manual(ms: i64) -> Clock {
-        Clock::Manual(Arc::new(AtomicI64::new(ms)))
-    }
-
-    /// Now, in ms since the epoch.
-    pub fn now_ms(&self) -> i64 {
-        match self {
-            Clock::System => now_ms(),
-            Clock::Manual(v) => v.load(Ordering::Relaxed),
-        }
-    }
-
-    /// Sets a manual clock (no effect on the system clock).
-    pub fn set(&self, ms: i64) {
-        if let Clock::Manual(v) = self {
-            v.store(ms, Ordering::Relaxed);
-        }
-    }
-
-    /// Moves a manual clock forward by `ms`.
-    pub fn advance(&self, ms: i64) {
-        if let Clock::Manual(v) = self {
-            v.fetch_add(ms, Ordering::Relaxed);
-        }
-    }
-}
-
-/// Wall-clock now in ms since the epoch.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
+pub use meshmon_proto::clock::{Clock, now_ms};
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {

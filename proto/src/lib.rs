@@ -5,6 +5,8 @@
 //! The normative description of the format is `proto/PROTOCOL.md`.
 //!
 //! # Layout
+//! - [`clock`]: the one clock (system or manual), ms since the epoch.
+//! - [`gaps`]: per-origin sequence bookkeeping: which frames are held, which to ask for.
 //! - [`frame`]: the envelope (version, hops, header, nonce, sealed body), encode/decode.
 //! - [`seal`]: mesh keys, the keyring used for rotation, sealing and opening frames.
 //! - [`payload`]: the MessagePack payloads, one per [`Kind`].
@@ -14,8 +16,10 @@
 //! - [`units`]: durations (`500ms`, `5m`, `7d`) as written in configs and on the command line.
 //! - [`error`]: the crate's error type.
 
+pub mod clock;
 pub mod error;
 pub mod frame;
+pub mod gaps;
 pub mod metrics;
 pub mod num;
 pub mod payload;

@@ -79,7 +79,7 @@ fn open(src: &AlertSource) -> Result<(AlertDb, String), Failure> {
         Some(p) => (p.clone(), crate::config::default_node_name()),
         None => {
             let cfg = Config::load(src.config.as_deref()).map_err(config_failure)?;
-            (cfg.store.path, cfg.node.name)
+            (cfg.dashboard.store.path, cfg.agent.node.name)
         }
     };
     if !db.exists() {

@@ -8,22 +8,35 @@
 //! - [`status`]: `meshmon status` output.
 //! - [`keygen`]: `meshmon keygen`.
 
+#[cfg(feature = "dashboard")]
 pub mod alerts;
+#[cfg(feature = "tui")]
 pub mod demo;
 pub mod keygen;
+#[cfg(feature = "dashboard")]
 pub mod query;
 pub mod status;
 
 use tokio_util::sync::CancellationToken;
 
 /// A failure with its exit code (1 runtime failure, 2 bad usage or config).
-/// A failure with its exit code.
 pub struct Failure(pub u8, pub anyhow::Error);
 
 impl From<anyhow::Error> for Failure {
     fn from(e: anyhow::Error) -> Self {
         Failure(1, e)
     }
+}
+
+/// The answer of a build without `feature` to a command that needs it (exit code 2).
+pub fn not_built(what: &str, feature: &str) -> Failure {
+    Failure(
+        2,
+        anyhow::anyhow!(
+            "{what} needs the '{feature}' feature, which this meshmon was built without \
+             (cargo build --no-default-features); the default build (cargo build --release) has it"
+        ),
+    )
 }
 
 pub fn config_failure(e: crate::config::ConfigError) -> Failure {

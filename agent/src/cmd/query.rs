@@ -134,6 +134,7 @@ pub fn query(what: QueryCmd) -> Result<(), Failure> {
         None => {
             Config::load(src.config.as_deref())
                 .map_err(config_failure)?
+                .dashboard
                 .store
                 .path
         }

@@ -1,113 +1,74 @@
-//! The config file: raw serde structs that mirror the TOML (`deny_unknown_fields`, a doc and a
-//! named default on every field) and [`Config`], the validated form with typed values that
-//! the rest of the agent uses. Errors name the file, the key and the bad value:
+//! The whole config file, composed of the sections each component owns: the agent's
+//! (`[node]`, `[collect]`, `[[check]]`, `[update]`, `[export]`, in
+//! `meshmon_agent_core::config`) and, in a build with the dashboard, the dashboard's
+//! (`[store]`, `[[alert]]`, `[notify]`, in `meshmon_dashboard::config`). Errors name the file,
+//! the key and the bad value, one line each:
 //! `meshmon.toml: node.listen: 'abc' is not an address (expected host:port)`.
 //!
-//! Not here: reading keys' contents beyond validating them, or acting on the config.
+//! Not here: the rules of any one section (their owners), or acting on the config.
 
-use meshmon_proto::Keyring;
-use meshmon_proto::units::parse_duration;
-use std::net::SocketAddr;
+pub use meshmon_agent_core::config::*;
+#[cfg(feature = "dashboard")]
+pub use meshmon_dashboard::config::{
+    DashboardConfig, NotifyConfig, RawAlert, RawNotify, RawStore, redact_url,
+};
+
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-/// Default mesh port.
-pub const DEFAULT_PORT: u16 = 6130;
 /// Where the config is looked for when neither `--config` nor `$MESHMON_CONFIG` is given.
 pub const SYSTEM_CONFIG: &str = "/etc/meshmon/meshmon.toml";
 
-/// A config error, already formatted as `PATH: key: message`.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ConfigError(pub String);
-
-mod notify;
-mod raw;
 #[cfg(test)]
 mod tests;
 
-pub use notify::redact_url;
-pub use raw::*;
+/// The tables a config file may have, in the order `check-config` prints them.
+const TABLES: [&str; 8] = [
+    "node", "collect", "check", "store", "alert", "notify", "update", "export",
+];
 
-/// `[node]`, validated.
-#[derive(Debug, Clone)]
-pub struct NodeConfig {
-    pub name: String,
-    pub listen: SocketAddr,
-    /// `host:port` strings; resolved each time a link is dialled.
-    pub neighbours: Vec<String>,
-    pub dashboard: bool,
-    pub key_file: Option<PathBuf>,
-    /// The keys; [`Keyring`] of the null key when there is no key file.
-    pub keyring: Keyring,
-    pub max_hops: u8,
-    pub tags: Vec<String>,
-}
-
-/// `[collect]`, validated.
-#[derive(Debug, Clone)]
-pub struct CollectConfig {
-    pub interval: Duration,
-    pub docker_dir: Option<PathBuf>,
-    pub docker_interval: Duration,
-    pub smartctl: Option<String>,
-    pub smart_interval: Duration,
-    pub textfile_dir: Option<PathBuf>,
-    pub systemd_units: Vec<String>,
-    pub gpu: bool,
-    /// Root of the cgroup file system read by the systemd collector.
-    pub cgroup_root: PathBuf,
-}
-
-/// The shortest `[[check]]` interval accepted (short ones are for tests).
-pub const MIN_CHECK_INTERVAL: Duration = Duration::from_millis(100);
-
-/// One `[[check]]`, validated.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CheckConfig {
-    /// The `check` label; unique among this node's checks.
-    pub name: String,
-    /// http:// or https:// URL.
-    pub url: String,
-    pub interval: Duration,
-    /// Limit for the whole request (connect, TLS, headers, body).
-    pub timeout: Duration,
-    pub expect_status: u16,
-    pub body_contains: Option<String>,
-    /// Extra trusted roots (PEM), added to the system's.
-    pub ca_file: Option<PathBuf>,
-    /// Accept any certificate.
-    pub insecure: bool,
-}
-
-/// `[store]`, validated.
-#[derive(Debug, Clone)]
-pub struct StoreConfig {
-    pub path: PathBuf,
-    pub retention: Duration,
-    pub retention_1m: Duration,
-    pub retention_1h: Duration,
-    pub flush_interval: Duration,
-}
-
-/// `[notify]`, validated.
-#[derive(Debug, Clone, Default)]
-pub struct NotifyConfig {
-    /// From `slack_webhook` or the first line of `slack_webhook_file`.
-    pub slack_webhook: Option<String>,
-    /// `webhooks` followed by the lines of `webhooks_file`, duplicates dropped.
-    pub webhooks: Vec<String>,
-    /// A notification not delivered for this long is given up (logged, kept as `expired`).
-    pub give_up_after: Duration,
-}
-
-/// `[update]`, validated.
-#[derive(Debug, Clone, Default)]
-pub struct UpdateConfig {
-    /// The `releases/latest` URL; `None` = self-update off.
-    pub url: Option<String>,
-    /// Daily check in the agent.
-    pub auto: bool,
+/// The whole file as written.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// This node: name, port, neighbours, role, key.
+    #[serde(default)]
+    pub node: RawNode,
+    /// What to collect and how often.
+    #[serde(default)]
+    pub collect: RawCollect,
+    /// HTTP(S) service checks run by this node.
+    #[serde(default, rename = "check", skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<RawCheck>,
+    /// The store of a dashboard node.
+    #[cfg(feature = "dashboard")]
+    #[serde(default)]
+    pub store: RawStore,
+    /// Alert rules evaluated on dashboard nodes.
+    #[cfg(feature = "dashboard")]
+    #[serde(default, rename = "alert", skip_serializing_if = "Vec::is_empty")]
+    pub alerts: Vec<RawAlert>,
+    /// Where notifications go.
+    #[cfg(feature = "dashboard")]
+    #[serde(default)]
+    pub notify: RawNotify,
+    /// The dashboard's sections, kept as written and unused in a build without the dashboard
+    /// (one config file serves every node of a fleet).
+    #[cfg(not(feature = "dashboard"))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<toml::Value>,
+    #[cfg(not(feature = "dashboard"))]
+    #[serde(default, rename = "alert", skip_serializing_if = "Option::is_none")]
+    pub alerts: Option<toml::Value>,
+    #[cfg(not(feature = "dashboard"))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<toml::Value>,
+    /// Self-update: where releases are read from and whether the agent checks daily.
+    #[serde(default)]
+    pub update: RawUpdate,
+    /// Exports to other monitoring systems (Prometheus).
+    #[serde(default)]
+    pub export: RawExport,
 }
 
 /// The validated config.
@@ -115,25 +76,23 @@ pub struct UpdateConfig {
 pub struct Config {
     /// The file it came from; `None` for built-in defaults.
     pub source: Option<PathBuf>,
-    pub node: NodeConfig,
-    pub collect: CollectConfig,
-    /// HTTP(S) checks run by this node.
-    pub checks: Vec<CheckConfig>,
-    pub store: StoreConfig,
-    pub update: UpdateConfig,
-    /// Alert rules (built-ins merged with `[[alert]]`), evaluated on dashboard nodes.
-    pub alerts: Vec<crate::alert::Rule>,
-    /// Where notifications go.
-    pub notify: NotifyConfig,
-    /// Where the Prometheus endpoint listens; `None`: off.
-    pub prometheus_listen: Option<SocketAddr>,
+    /// The agent's sections.
+    pub agent: AgentConfig,
+    /// The dashboard's sections (validated on every node, used where `node.dashboard`).
+    #[cfg(feature = "dashboard")]
+    pub dashboard: DashboardConfig,
     /// The file with defaults filled in, for `check-config`.
     pub effective: RawConfig,
 }
 
+/// What a build without the dashboard says when asked for it.
+pub const NO_DASHBOARD: &str = "this meshmon was built without the dashboard \
+     (cargo build --no-default-features); the default build (cargo build --release) has it";
+
 impl Config {
     /// Finds and loads the config: `explicit`, else `$MESHMON_CONFIG`, else
-    /// [`SYSTEM_CONFIG`] if it exists, else built-in defaults (a loopback dashboard node).
+    /// [`SYSTEM_CONFIG`] if it exists, else built-in defaults (a loopback dashboard node in a
+    /// build that has the dashboard, else a loopback agent).
     pub fn load(explicit: Option<&Path>) -> Result<Config, ConfigError> {
         let env = std::env::var_os("MESHMON_CONFIG").map(PathBuf::from);
         let path = explicit.map(Path::to_path_buf).or(env).or_else(|| {
@@ -148,7 +107,7 @@ impl Config {
             }
             None => {
                 let mut raw = RawConfig::default();
-                raw.node.dashboard = true;
+                raw.node.dashboard = cfg!(feature = "dashboard");
                 Config::validate(raw, None)
             }
         }
@@ -156,286 +115,114 @@ impl Config {
 
     /// Parses and validates TOML text; `path` is used in messages and to resolve nothing else.
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| toml_error(path, text, &e))?;
+        let raw: RawConfig = match toml::from_str(text) {
+            Ok(raw) => raw,
+            Err(e) => return Err(parse_errors(text, path, &e)),
+        };
         Config::validate(raw, Some(path))
     }
 
     fn validate(mut raw: RawConfig, path: Option<&Path>) -> Result<Config, ConfigError> {
-        let file = path.map_or_else(
-            || "built-in defaults".to_owned(),
-            |p| p.display().to_string(),
-        );
-        let err = |key: &str, msg: String| ConfigError(format!("{file}: {key}: {msg}"));
-        let dur = |key: &str, v: &str| parse_duration(v).map_err(|m| err(key, m));
-
+        let e = Errs::new(path);
         if raw.node.name.is_empty() {
             raw.node.name = default_node_name();
         }
-        meshmon_proto::frame::validate_origin(&raw.node.name)
-            .map_err(|e| err("node.name", format!("'{}': {e}", raw.node.name)))?;
-        let listen: SocketAddr = raw.node.listen.parse().map_err(|_| {
-            err(
-                "node.listen",
-                format!(
-                    "'{}' is not an address (expected host:port)",
-                    raw.node.listen
-                ),
-            )
-        })?;
-        for n in &raw.node.neighbours {
-            check_host_port(n).map_err(|m| err("node.neighbours", m))?;
-        }
-        if raw.node.max_hops == 0 {
-            return Err(err("node.max_hops", "must be at least 1".into()));
-        }
-        let keyring = match &raw.node.key_file {
-            Some(kf) => {
-                let text = std::fs::read_to_string(kf)
-                    .map_err(|e| err("node.key_file", format!("'{}': {e}", kf.display())))?;
-                Keyring::parse(&text)
-                    .map_err(|e| err("node.key_file", format!("'{}': {e}", kf.display())))?
-            }
-            None => {
-                if !listen.ip().is_loopback() {
-                    return Err(err(
-                        "node.listen",
-                        format!(
-                            "'{listen}' is not a loopback address and no node.key_file is set; \
-                             create a key with 'meshmon keygen --out /etc/meshmon/mesh.key', \
-                             copy it to every node and set node.key_file"
-                        ),
-                    ));
-                }
-                Keyring::new(vec![meshmon_proto::Key::NULL])
-                    .map_err(|e| err("node.key_file", e.to_string()))?
-            }
+        let mut errors = Vec::new();
+        let node = NodeConfig::validate(&raw.node, &e).map_err(|x| errors.push(x.0));
+        let collect = CollectConfig::validate(&raw.collect, &e).map_err(|x| errors.push(x.0));
+        let checks = CheckConfig::validate_all(&raw.checks, &e).map_err(|x| errors.push(x.0));
+        let update = UpdateConfig::validate(&raw.update, &e).map_err(|x| errors.push(x.0));
+        let prometheus_listen = validate_export(&raw.export, &e).map_err(|x| errors.push(x.0));
+        #[cfg(feature = "dashboard")]
+        let dashboard = {
+            let err = |k: &str, m: String| meshmon_dashboard::config::ConfigError(e.at(k, m).0);
+            DashboardConfig::validate(&raw.store, &raw.alerts, &raw.notify, &err)
+                .map_err(|x| errors.push(x.0))
         };
-
-        let c = &raw.collect;
-        let interval = dur("collect.interval", &c.interval)?;
-        if interval < Duration::from_millis(100) {
-            return Err(err(
-                "collect.interval",
-                format!("'{}' is below 100ms", c.interval),
-            ));
+        #[cfg(not(feature = "dashboard"))]
+        if raw.node.dashboard {
+            errors.push(e.at("node.dashboard", format!("is true but {NO_DASHBOARD}")).0);
         }
-        let collect = CollectConfig {
-            interval,
-            docker_dir: non_empty(&c.docker_dir).map(PathBuf::from),
-            docker_interval: dur("collect.docker_interval", &c.docker_interval)?,
-            smartctl: non_empty(&c.smartctl).map(str::to_owned),
-            smart_interval: dur("collect.smart_interval", &c.smart_interval)?,
-            textfile_dir: non_empty(&c.textfile_dir).map(PathBuf::from),
-            systemd_units: c.systemd_units.clone(),
-            gpu: c.gpu,
-            cgroup_root: PathBuf::from(c.cgroup_root.trim()),
+        let (Ok(node), Ok(collect), Ok(checks), Ok(update), Ok(prometheus_listen)) =
+            (node, collect, checks, update, prometheus_listen)
+        else {
+            return Err(ConfigError(errors.join("\n")));
         };
-        for (key, d, text) in [
-            (
-                "collect.docker_interval",
-                collect.docker_interval,
-                &c.docker_interval,
-            ),
-            (
-                "collect.smart_interval",
-                collect.smart_interval,
-                &c.smart_interval,
-            ),
-        ] {
-            if d < Duration::from_secs(1) {
-                return Err(err(key, format!("'{text}' is below the minimum of 1s")));
-            }
-        }
-        for u in &collect.systemd_units {
-            if u.is_empty() || u.contains('/') || u.starts_with('.') {
-                return Err(err(
-                    "collect.systemd_units",
-                    format!("'{u}' is not a unit name (expected e.g. 'nginx.service')"),
-                ));
-            }
-        }
-        if collect.cgroup_root.as_os_str().is_empty() {
-            return Err(err("collect.cgroup_root", "must not be empty".into()));
-        }
-
-        let mut checks: Vec<CheckConfig> = Vec::with_capacity(raw.checks.len());
-        for (i, ch) in raw.checks.iter().enumerate() {
-            let key = |k: &str| format!("check[{i}].{k}");
-            if ch.name.is_empty() {
-                return Err(err(&key("name"), "must not be empty".into()));
-            }
-            if !(ch.url.starts_with("http://") || ch.url.starts_with("https://")) {
-                return Err(err(
-                    &key("url"),
-                    format!("'{}' is not an http:// or https:// URL", ch.url),
-                ));
-            }
-            if checks.iter().any(|c| c.name == ch.name) {
-                return Err(err(
-                    &key("name"),
-                    format!("'{}' is used by another check", ch.name),
-                ));
-            }
-            let interval = dur(&key("interval"), &ch.interval)?;
-            if interval < MIN_CHECK_INTERVAL {
-                return Err(err(
-                    &key("interval"),
-                    format!("'{}' is below 100ms", ch.interval),
-                ));
-            }
-            let timeout = dur(&key("timeout"), &ch.timeout)?;
-            if timeout.is_zero() {
-                return Err(err(&key("timeout"), "must be more than 0s".into()));
-            }
-            if let Some(ca) = &ch.ca_file
-                && let Err(e) = std::fs::metadata(ca)
-            {
-                return Err(err(&key("ca_file"), format!("'{}': {e}", ca.display())));
-            }
-            checks.push(CheckConfig {
-                name: ch.name.clone(),
-                url: ch.url.clone(),
-                interval,
-                timeout,
-                expect_status: ch.expect_status,
-                body_contains: ch.body_contains.clone().filter(|b| !b.is_empty()),
-                ca_file: ch.ca_file.clone(),
-                insecure: ch.insecure,
-            });
-        }
-
-        let retention = dur("store.retention", &raw.store.retention)?;
-        let retention_1m = dur("store.retention_1m", &raw.store.retention_1m)?;
-        let retention_1h = dur("store.retention_1h", &raw.store.retention_1h)?;
-        let flush_interval = dur("store.flush_interval", &raw.store.flush_interval)?;
-        if flush_interval < Duration::from_secs(1) {
-            return Err(err(
-                "store.flush_interval",
-                format!("'{}' is below the minimum of 1s", raw.store.flush_interval),
-            ));
-        }
-        let store_path = raw.store.path.clone().unwrap_or_else(default_store_path);
-
-        let alerts =
-            crate::alert::rules::compile(&raw.alerts, &|key, msg| format!("{file}: {key}: {msg}"))
-                .map_err(ConfigError)?;
-        let notify = notify::validate(&raw.notify, &err)?;
-
-        let prometheus_listen = match non_empty(&raw.export.prometheus_listen) {
-            None => None,
-            Some(a) => Some(a.parse::<SocketAddr>().map_err(|_| {
-                err(
-                    "export.prometheus_listen",
-                    format!("'{a}' is not an address (expected host:port)"),
-                )
-            })?),
+        #[cfg(feature = "dashboard")]
+        let Ok(dashboard) = dashboard else {
+            return Err(ConfigError(errors.join("\n")));
         };
-        let u = &raw.update;
-        let update_url = non_empty(&u.url).map(str::to_owned);
-        if let Some(url) = &update_url
-            && !(url.starts_with("http://") || url.starts_with("https://"))
-        {
-            return Err(err(
-                "update.url",
-                format!("'{url}' is not an http:// or https:// URL"),
-            ));
-        }
-        if u.auto && update_url.is_none() {
-            return Err(err(
-                "update.auto",
-                "is true but update.url is empty (set the releases/latest URL)".into(),
-            ));
-        }
-        let update = UpdateConfig {
-            url: update_url,
-            auto: u.auto,
-        };
-
         Ok(Config {
             source: path.map(Path::to_path_buf),
-            node: NodeConfig {
-                name: raw.node.name.clone(),
-                listen,
-                neighbours: raw.node.neighbours.clone(),
-                dashboard: raw.node.dashboard,
-                key_file: raw.node.key_file.clone(),
-                keyring,
-                max_hops: raw.node.max_hops,
-                tags: raw.node.tags.clone(),
+            agent: AgentConfig {
+                node,
+                collect,
+                checks,
+                update,
+                prometheus_listen,
             },
-            collect,
-            checks,
-            store: StoreConfig {
-                path: store_path,
-                retention,
-                retention_1m,
-                retention_1h,
-                flush_interval,
-            },
-            update,
-            alerts,
-            notify,
-            prometheus_listen,
+            #[cfg(feature = "dashboard")]
+            dashboard,
             effective: raw,
         })
     }
 
     /// The effective config as TOML (defaults filled in; keys are never printed, only paths;
-    /// webhook URLs, which are secrets, only as scheme and host: [`redact_url`]).
+    /// webhook URLs, which are secrets, only as scheme and host: `redact_url`).
     pub fn effective_toml(&self) -> String {
+        #[allow(unused_mut)]
         let mut eff = self.effective.clone();
-        eff.store.path = Some(self.store.path.clone());
-        eff.notify.slack_webhook = redact_url(&eff.notify.slack_webhook);
-        eff.notify.webhooks = eff.notify.webhooks.iter().map(|u| redact_url(u)).collect();
+        #[cfg(feature = "dashboard")]
+        {
+            eff.store.path = Some(self.dashboard.store.path.clone());
+            eff.notify.slack_webhook = redact_url(&eff.notify.slack_webhook);
+            eff.notify.webhooks = eff.notify.webhooks.iter().map(|u| redact_url(u)).collect();
+        }
         toml::to_string_pretty(&eff).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
     }
 }
 
-fn non_empty(s: &str) -> Option<&str> {
-    (!s.trim().is_empty()).then_some(s.trim())
-}
-
-fn check_host_port(s: &str) -> Result<(), String> {
-    let bad = || format!("'{s}' is not an address (expected host:port)");
-    let (host, port) = s.rsplit_once(':').ok_or_else(bad)?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    if host.is_empty() || port.parse::<u16>().map_or(true, |p| p == 0) {
-        return Err(bad());
+/// Every error of a file that does not deserialize: an unknown top-level table is named as
+/// such (not as a key of the table before it), and each known table is deserialized on its
+/// own so that an error in one does not hide an error in another.
+fn parse_errors(text: &str, path: &Path, first: &toml::de::Error) -> ConfigError {
+    let Ok(doc) = text.parse::<toml::Table>() else {
+        // Not even TOML: the parser's own error, with its line.
+        return toml_error(path, text, first);
+    };
+    let file = path.display();
+    let mut lines = Vec::new();
+    for key in doc.keys() {
+        if !TABLES.contains(&key.as_str()) {
+            lines.push(format!(
+                "{file}: '{key}': unknown table (expected one of: {})",
+                TABLES.join(", ")
+            ));
+        }
     }
-    Ok(())
-}
-
-/// The hostname, cut to a valid node name (invalid characters become `-`).
-pub fn default_node_name() -> String {
-    let uname = rustix::system::uname();
-    let raw = uname.nodename().to_string_lossy().into_owned();
-    let mut name: String = raw
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
-                c
+    for table in TABLES {
+        let Some(value) = doc.get(table) else { continue };
+        let mut one = toml::Table::new();
+        one.insert(table.to_owned(), value.clone());
+        // Re-rendered on its own, the table keeps its keys; its errors name them.
+        let Ok(alone) = toml::to_string(&one) else {
+            continue;
+        };
+        if let Err(e) = toml::from_str::<RawConfig>(&alone) {
+            // Line numbers of the re-rendered table mean nothing in the file: name the table.
+            let line = toml_error(path, &alone, &e).0;
+            let msg = e.message().trim().replace('`', "'");
+            lines.push(if line.starts_with(&format!("{file}: line ")) {
+                format!("{file}: {table}: {msg}")
             } else {
-                '-'
-            }
-        })
-        .take(64)
-        .collect();
-    if name.is_empty() {
-        name = "meshmon".into();
+                line
+            });
+        }
     }
-    name
-}
-
-/// `$STATE_DIRECTORY/meshmon.db` under systemd, else the XDG data directory.
-pub fn default_store_path() -> PathBuf {
-    if let Some(dir) = std::env::var_os("STATE_DIRECTORY") {
-        return PathBuf::from(dir).join("meshmon.db");
+    if lines.is_empty() {
+        return toml_error(path, text, first);
     }
-    let base = std::env::var_os("XDG_DATA_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
-        .unwrap_or_else(|| PathBuf::from("/var/lib"));
-    base.join("meshmon").join("meshmon.db")
+    ConfigError(lines.join("\n"))
 }
 
 /// Turns a TOML error into `PATH: section.key: message` (or `PATH: line N: message`).

@@ -9,19 +9,19 @@ fn parse(text: &str) -> Result<Config, ConfigError> {
 #[test]
 fn defaults_are_a_loopback_node() {
     let c = parse("").expect("empty file is valid");
-    assert_eq!(c.node.listen, "127.0.0.1:6130".parse().expect("addr"));
-    assert!(c.node.keyring.is_null());
-    assert_eq!(c.node.max_hops, 8);
-    assert_eq!(c.collect.interval, Duration::from_secs(1));
-    assert!(!c.node.dashboard);
-    assert!(c.prometheus_listen.is_none());
+    assert_eq!(c.agent.node.listen, "127.0.0.1:6130".parse().expect("addr"));
+    assert!(c.agent.node.keyring.is_null());
+    assert_eq!(c.agent.node.max_hops, 8);
+    assert_eq!(c.agent.collect.interval, Duration::from_secs(1));
+    assert!(!c.agent.node.dashboard);
+    assert!(c.agent.prometheus_listen.is_none());
 }
 
 #[test]
 fn prometheus_listen_is_an_address() {
     let c = parse("[export]\nprometheus_listen = \"127.0.0.1:9464\"\n").expect("valid");
     assert_eq!(
-        c.prometheus_listen,
+        c.agent.prometheus_listen,
         Some("127.0.0.1:9464".parse().expect("addr"))
     );
     let e = parse("[export]\nprometheus_listen = \"localhost\"\n").expect_err("bad");
@@ -60,6 +60,7 @@ fn public_listen_needs_a_key() {
     assert!(e.to_string().contains("meshmon keygen"), "{e}");
 }
 
+#[cfg(feature = "dashboard")]
 #[test]
 fn alert_rules_are_checked() {
     let ok = "[[alert]]\nname = \"x\"\nmetric = \"cpu.usage_pct\"\nop = \">\"\nthreshold = 90.0\n";
@@ -72,14 +73,14 @@ fn alert_rules_are_checked() {
 fn gpu_docker_and_smart_keys() {
     let c = parse("").expect("valid");
     assert!(
-        c.collect.gpu,
+        c.agent.collect.gpu,
         "on by default (off by itself without a driver)"
     );
-    assert_eq!(c.collect.docker_dir, Some(PathBuf::from("/var/lib/docker")));
-    assert_eq!(c.collect.smartctl.as_deref(), Some("smartctl"));
+    assert_eq!(c.agent.collect.docker_dir, Some(PathBuf::from("/var/lib/docker")));
+    assert_eq!(c.agent.collect.smartctl.as_deref(), Some("smartctl"));
     let c = parse("[collect]\ngpu = false\ndocker_dir = \"\"\nsmartctl = \"\"\n").expect("valid");
-    assert!(!c.collect.gpu);
-    assert!(c.collect.docker_dir.is_none() && c.collect.smartctl.is_none());
+    assert!(!c.agent.collect.gpu);
+    assert!(c.agent.collect.docker_dir.is_none() && c.agent.collect.smartctl.is_none());
     let e = parse("[collect]\ndocker_interval = \"500ms\"\n").expect_err("too short");
     assert_eq!(
         e.to_string(),
@@ -91,8 +92,8 @@ fn gpu_docker_and_smart_keys() {
 fn checks_are_validated() {
     let ok = "[[check]]\nname = \"web\"\nurl = \"https://example.org/\"\n";
     let c = parse(ok).expect("valid");
-    assert_eq!(c.checks.len(), 1);
-    let ch = &c.checks[0];
+    assert_eq!(c.agent.checks.len(), 1);
+    let ch = &c.agent.checks[0];
     assert_eq!(ch.interval, Duration::from_secs(30));
     assert_eq!(ch.timeout, Duration::from_secs(5));
     assert_eq!(ch.expect_status, 200);
@@ -118,7 +119,7 @@ fn checks_are_validated() {
 #[test]
 fn systemd_units_and_cgroup_root() {
     let c = parse("[collect]\nsystemd_units = [\"nginx.service\"]\n").expect("valid");
-    assert_eq!(c.collect.cgroup_root, PathBuf::from("/sys/fs/cgroup"));
+    assert_eq!(c.agent.collect.cgroup_root, PathBuf::from("/sys/fs/cgroup"));
     let e = parse("[collect]\nsystemd_units = [\"../x\"]\n").expect_err("bad unit");
     assert_eq!(
         e.to_string(),
@@ -126,6 +127,7 @@ fn systemd_units_and_cgroup_root() {
     );
 }
 
+#[cfg(feature = "dashboard")]
 /// `[notify]` text naming `key = "<file holding body>"`; the tempdir must outlive the parse.
 fn notify_with_file(key: &str, body: &str) -> (tempfile::TempDir, PathBuf, String) {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -135,12 +137,13 @@ fn notify_with_file(key: &str, body: &str) -> (tempfile::TempDir, PathBuf, Strin
     (dir, file, toml)
 }
 
+#[cfg(feature = "dashboard")]
 #[test]
 fn webhook_urls_are_read_from_files() {
     let slack = "https://hooks.slack.com/services/T0/B0/SECRET";
     let (_d, _, toml) = notify_with_file("slack_webhook_file", &format!("\n  {slack}\n"));
     let c = parse(&toml).expect("valid");
-    assert_eq!(c.notify.slack_webhook.as_deref(), Some(slack));
+    assert_eq!(c.dashboard.notify.slack_webhook.as_deref(), Some(slack));
 
     let body = "# ops\nhttps://a.example.org/x\n\nhttp://b.example.org/y?t=1\n";
     let (_d, _, toml) = notify_with_file("webhooks_file", body);
@@ -149,7 +152,7 @@ fn webhook_urls_are_read_from_files() {
     ))
     .expect("valid");
     assert_eq!(
-        c.notify.webhooks,
+        c.dashboard.notify.webhooks,
         [
             "https://c.example.org/",
             "https://a.example.org/x",
@@ -158,9 +161,10 @@ fn webhook_urls_are_read_from_files() {
         "the file's URLs follow the inline ones, duplicates dropped"
     );
     let c = parse("[notify]\nslack_webhook_file = \"\"\nwebhooks_file = \"\"\n").expect("valid");
-    assert!(c.notify.slack_webhook.is_none() && c.notify.webhooks.is_empty());
+    assert!(c.dashboard.notify.slack_webhook.is_none() && c.dashboard.notify.webhooks.is_empty());
 }
 
+#[cfg(feature = "dashboard")]
 #[test]
 fn webhook_file_errors_name_key_and_path() {
     let e = parse("[notify]\nslack_webhook_file = \"/nonexistent/slack\"\n").expect_err("missing");
@@ -202,6 +206,7 @@ fn webhook_file_errors_name_key_and_path() {
     );
 }
 
+#[cfg(feature = "dashboard")]
 #[test]
 fn effective_config_never_prints_webhook_urls() {
     let (_d, file, toml) = notify_with_file("webhooks_file", "https://file.example.org/SECRET3\n");

@@ -13,7 +13,7 @@ use ratatui::crossterm::event::{self as term, Event};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// Fastest redraw after input.
 const INPUT_FRAME: Duration = Duration::from_millis(100);
@@ -21,11 +21,7 @@ const INPUT_FRAME: Duration = Duration::from_millis(100);
 const IDLE_FRAME: Duration = Duration::from_secs(1);
 
 /// Wall clock, ms since the epoch.
-pub fn wall_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+pub use meshmon_proto::clock::now_ms as wall_ms;
 
 /// Restores the terminal when dropped (normal return and errors; panics are covered by the
 /// hook `ratatui::try_init` installs).

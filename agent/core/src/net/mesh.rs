@@ -17,7 +17,7 @@ use meshmon_proto::{Keyring, Payload, SeriesKey, metrics::Metric};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -79,12 +79,7 @@ fn now(start: Instant) -> Now {
     }
 }
 
-/// Milliseconds since the Unix epoch.
-pub fn wall_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
+pub use meshmon_proto::clock::wall_ms;
 
 enum NetEvent {
     Inbound { identity: Bytes, bytes: Bytes },

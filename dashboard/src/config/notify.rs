@@ -5,12 +5,9 @@
 //!
 //! Not here: delivering notifications (`alert::deliver`).
 
-use super::{ConfigError, NotifyConfig, RawNotify, non_empty};
+use super::{ConfigError, MakeErr, NotifyConfig, RawNotify, non_empty};
 use meshmon_proto::units::parse_duration;
 use std::path::Path;
-
-/// Builds `PATH: key: message` errors (the closure of `Config::validate`).
-type MakeErr<'a> = &'a dyn Fn(&str, String) -> ConfigError;
 
 fn is_http_url(url: &str) -> bool {
     url.starts_with("http://") || url.starts_with("https://")

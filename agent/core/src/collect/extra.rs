@@ -65,6 +65,22 @@ impl Stop {
         *self.0.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// A `Stop` that fires when `token` is cancelled: how threads honour the node's one
+    /// shutdown mechanism, the [`CancellationToken`](tokio_util::sync::CancellationToken).
+    /// The bridge is a task on `tracker`'s runtime.
+    pub fn on_cancel(
+        token: &tokio_util::sync::CancellationToken,
+        tracker: &tokio_util::task::TaskTracker,
+    ) -> Stop {
+        let stop = Stop::default();
+        let (s, token) = (stop.clone(), token.clone());
+        tracker.spawn(async move {
+            token.cancelled().await;
+            s.stop();
+        });
+        stop
+    }
+
     /// Sleeps up to `d`; returns `true` if the node is stopping (at once when it is).
     pub fn sleep(&self, d: Duration) -> bool {
         let (m, cv) = &*self.0;

@@ -1,18 +1,14 @@
-//! Gap-free history, the sans-io parts: the origin's ring of its own recent frames
-//! ([`OwnRing`], which answers backfill requests) and a dashboard's per-origin gap tracker
-//! ([`GapTracker`], which decides what to ask for and when).
+//! Per-origin sequence bookkeeping for a node that must hold every frame of every origin (a
+//! dashboard): which sequence numbers of an origin's current boot arrived, which holes are
+//! open, and which ranges to ask the mesh for again (backfill), when, and how often.
 //!
-//! Not here: routing requests and replays through the mesh (gossip does that), or storing
-//! what arrives (the store).
+//! Not here: answering requests (the origin's ring in the agent's gossip) or routing them.
 
-use bytes::Bytes;
-use meshmon_proto::Kind;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 
-/// How long an origin keeps its own frames for backfill.
+/// How long an origin keeps its own frames for backfill: holes older than this cannot be
+/// filled any more.
 pub const RING_WINDOW_MS: u64 = 15 * 60 * 1000;
-/// Memory cap of the ring, in bytes of frames.
-pub const RING_MAX_BYTES: usize = 8 * 1024 * 1024;
 /// A gap is asked for only if still open this long after it was noticed (a frame on a slower
 /// path usually fills it first).
 pub const GAP_GRACE_MS: u64 = 2_000;
@@ -27,109 +23,9 @@ pub const MAX_RANGE: u64 = 4096;
 /// replayed after the gap's frames, they decode fully and fill in what is missing (the
 /// store keeps one sample per timestamp). Two key-frame periods, tables and host info
 /// included.
-pub const TAIL: u64 = 2 * meshmon_proto::samples::KEY_EVERY;
+pub const TAIL: u64 = 2 * crate::samples::KEY_EVERY;
 /// Open gaps tracked per origin.
 pub const MAX_GAPS: usize = 64;
-/// Replay payloads are cut at about this many bytes of frames.
-pub const REPLAY_CHUNK: usize = 48 * 1024;
-
-#[derive(Debug, Clone)]
-struct Entry {
-    seq: u64,
-    ts_ms: u64,
-    kind: Kind,
-    key: bool,
-    bytes: Bytes,
-}
-
-/// An origin's own recent gossip frames, sealed as sent.
-#[derive(Debug, Default)]
-pub struct OwnRing {
-    entries: VecDeque<Entry>,
-    bytes: usize,
-}
-
-impl OwnRing {
-    /// Remembers a frame this node originated. `key` marks key-frame samples.
-    pub fn push(&mut self, seq: u64, ts_ms: u64, kind: Kind, key: bool, bytes: Bytes) {
-        self.bytes += bytes.len();
-        self.entries.push_back(Entry {
-            seq,
-            ts_ms,
-            kind,
-            key,
-            bytes,
-        });
-        while self.bytes > RING_MAX_BYTES {
-            self.pop();
-        }
-    }
-
-    fn pop(&mut self) {
-        if let Some(e) = self.entries.pop_front() {
-            self.bytes -= e.bytes.len();
-        }
-    }
-
-    /// Forgets frames older than the window.
-    pub fn prune(&mut self, now_ms: u64) {
-        while self
-            .entries
-            .front()
-            .is_some_and(|e| now_ms.saturating_sub(e.ts_ms) > RING_WINDOW_MS)
-        {
-            self.pop();
-        }
-    }
-
-    /// Bytes held.
-    pub fn memory(&self) -> usize {
-        self.bytes + self.entries.len() * std::mem::size_of::<Entry>()
-    }
-
-    /// Frames held.
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    /// Whether the ring is empty.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
-    /// The frames answering a request for `from..=to`, in sequence order, preceded by what a
-    /// decoder needs: the latest host info and series table before them and every frame from
-    /// the last samples key frame before `from`.
-    pub fn answer(&self, from: u64, to: u64) -> Vec<Bytes> {
-        let key_start = self
-            .entries
-            .iter()
-            .filter(|e| e.seq <= from && e.kind == Kind::Samples && e.key)
-            .map(|e| e.seq)
-            .max()
-            .unwrap_or(from);
-        let start = key_start.min(from);
-        let mut picked: Vec<&Entry> = Vec::new();
-        for kind in [Kind::HostInfo, Kind::SeriesTable] {
-            if let Some(e) = self
-                .entries
-                .iter()
-                .filter(|e| e.seq < start && e.kind == kind)
-                .max_by_key(|e| e.seq)
-            {
-                picked.push(e);
-            }
-        }
-        picked.extend(
-            self.entries
-                .iter()
-                .filter(|e| e.seq >= start && e.seq <= to),
-        );
-        picked.sort_by_key(|e| e.seq);
-        picked.dedup_by_key(|e| e.seq);
-        picked.into_iter().map(|e| e.bytes.clone()).collect()
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Gap {
@@ -287,28 +183,6 @@ impl GapTracker {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn b(n: u8) -> Bytes {
-        Bytes::from(vec![n; 10])
-    }
-
-    #[test]
-    fn ring_answers_with_decoder_context_and_forgets_old_frames() {
-        let mut r = OwnRing::default();
-        r.push(1, 0, Kind::HostInfo, false, b(1));
-        r.push(2, 0, Kind::SeriesTable, false, b(2));
-        r.push(3, 1000, Kind::Samples, true, b(3));
-        r.push(4, 2000, Kind::Samples, false, b(4));
-        r.push(5, 3000, Kind::Samples, false, b(5));
-        r.push(6, 4000, Kind::Samples, false, b(6));
-        assert_eq!(
-            r.answer(5, 5),
-            vec![b(1), b(2), b(3), b(4), b(5)],
-            "context from the key frame"
-        );
-        r.prune(RING_WINDOW_MS + 1500);
-        assert_eq!(r.len(), 3, "frames older than the window are gone");
-    }
 
     #[test]
     fn tracker_asks_after_grace_retries_and_gives_up() {

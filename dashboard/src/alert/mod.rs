@@ -21,7 +21,7 @@ pub mod rules;
 mod runner;
 
 pub use rules::Rule;
-pub use runner::{AlertSender, Input, start};
+pub use runner::{AlertParams, AlertSender, Input, start};
 
 /// A dashboard node that sends no notifications for this long after it starts, so that it
 /// hears of lower-named live dashboard nodes first.

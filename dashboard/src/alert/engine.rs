@@ -13,7 +13,7 @@
 //! Not here: persisting (the runner writes [`Change`]s), silences and delivery.
 
 use super::rules::{Condition, Rule};
-use meshmon_dashboard::alertdb::AlertRecord;
+use crate::alertdb::AlertRecord;
 use meshmon_proto::SeriesKey;
 use meshmon_proto::payload::down_after_ms;
 use sha2::{Digest as _, Sha256};

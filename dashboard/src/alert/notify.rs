@@ -5,8 +5,8 @@
 
 use super::engine::EventKind;
 use super::rules::{Condition, Rule};
-use meshmon_dashboard::alertdb::AlertRecord;
-use meshmon_dashboard::time::format_rfc3339 as rfc3339;
+use crate::alertdb::AlertRecord;
+use crate::time::format_rfc3339 as rfc3339;
 use serde_json::{Value, json};
 
 /// Everything a message says about one event.

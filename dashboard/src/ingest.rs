@@ -3,18 +3,31 @@
 //! replays carry their own key frames and tables), records hosts, and tells the store how far
 //! it has each origin's sequence, so a restarted dashboard asks the mesh for exactly the rest.
 //!
-//! Not here: the store itself (`meshmon_dashboard`) or deciding what to backfill (gossip).
+//! Not here: the store itself (`writer`), alert decisions (`alert`), or deciding what to
+//! backfill (the agent's gossip).
 
 use crate::alert::{AlertSender, Input as AlertInput};
-use crate::gossip::Delivered;
-use crate::gossip::backfill::GapTracker;
-use meshmon_dashboard::{Ingest, IngestSender, Sample};
-use meshmon_proto::SeriesKey;
+use crate::{Ingest, IngestSender, Sample};
+use meshmon_proto::gaps::GapTracker;
+use meshmon_proto::{Header, SeriesKey};
 use meshmon_proto::payload::HostInfo;
 use meshmon_proto::samples::SampleDecoder;
 use meshmon_proto::{Flags, Payload};
 use std::collections::{HashMap, HashSet};
 use tracing::warn;
+
+/// A frame the node accepted, as the dashboard needs it.
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    pub header: Header,
+    /// Links it crossed before the last one (as received).
+    pub hops: u8,
+    pub payload: Payload,
+    /// This node's own frame (it came on no link).
+    pub own: bool,
+    /// Re-sent historic data (backfill), not live: store it, never alert on it.
+    pub replay: bool,
+}
 
 /// Decoders are dropped for origins not heard for this long.
 const DECODER_IDLE_MS: u64 = 30 * 60 * 1000;
@@ -94,7 +107,7 @@ impl Ingestor {
 
     fn alert(&mut self, input: AlertInput) {
         let Some(tx) = &self.alerts else { return };
-        if let Err(std::sync::mpsc::TrySendError::Full(_)) = tx.try_send(input) {
+        if let Err(tokio::sync::mpsc::error::TrySendError::Full(_)) = tx.try_send(input) {
             self.alert_drops += 1;
             if self.alert_drops.is_power_of_two() {
                 warn!(
@@ -126,14 +139,14 @@ impl Ingestor {
     }
 
     /// Handles one accepted frame. `now_ms` is this node's wall clock.
-    pub fn on_frame(&mut self, d: Delivered, now_ms: u64) {
+    pub fn on_frame(&mut self, d: Accepted, now_ms: u64) {
         if d.header.flags.contains(Flags::LINK) {
             return;
         }
         let origin = d.header.origin.clone();
         let now = i64::try_from(now_ms).unwrap_or(i64::MAX);
         // Distance: frames from a neighbour arrive with hops 0; our own have no link.
-        let hops = if d.from.is_none() && !d.replay {
+        let hops = if d.own && !d.replay {
             0
         } else {
             d.hops.saturating_add(1)
@@ -147,12 +160,6 @@ impl Ingestor {
         }
         let ts_ms = i64::try_from(d.header.ts_ms).unwrap_or(i64::MAX);
         match d.payload {
-            Payload::AlertSync(sync) => {
-                if !d.replay {
-                    self.alert(AlertInput::Sync { from: origin, sync });
-                }
-                return;
-            }
             Payload::HostInfo(info) => {
                 if !d.replay {
                     self.alert_frame(&origin, ts_ms, now, Vec::new(), false, Some(info.clone()));

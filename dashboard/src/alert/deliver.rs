@@ -67,8 +67,12 @@ pub enum Outcome {
     GaveUp(String),
 }
 
-/// Reports go back to the alert thread through this.
-pub type Report = Box<dyn Fn(String, Outcome) + Send + Sync>;
+/// Reports go back to the alert thread through this queue. It is unbounded so that a delivery
+/// task never waits on the alert thread (which may be stuck on a locked store) and no report
+/// is lost (exactly-once depends on them); it is bounded in practice by the jobs in flight:
+/// one final report per job, and at most one `Failed` per attempt, attempts at least a
+/// second apart per target.
+pub type Reports = mpsc::UnboundedSender<(String, Outcome)>;
 
 const BACKOFF_FIRST: Duration = Duration::from_secs(1);
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
@@ -76,12 +80,12 @@ const RETRY_AFTER_MAX: Duration = Duration::from_secs(600);
 /// Jobs waiting per target.
 pub const QUEUE: usize = 256;
 
-/// The HTTP client for webhooks.
-pub fn client() -> Result<reqwest::Client, reqwest::Error> {
-    crate::http::builder(None)
+/// The webhook settings of an HTTP client (the caller's builder carries the TLS provider and
+/// the user agent).
+pub fn configure(builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
+    builder
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(10))
-        .build()
 }
 
 /// Starts one task per target; returns their job queues in the order of `targets`.
@@ -89,7 +93,7 @@ pub fn start(
     targets: &[Target],
     client: &reqwest::Client,
     give_up_after: Duration,
-    report: std::sync::Arc<Report>,
+    report: Reports,
     tracker: &TaskTracker,
     shutdown: &CancellationToken,
 ) -> Vec<mpsc::Sender<Job>> {
@@ -115,7 +119,7 @@ async fn run_target(
     client: reqwest::Client,
     give_up_after: Duration,
     mut jobs: mpsc::Receiver<Job>,
-    report: std::sync::Arc<Report>,
+    report: Reports,
     shutdown: CancellationToken,
 ) {
     loop {
@@ -134,24 +138,24 @@ async fn run_target(
                         info!(target = %target.label, notification = %job.notification, attempts,
                             "notification delivered after retries");
                     }
-                    report(job.notification.clone(), Outcome::Sent);
+                    let _ = report.send((job.notification.clone(), Outcome::Sent));
                     break;
                 }
                 Err((error, permanent)) => {
-                    let age = crate::net::mesh::wall_ms() as i64 - job.created_ms;
+                    let age = crate::time::now_ms() - job.created_ms;
                     let too_old =
                         age > i64::try_from(give_up_after.as_millis()).unwrap_or(i64::MAX);
                     if permanent || too_old {
                         warn!(target = %target.label, notification = %job.notification, %error,
                             attempts, "notification given up");
-                        report(job.notification.clone(), Outcome::GaveUp(error));
+                        let _ = report.send((job.notification.clone(), Outcome::GaveUp(error)));
                         break;
                     }
                     if attempts == 1 {
                         warn!(target = %target.label, notification = %job.notification, %error,
                             "notification not delivered; retrying with backoff");
                     }
-                    report(job.notification.clone(), Outcome::Failed(error));
+                    let _ = report.send((job.notification.clone(), Outcome::Failed(error)));
                     let wait = retry_after.map_or(backoff, |r| r.min(RETRY_AFTER_MAX));
                     backoff = (backoff * 2).min(BACKOFF_MAX);
                     tokio::select! {

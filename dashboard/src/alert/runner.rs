@@ -12,15 +12,14 @@ use super::engine::{Change, Engine, EventKind};
 use super::notify::Notice;
 use super::rules::glob;
 use super::{RESTART_GRACE_MS, START_GRACE_MS, SYNC_EVERY_MS, SYNC_WINDOW_MS};
-use crate::config::Config;
-use crate::net::mesh::{MeshCommand, wall_ms};
-use meshmon_dashboard::alertdb::{AlertDb, SilenceRow};
-use meshmon_dashboard::{Reader, StoreError};
+use crate::alertdb::{AlertDb, SilenceRow};
+use crate::config::NotifyConfig;
+use crate::time::now_ms;
+use crate::{Reader, StoreError};
 use meshmon_proto::payload::{AlertSync, HostInfo, SilenceWire};
 use meshmon_proto::{Payload, SeriesKey};
 use std::collections::HashSet;
-use std::sync::Arc;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
+use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -44,15 +43,22 @@ pub enum Input {
     },
     /// Another dashboard node's account.
     Sync { from: String, sync: AlertSync },
-    /// A delivery task's report.
-    Report {
-        notification: String,
-        outcome: Outcome,
-    },
 }
 
-/// The alert thread's queue.
-pub type AlertSender = SyncSender<Input>;
+/// The alert thread's queue: bounded; a full queue drops (and the sender counts) rather than
+/// waits.
+pub type AlertSender = mpsc::Sender<Input>;
+
+/// What the alert thread needs to know of the node's config.
+#[derive(Debug, Clone)]
+pub struct AlertParams {
+    /// This node's name (ownership: the live dashboard node with the lowest name notifies).
+    pub node: String,
+    /// The store file holding the alert tables.
+    pub store: PathBuf,
+    pub rules: Vec<super::Rule>,
+    pub notify: NotifyConfig,
+}
 
 /// Frames waiting for the alert thread.
 const QUEUE: usize = 8192;
@@ -61,37 +67,36 @@ const PRUNE_EVERY_MS: i64 = 3600 * 1000;
 /// Finished notifications and resolved silences are kept this long.
 const KEEP_MS: i64 = 7 * 86_400 * 1000;
 
-/// Starts the alert thread and its delivery tasks (on the current runtime).
+/// Starts the alert thread and its delivery tasks (on the current runtime). The thread runs a
+/// runtime of its own, so that its SQLite work, which can block for as long as the store file
+/// is locked, never holds up the caller's runtime (the mesh). `gossip` takes the `AlertSync`
+/// payloads for the other dashboard nodes; a full queue skips one (the next follows in 2 s).
 pub fn start(
-    cfg: &Config,
-    commands: mpsc::Sender<MeshCommand>,
+    params: AlertParams,
+    client: reqwest::Client,
+    gossip: mpsc::Sender<Payload>,
     tracker: &TaskTracker,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<(AlertSender, std::thread::JoinHandle<()>)> {
-    let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
-    let targets = deliver::targets(&cfg.notify);
-    let client = deliver::client()?;
-    let reports = tx.clone();
-    let report: Arc<deliver::Report> = Arc::new(Box::new(move |notification, outcome| {
-        // Blocking here is fine: the delivery tasks are few and a report is rare; dropping one
-        // would re-send a delivered notification after a restart.
-        let _ = reports.send(Input::Report {
-            notification,
-            outcome,
-        });
-    }));
+    let (tx, rx) = mpsc::channel(QUEUE);
+    let targets = deliver::targets(&params.notify);
+    let (report_tx, reports) = mpsc::unbounded_channel();
     let jobs = deliver::start(
         &targets,
         &client,
-        cfg.notify.give_up_after,
-        report,
+        params.notify.give_up_after,
+        report_tx,
         tracker,
         shutdown,
     );
-    let mut runner = Runner::new(cfg, targets, jobs, commands);
+    let mut runner = Runner::new(&params, targets, jobs, gossip);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()?;
+    let shutdown = shutdown.clone();
     let thread = std::thread::Builder::new()
         .name("alerts".into())
-        .spawn(move || runner.run(&rx))?;
+        .spawn(move || rt.block_on(runner.run(rx, reports, shutdown)))?;
     Ok((tx, thread))
 }
 
@@ -101,7 +106,7 @@ struct Runner {
     engine: Engine,
     targets: Vec<Target>,
     jobs: Vec<mpsc::Sender<Job>>,
-    commands: mpsc::Sender<MeshCommand>,
+    gossip: mpsc::Sender<Payload>,
     in_flight: HashSet<String>,
     silences: Vec<SilenceRow>,
     started_ms: i64,
@@ -116,21 +121,21 @@ struct Runner {
 
 impl Runner {
     fn new(
-        cfg: &Config,
+        p: &AlertParams,
         targets: Vec<Target>,
         jobs: Vec<mpsc::Sender<Job>>,
-        commands: mpsc::Sender<MeshCommand>,
+        gossip: mpsc::Sender<Payload>,
     ) -> Runner {
         Runner {
-            name: cfg.node.name.clone(),
-            path: cfg.store.path.clone(),
-            engine: Engine::new(cfg.alerts.clone()),
+            name: p.node.clone(),
+            path: p.store.clone(),
+            engine: Engine::new(p.rules.clone()),
             targets,
             jobs,
-            commands,
+            gossip,
             in_flight: HashSet::new(),
             silences: Vec::new(),
-            started_ms: wall_ms() as i64,
+            started_ms: now_ms(),
             old_rows_below: 0,
             owner: false,
             last_sync_ms: 0,
@@ -140,25 +145,35 @@ impl Runner {
         }
     }
 
-    fn open(&self) -> AlertDb {
+    async fn open(&self, shutdown: &CancellationToken) -> Option<AlertDb> {
         let mut logged = false;
         loop {
             match AlertDb::open(&self.path) {
-                Ok(db) => return db,
+                Ok(db) => return Some(db),
                 Err(error) => {
                     if !logged {
                         warn!(%error, "alerts cannot open the store; retrying every second");
                         logged = true;
                     }
-                    std::thread::sleep(Duration::from_secs(1));
+                    tokio::select! {
+                        () = shutdown.cancelled() => return None,
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
                 }
             }
         }
     }
 
-    fn run(&mut self, rx: &Receiver<Input>) {
-        let mut db = self.open();
-        let now = wall_ms() as i64;
+    async fn run(
+        &mut self,
+        mut rx: mpsc::Receiver<Input>,
+        mut reports: mpsc::UnboundedReceiver<(String, Outcome)>,
+        shutdown: CancellationToken,
+    ) {
+        let Some(mut db) = self.open(&shutdown).await else {
+            return;
+        };
+        let now = now_ms();
         self.started_ms = now;
         let active = db.active().unwrap_or_else(|error| {
             warn!(%error, "cannot read the active alerts; starting without them");
@@ -183,20 +198,26 @@ impl Runner {
             restored,
             "alert engine started"
         );
-        let mut next_tick = now + TICK_MS;
+        let mut tick = tokio::time::interval(Duration::from_millis(TICK_MS as u64));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            let now = wall_ms() as i64;
-            let wait = Duration::from_millis(next_tick.saturating_sub(now).max(0) as u64);
-            match rx.recv_timeout(wait) {
-                Ok(input) => self.on_input(&mut db, input),
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => break,
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                // Reports first: they settle the outbox, which exactly-once depends on.
+                Some((notification, outcome)) = reports.recv() => {
+                    self.on_report(&mut db, notification, outcome);
+                }
+                input = rx.recv() => match input {
+                    Some(input) => self.on_input(&mut db, input),
+                    None => break,
+                },
+                _ = tick.tick() => self.tick(&mut db, now_ms()),
             }
-            let now = wall_ms() as i64;
-            if now >= next_tick {
-                next_tick = now + TICK_MS;
-                self.tick(&mut db, now);
-            }
+        }
+        // Reports that arrived before the end are still written.
+        while let Ok((notification, outcome)) = reports.try_recv() {
+            self.on_report(&mut db, notification, outcome);
         }
     }
 
@@ -227,28 +248,26 @@ impl Runner {
                     self.on_sync(db, &from, sync);
                 }
             }
-            Input::Report {
-                notification,
-                outcome,
-            } => {
-                let now = wall_ms() as i64;
-                let r = match &outcome {
-                    Outcome::Sent => {
-                        self.in_flight.remove(&notification);
-                        self.sync_soon = true;
-                        db.finish(&notification, "sent", now, None).map(drop)
-                    }
-                    Outcome::Failed(e) => db.attempt_failed(&notification, e),
-                    Outcome::GaveUp(e) => {
-                        self.in_flight.remove(&notification);
-                        db.finish(&notification, "expired", now, Some(e)).map(drop)
-                    }
-                };
-                self.store_result(r);
-                if self.sync_soon {
-                    self.send_sync(db, now);
-                }
+        }
+    }
+
+    fn on_report(&mut self, db: &mut AlertDb, notification: String, outcome: Outcome) {
+        let now = now_ms();
+        let r = match &outcome {
+            Outcome::Sent => {
+                self.in_flight.remove(&notification);
+                self.sync_soon = true;
+                db.finish(&notification, "sent", now, None).map(drop)
             }
+            Outcome::Failed(e) => db.attempt_failed(&notification, e),
+            Outcome::GaveUp(e) => {
+                self.in_flight.remove(&notification);
+                db.finish(&notification, "expired", now, Some(e)).map(drop)
+            }
+        };
+        self.store_result(r);
+        if self.sync_soon {
+            self.send_sync(db, now);
         }
     }
 
@@ -465,8 +484,8 @@ impl Runner {
             silences,
         };
         if self
-            .commands
-            .try_send(MeshCommand::Gossip(Payload::AlertSync(sync)))
+            .gossip
+            .try_send(Payload::AlertSync(sync))
             .is_err()
         {
             self.sync_soon = true;
@@ -474,7 +493,7 @@ impl Runner {
     }
 
     fn on_sync(&mut self, db: &mut AlertDb, from: &str, sync: AlertSync) {
-        let now = wall_ms() as i64;
+        let now = now_ms();
         let r = db.transaction(|db| {
             let mut n = 0;
             for id in &sync.sent {
@@ -519,7 +538,7 @@ fn ident_of(notification: &str) -> &str {
     notification.split(':').next().unwrap_or(notification)
 }
 
-fn log_event(rec: &meshmon_dashboard::alertdb::AlertRecord, event: EventKind, silenced: bool) {
+fn log_event(rec: &crate::alertdb::AlertRecord, event: EventKind, silenced: bool) {
     info!(
         rule = %rec.rule,
         host = %rec.host,

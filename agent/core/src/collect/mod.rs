@@ -25,6 +25,7 @@ mod cpu;
 mod disk;
 pub mod docker;
 pub mod extra;
+#[cfg(feature = "gpu")]
 pub mod gpu;
 mod host;
 mod mem;
@@ -34,7 +35,6 @@ mod smartctl;
 pub mod systemd;
 pub mod textfile;
 
-use crate::config::Config;
 pub use extra::{Extras, Stop};
 use meshmon_proto::SeriesKey;
 use meshmon_proto::metrics::Metric;
@@ -169,12 +169,12 @@ impl Collector {
 /// into `extras` until `stop`. Returns their threads, joined at shutdown. (The HTTP checks are
 /// async and are started by the node on its runtime.)
 pub fn start_optional(
-    cfg: &Config,
+    cfg: &crate::config::CollectConfig,
     extras: &Extras,
     stop: &Stop,
 ) -> Vec<std::thread::JoinHandle<()>> {
     let mut threads = Vec::new();
-    let c = &cfg.collect;
+    let c = cfg;
     threads.extend(textfile::start(
         c.textfile_dir.as_deref(),
         c.interval,
@@ -188,7 +188,12 @@ pub fn start_optional(
         extras,
         stop,
     ));
+    #[cfg(feature = "gpu")]
     threads.extend(gpu::start(c.gpu, c.interval, extras, stop));
+    #[cfg(not(feature = "gpu"))]
+    if c.gpu {
+        tracing::debug!("this meshmon was built without the GPU collector (feature gpu)");
+    }
     threads.extend(docker::start(
         c.docker_dir.as_deref(),
         c.docker_interval,
