@@ -24,7 +24,7 @@ use crate::net::mesh::MeshCommand;
 use crate::net::mesh::{self, MeshParams};
 use crate::net::zmtp::Limits;
 use anyhow::Context as _;
-use meshmon_agent_core::node::{Threads, connection_cap, new_boot_id};
+use meshmon_agent_core::node::{Threads, connection_cap};
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 #[cfg(feature = "export")]
@@ -36,7 +36,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
-pub use meshmon_agent_core::node::HOST_INFO_EVERY;
+pub use meshmon_agent_core::node::{HOST_INFO_EVERY, new_boot_id};
 
 /// How long shutdown waits for tasks, then for threads, before giving up.
 const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(3);

@@ -1,6 +1,7 @@
 //! Config parsing and validation: defaults, error texts, key rules.
 
 use super::*;
+use std::time::Duration;
 
 fn parse(text: &str) -> Result<Config, ConfigError> {
     Config::parse(text, Path::new("t.toml"))

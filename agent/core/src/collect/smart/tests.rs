@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/smartctl")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/smartctl")
 }
 
 fn fixture(name: &str) -> Value {
