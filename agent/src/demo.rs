@@ -57,7 +57,7 @@ impl DemoMesh {
         let dir = tmp.path().to_path_buf();
         let key = Key::generate()?;
         let key_path = dir.join("mesh.key");
-        std::fs::write(&key_path, format!("{}\n", key.to_base64()))
+        crate::config::write_private(&key_path, &format!("{}\n", key.to_base64()))
             .with_context(|| format!("cannot write '{}'", key_path.display()))?;
         let keyring = Keyring::new(vec![key])?;
         let ports = (0..n)

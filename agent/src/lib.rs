@@ -16,7 +16,6 @@
 //!
 //! The agent side's modules are re-exported under their own names ([`gossip`], [`net`], ...).
 
-pub use meshmon_agent_core::{collect, gossip, net, viewer};
 #[cfg(feature = "checks")]
 pub use meshmon_agent_core::check;
 #[cfg(feature = "export")]
@@ -25,6 +24,7 @@ pub use meshmon_agent_core::export;
 pub use meshmon_agent_core::http;
 #[cfg(feature = "self-update")]
 pub use meshmon_agent_core::update;
+pub use meshmon_agent_core::{collect, gossip, net, viewer};
 
 pub mod cmd;
 pub mod config;

@@ -243,7 +243,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 addr: viewer::local_target(cfg.agent.node.listen),
                 keyring: cfg.agent.node.keyring.clone(),
                 start_hint,
-                store: cfg.agent.node.dashboard.then(|| cfg.dashboard.store.path.clone()),
+                store: cfg
+                    .agent
+                    .node
+                    .dashboard
+                    .then(|| cfg.dashboard.store.path.clone()),
             };
             let rt = runtime()?;
             rt.block_on(tui::run(target))?;
@@ -276,7 +280,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
             target,
         } => self_update(check, url, config, target),
         #[cfg(not(feature = "self-update"))]
-        Command::SelfUpdate { .. } => Err(meshmon_agent::cmd::not_built("meshmon self-update", "self-update")),
+        Command::SelfUpdate { .. } => Err(meshmon_agent::cmd::not_built(
+            "meshmon self-update",
+            "self-update",
+        )),
         Command::Status {
             config,
             format,

@@ -9,10 +9,10 @@
 use crate::alert::{AlertSender, Input as AlertInput};
 use crate::{Ingest, IngestSender, Sample};
 use meshmon_proto::gaps::GapTracker;
-use meshmon_proto::{Header, SeriesKey};
 use meshmon_proto::payload::HostInfo;
 use meshmon_proto::samples::SampleDecoder;
 use meshmon_proto::{Flags, Payload};
+use meshmon_proto::{Header, SeriesKey};
 use std::collections::{HashMap, HashSet};
 use tracing::warn;
 

@@ -80,8 +80,7 @@ pub fn start(p: StageParams<'_>, tracker: &TaskTracker, shutdown: &CancellationT
         rules: p.cfg.alerts.clone(),
         notify: p.cfg.notify.clone(),
     };
-    let (alerts, alert_thread) = match alert::start(params, p.client, p.gossip, tracker, shutdown)
-    {
+    let (alerts, alert_thread) = match alert::start(params, p.client, p.gossip, tracker, shutdown) {
         Ok((alerts, thread)) => {
             let watched = p
                 .cfg
@@ -92,7 +91,10 @@ pub fn start(p: StageParams<'_>, tracker: &TaskTracker, shutdown: &CancellationT
             (Some(alerts), Some(thread))
         }
         Err(error) => {
-            warn!(error = format!("{error:#}"), "cannot start the alert engine");
+            warn!(
+                error = format!("{error:#}"),
+                "cannot start the alert engine"
+            );
             (None, None)
         }
     };
@@ -175,7 +177,6 @@ impl Inputs {
             }
         }
     }
-
 }
 
 impl Stage {

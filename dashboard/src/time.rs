@@ -4,7 +4,6 @@
 //!
 //! Not responsible for durations' syntax (`meshmon_proto::units`).
 
-
 pub use meshmon_proto::clock::{Clock, now_ms};
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).

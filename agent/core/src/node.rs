@@ -70,10 +70,12 @@ impl Threads {
         body: impl FnOnce() + Send + 'static,
     ) -> std::io::Result<()> {
         let (done, rx) = oneshot::channel::<()>();
-        std::thread::Builder::new().name(name.into()).spawn(move || {
-            let _done = done;
-            body();
-        })?;
+        std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || {
+                let _done = done;
+                body();
+            })?;
         self.0.push((name.to_owned(), rx));
         Ok(())
     }

@@ -26,7 +26,7 @@ impl Lab {
         let dir = tempfile::tempdir().context("cannot create a scratch directory")?;
         let key = Key::generate()?;
         let key_file = dir.path().join("mesh.key");
-        std::fs::write(&key_file, format!("{}\n", key.to_base64()))?;
+        meshmon_agent::config::write_private(&key_file, &format!("{}\n", key.to_base64()))?;
         Ok(Lab {
             meshmon,
             dir,

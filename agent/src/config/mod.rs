@@ -141,7 +141,10 @@ impl Config {
         };
         #[cfg(not(feature = "dashboard"))]
         if raw.node.dashboard {
-            errors.push(e.at("node.dashboard", format!("is true but {NO_DASHBOARD}")).0);
+            errors.push(
+                e.at("node.dashboard", format!("is true but {NO_DASHBOARD}"))
+                    .0,
+            );
         }
         let (Ok(node), Ok(collect), Ok(checks), Ok(update), Ok(prometheus_listen)) =
             (node, collect, checks, update, prometheus_listen)
@@ -200,8 +203,12 @@ fn parse_errors(text: &str, path: &Path, first: &toml::de::Error) -> ConfigError
             ));
         }
     }
+    // The tables that deserialize on their own, validated together below.
+    let mut good = toml::Table::new();
     for table in TABLES {
-        let Some(value) = doc.get(table) else { continue };
+        let Some(value) = doc.get(table) else {
+            continue;
+        };
         let mut one = toml::Table::new();
         one.insert(table.to_owned(), value.clone());
         // Re-rendered on its own, the table keeps its keys; its errors name them.
@@ -217,7 +224,15 @@ fn parse_errors(text: &str, path: &Path, first: &toml::de::Error) -> ConfigError
             } else {
                 line
             });
+        } else {
+            good.insert(table.to_owned(), value.clone());
         }
+    }
+    // Their values' errors too (a bad duration, a bad address), so one run shows them all.
+    if let Ok(raw) = good.try_into::<RawConfig>()
+        && let Err(e) = Config::validate(raw, Some(path))
+    {
+        lines.extend(e.0.lines().map(str::to_owned));
     }
     if lines.is_empty() {
         return toml_error(path, text, first);

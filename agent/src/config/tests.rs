@@ -77,7 +77,10 @@ fn gpu_docker_and_smart_keys() {
         c.agent.collect.gpu,
         "on by default (off by itself without a driver)"
     );
-    assert_eq!(c.agent.collect.docker_dir, Some(PathBuf::from("/var/lib/docker")));
+    assert_eq!(
+        c.agent.collect.docker_dir,
+        Some(PathBuf::from("/var/lib/docker"))
+    );
     assert_eq!(c.agent.collect.smartctl.as_deref(), Some("smartctl"));
     let c = parse("[collect]\ngpu = false\ndocker_dir = \"\"\nsmartctl = \"\"\n").expect("valid");
     assert!(!c.agent.collect.gpu);
@@ -240,4 +243,78 @@ fn effective_config_never_prints_webhook_urls() {
         redact_url("https://h.example.org#frag"),
         "https://h.example.org/…"
     );
+}
+
+#[test]
+fn an_unknown_table_is_named_as_a_table_not_as_a_key_of_the_one_before() {
+    let e = parse("[node]\nname = \"a\"\n[web]\nport = 1\n").expect_err("unknown table");
+    assert!(
+        e.to_string().starts_with("t.toml: 'web': unknown table"),
+        "{e}"
+    );
+    assert!(!e.to_string().contains("node.web"), "{e}");
+}
+
+#[test]
+fn every_section_reports_its_error() {
+    let text = "[node]\nlisen = \"x\"\n[collect]\ninterval = \"1 sec\"\n[update]\nauto = true\n";
+    let e = parse(text).expect_err("bad");
+    let lines: Vec<&str> = e.0.lines().collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("t.toml: node.lisen: unknown field")),
+        "{e}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("t.toml: collect.interval: '1 sec'")),
+        "{e}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("t.toml: update.auto: is true")),
+        "{e}"
+    );
+}
+
+#[test]
+fn neighbors_is_an_alias_of_neighbours() {
+    let c = parse("[node]\nneighbors = [\"127.0.0.1:7001\"]\n").expect("valid");
+    assert_eq!(c.agent.node.neighbours, ["127.0.0.1:7001"]);
+}
+
+#[test]
+fn a_key_file_others_can_read_is_refused_with_the_chmod() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = dir.path().join("mesh.key");
+    let k = meshmon_proto::Key::generate().expect("rng");
+    std::fs::write(&key, format!("{}\n", k.to_base64())).expect("write");
+    let text = format!("[node]\nkey_file = \"{}\"\n", key.display());
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let e = parse(&text).expect_err("0644");
+    assert!(
+        e.to_string().contains("permissions 0644 are too open")
+            && e.to_string()
+                .contains(&format!("run 'chmod 600 {}'", key.display())),
+        "{e}"
+    );
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let c = parse(&text).expect("0600 is fine");
+    assert!(!c.agent.node.keyring.is_null());
+}
+
+#[cfg(not(feature = "dashboard"))]
+#[test]
+fn a_build_without_the_dashboard_refuses_the_role_and_keeps_its_sections() {
+    let e = parse("[node]\ndashboard = true\n").expect_err("no dashboard");
+    assert!(
+        e.to_string()
+            .contains("node.dashboard: is true but this meshmon was built without the dashboard"),
+        "{e}"
+    );
+    parse("[store]\nretention = \"3d\"\n[[alert]]\nname = \"x\"\n").expect("kept, unused");
 }

@@ -43,7 +43,8 @@ pub fn free_port() -> u16 {
 pub fn key_file(dir: &Path, name: &str) -> (PathBuf, Keyring) {
     let key = Key::generate().expect("rng");
     let path = dir.join(name);
-    std::fs::write(&path, format!("{}\n", key.to_base64())).expect("write key");
+    meshmon_agent::config::write_private(&path, &format!("{}\n", key.to_base64()))
+        .expect("write key");
     (path, Keyring::new(vec![key]).expect("ring"))
 }
 
@@ -99,10 +100,15 @@ pub struct Agent {
 
 impl Agent {
     pub fn start(dir: &Path, spec: &Spec) -> Agent {
+        Agent::start_exe(dir, spec, Path::new(env!("CARGO_BIN_EXE_meshmon")))
+    }
+
+    /// Like [`Agent::start`] with another build of `meshmon` (the plain agent).
+    pub fn start_exe(dir: &Path, spec: &Spec, exe: &Path) -> Agent {
         let config = dir.join(format!("{}.toml", spec.name));
         std::fs::write(&config, spec.toml()).expect("write config");
         let log = std::fs::File::create(dir.join(format!("{}.log", spec.name))).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_meshmon"))
+        let child = Command::new(exe)
             .args(["agent", "--config"])
             .arg(&config)
             .env("NO_COLOR", "1")

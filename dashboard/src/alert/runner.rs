@@ -483,11 +483,7 @@ impl Runner {
             acks,
             silences,
         };
-        if self
-            .gossip
-            .try_send(Payload::AlertSync(sync))
-            .is_err()
-        {
+        if self.gossip.try_send(Payload::AlertSync(sync)).is_err() {
             self.sync_soon = true;
         }
     }

@@ -186,9 +186,24 @@ pub fn read_key_file(kf: &Path) -> Result<Keyring, String> {
             kf.display()
         ));
     }
-    let text =
-        std::fs::read_to_string(kf).map_err(|err| format!("'{}': {err}", kf.display()))?;
+    let text = std::fs::read_to_string(kf).map_err(|err| format!("'{}': {err}", kf.display()))?;
     Keyring::parse(&text).map_err(|err| format!("'{}': {err}", kf.display()))
+}
+
+/// Writes a file only its owner can read (mode 0600), as a mesh key must be; replaces an
+/// existing file's contents but also tightens its mode.
+pub fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    f.write_all(contents.as_bytes())?;
+    f.sync_all()
 }
 
 impl CollectConfig {
