@@ -1,6 +1,13 @@
 # The meshmon binary, built from this repository with nixpkgs' Rust tooling. Needs a nixpkgs
 # whose rustc is at least the workspace's rust-version (1.95; edition 2024).
-{ lib, rustPlatform }:
+{
+  lib,
+  rustPlatform,
+  # The plain agent: `--no-default-features`, without the dashboard role, the TUI, the
+  # Prometheus endpoint, self-update, the GPU collector and HTTP checks (no SQLite, ratatui,
+  # reqwest or rustls). `pkgs.callPackage ./nix/package.nix { plain = true; }`.
+  plain ? false,
+}:
 
 let
   workspace = (lib.importTOML ../Cargo.toml).workspace;
@@ -16,12 +23,17 @@ rustPlatform.buildRustPackage {
       ../Cargo.toml
       ../Cargo.lock
       ../agent
+      # Workspace members inside agent/ (already in it; named so each member is listed).
+      ../agent/core
+      ../agent/sim
       ../dashboard
       ../proto
     ];
   };
 
   cargoLock.lockFile = ../Cargo.lock;
+
+  buildNoDefaultFeatures = plain;
 
   cargoBuildFlags = [
     "--package"

@@ -40,7 +40,9 @@ trap 'exit 143' TERM
 
 echo "bench: building (release) once" >&2
 cargo build --release --quiet -p meshmon-agent --bin meshmon --example bench_mesh
-cargo build --release --quiet -p meshmon-dashboard --example bench_store --example tui_bench
+cargo build --release --quiet -p meshmon-dashboard --features tui --example bench_store --example tui_bench
+# The plain agent (no dashboard, TUI, exporter, self-update, GPU, checks), for the footprint.
+cargo build --release --quiet -p meshmon-agent --no-default-features --target-dir target/plain
 
 # run NAME CMD...: runs CMD in its own process group, stdout to $out/NAME.txt, bounded in time.
 run() {

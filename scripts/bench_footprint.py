@@ -13,6 +13,11 @@ anonymous statistics off, its own cache/lib/log dirs; collection left at its def
 and sums RSS and CPU over every process of that group (netdata, its spawn server and its
 plugins) over the same window. If it cannot be started, its column says why.
 
+A third agent, the plain build (`cargo build --release --no-default-features`, into
+target/plain), joins the same mesh as agent C (dialling B), so the table has the plain agent
+and the default binary as a non-dashboard agent side by side; the sizes of both binaries are
+printed too.
+
 Usage: scripts/bench_footprint.py [--duration 60] [--no-build] [--netdata]
 """
 import argparse, os, shutil, signal, socket, statistics, subprocess, sys, tempfile, time, urllib.request
@@ -159,7 +164,10 @@ def main():
     args = ap.parse_args()
     if not args.no_build:
         subprocess.run(["cargo", "build", "--release", "-q", "-p", "meshmon-agent"], cwd=ROOT, check=True)
+        subprocess.run(["cargo", "build", "--release", "-q", "-p", "meshmon-agent", "--no-default-features",
+                        "--target-dir", os.path.join(ROOT, "target", "plain")], cwd=ROOT, check=True)
     exe = os.path.join(ROOT, "target", "release", "meshmon")
+    plain_exe = os.path.join(ROOT, "target", "plain", "release", "meshmon")
     ne = shutil.which("prometheus-node-exporter")
     if ne is None:
         print("installing prometheus-node-exporter (Debian) ...", file=sys.stderr)
@@ -200,14 +208,15 @@ def main():
 
     signal.signal(signal.SIGTERM, lambda *a: (stop(), sys.exit(1)))
     try:
-        pa, pb, pn = free_port(), free_port(), free_port()
-        for name, port, nb in [("bench-a", pa, f'"127.0.0.1:{pb}"'), ("bench-b", pb, "")]:
+        pa, pb, pc, pn = free_port(), free_port(), free_port(), free_port()
+        for name, port, nb, bin_ in [("bench-a", pa, f'"127.0.0.1:{pb}"', exe), ("bench-b", pb, "", exe),
+                                     ("bench-c", pc, f'"127.0.0.1:{pb}"', plain_exe)]:
             with open(f"{tmp}/{name}.toml", "w") as f:
                 f.write(f'[node]\nname = "{name}"\nlisten = "127.0.0.1:{port}"\nneighbours = [{nb}]\n'
                         f'[collect]\ninterval = "1s"\ndocker_dir = ""\nsmartctl = ""\n')
-            procs.append(subprocess.Popen([exe, "agent", "--config", f"{tmp}/{name}.toml"],
+            procs.append(subprocess.Popen([bin_, "agent", "--config", f"{tmp}/{name}.toml"],
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        agent = procs[0]
+        agent, plain = procs[0], procs[2]
         nexp = subprocess.Popen([ne, f"--web.listen-address=127.0.0.1:{pn}"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         procs.append(nexp)
@@ -222,8 +231,8 @@ def main():
         time.sleep(10 if ndp else 5)  # warm up: first scrape, first frames, link up
         url = f"http://127.0.0.1:{pn}/metrics"
         start = time.monotonic()
-        c0 = {p.pid: cpu_ticks(p.pid) for p in (agent, nexp)}
-        rss = {agent.pid: [], nexp.pid: []}
+        c0 = {p.pid: cpu_ticks(p.pid) for p in (agent, plain, nexp)}
+        rss = {agent.pid: [], plain.pid: [], nexp.pid: []}
         nd_seen, nd_rss = {}, []
         nd_c0 = group_ticks(ndp.pid, nd_seen) if ndp else 0
         scrape_bytes = 0
@@ -231,7 +240,7 @@ def main():
             t = time.monotonic()
             with urllib.request.urlopen(url, timeout=5) as r:
                 scrape_bytes += len(r.read())
-            for p in (agent, nexp):
+            for p in (agent, plain, nexp):
                 rss[p.pid].append(rss_kb(p.pid))
             if ndp:
                 nd_rss.append(group_rss_kb(ndp.pid))
@@ -258,7 +267,8 @@ def main():
                     line += f" {fmt.format(nd):>14} | {(f'{a / nd:.2f}x' if nd else '-'):>8} |"
             print(line)
 
-        print(f"\nfootprint over {elapsed:.0f} s at a 1 s interval, same run (meshmon: agent A of a 2-node mesh; "
+        print(f"\nfootprint over {elapsed:.0f} s at a 1 s interval, same run (meshmon: agent A of a 3-node mesh, "
+              f"default build, not a dashboard; plain: agent C, the --no-default-features build; "
               f"node_exporter {ne}: scraped every second, {scrape_bytes / elapsed / 1024:.0f} KiB/s)\n")
         if nd_col and ndp:
             print(f"netdata: default 1 s collection, RSS and CPU summed over its process group "
@@ -271,10 +281,18 @@ def main():
         print(hdr)
         print(sep)
         ndr = nd_rss or [0]
-        row("RSS median (MB)", statistics.median(rss[agent.pid]) / 1024, statistics.median(rss[nexp.pid]) / 1024, "<= 6", "{:.1f}",
+        row("RSS median (MB)", statistics.median(rss[agent.pid]) / 1024, statistics.median(rss[nexp.pid]) / 1024, "<= 7", "{:.1f}",
             statistics.median(ndr) / 1024)
         row("RSS max (MB)", max(rss[agent.pid]) / 1024, max(rss[nexp.pid]) / 1024, "", "{:.1f}", max(ndr) / 1024)
-        row("CPU (% of one core)", cpu[agent.pid], cpu[nexp.pid], "<= 0.3", "{:.2f}", nd_cpu)
+        row("CPU (% of one core)", cpu[agent.pid], cpu[nexp.pid], "<= 0.2", "{:.2f}", nd_cpu)
+        row("plain RSS median (MB)", statistics.median(rss[plain.pid]) / 1024, statistics.median(rss[nexp.pid]) / 1024,
+            "<= 5", "{:.1f}", statistics.median(ndr) / 1024)
+        row("plain RSS max (MB)", max(rss[plain.pid]) / 1024, max(rss[nexp.pid]) / 1024, "", "{:.1f}", max(ndr) / 1024)
+        row("plain CPU (% of core)", cpu[plain.pid], cpu[nexp.pid], "<= 0.2", "{:.2f}", nd_cpu)
+        row("binary size (MB)", os.path.getsize(exe) / 1e6, os.path.getsize(ne) / 1e6, "", "{:.1f}",
+            0.0)
+        row("plain binary size (MB)", os.path.getsize(plain_exe) / 1e6, os.path.getsize(ne) / 1e6, "", "{:.1f}",
+            0.0)
     finally:
         stop()
 

@@ -53,7 +53,7 @@ def main():
     target = env["CARGO_TARGET_DIR"]
     if not a.no_build:
         subprocess.run(["cargo", "build", "--release", "-p", "meshmon-agent"], cwd=ROOT, env=env, check=True)
-        subprocess.run(["cargo", "build", "--release", "-p", "meshmon-dashboard", "--example", "tui_bench"],
+        subprocess.run(["cargo", "build", "--release", "-p", "meshmon-dashboard", "--features", "tui", "--example", "tui_bench"],
                        cwd=ROOT, env=env, check=True)
     subprocess.run([f"{target}/release/examples/tui_bench"], check=True)
     exe = f"{target}/release/meshmon"

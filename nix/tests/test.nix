@@ -301,6 +301,7 @@ let
   cargo = lib.importTOML ../../Cargo.toml;
   agentCargo = lib.importTOML ../../agent/Cargo.toml;
   pkg = pkgs.callPackage ../package.nix { };
+  pkgPlain = pkgs.callPackage ../package.nix { plain = true; };
   flake = import ../../flake.nix;
   flakeOut = flake.outputs {
     self = flakeOut;
@@ -829,6 +830,9 @@ let
           toJSON (map toString pkg.args.src.paths)
         )
       )
+    ))
+    (test "package: default features unless plain = true (the plain agent)" (
+      _: eq [ pkg.args.buildNoDefaultFeatures pkgPlain.args.buildNoDefaultFeatures ] [ false true ]
     ))
     (test "package: builds the agent crate's meshmon binary, mainProgram matches" (
       _:
