@@ -49,7 +49,7 @@ pub fn targets(cfg: &NotifyConfig) -> Vec<Target> {
 }
 
 /// One POST to make.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Job {
     pub notification: String,
     pub body: String,
