@@ -10,6 +10,7 @@
 use crate::StoreError;
 use crate::schema::open_writer;
 use rusqlite::{Connection, OptionalExtension as _, params};
+use std::borrow::BorrowMut;
 use std::path::{Path, PathBuf};
 
 /// One alert episode, as persisted.
@@ -76,8 +77,8 @@ pub struct SilenceRow {
 }
 
 /// Read-write access to the alert tables.
-pub struct AlertDb {
-    conn: Connection,
+pub struct AlertDb<C: BorrowMut<Connection> = Connection> {
+    conn: C,
     path: PathBuf,
 }
 
@@ -132,12 +133,30 @@ fn outbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
 const SILENCE_COLS: &str = "id, ident, rule, host, created_ms, until_ms, by, removed, updated_ms";
 
 impl AlertDb {
-    /// Opens (creating and migrating if needed) the store at `path`.
+    /// Opens (creating and migrating if needed) the store at `path`: for tools and other
+    /// processes (`meshmon alerts`, the TUI). A node works on its store writer's connection
+    /// instead ([`AlertDb::on`]), so the file has one writer.
     pub fn open(path: &Path) -> Result<AlertDb, StoreError> {
         Ok(AlertDb {
             conn: open_writer(path)?,
             path: path.to_path_buf(),
         })
+    }
+}
+
+impl<'c> AlertDb<&'c mut Connection> {
+    /// The alert tables on a connection someone else owns (the store writer's).
+    pub fn on(conn: &'c mut Connection, path: &Path) -> AlertDb<&'c mut Connection> {
+        AlertDb {
+            conn,
+            path: path.to_path_buf(),
+        }
+    }
+}
+
+impl<C: BorrowMut<Connection>> AlertDb<C> {
+    fn c(&self) -> &Connection {
+        self.conn.borrow()
     }
 
     fn err(&self, e: rusqlite::Error) -> StoreError {
@@ -147,20 +166,20 @@ impl AlertDb {
     /// Runs `f` in one transaction (committed when it returns `Ok`).
     pub fn transaction<T>(
         &mut self,
-        f: impl FnOnce(&AlertDb) -> Result<T, StoreError>,
+        f: impl FnOnce(&AlertDb<C>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        self.conn
+        self.c()
             .execute_batch("BEGIN IMMEDIATE")
             .map_err(|e| self.err(e))?;
         match f(self) {
             Ok(v) => {
-                self.conn
+                self.c()
                     .execute_batch("COMMIT")
                     .map_err(|e| StoreError::sqlite(&self.path, e))?;
                 Ok(v)
             }
             Err(e) => {
-                let _ = self.conn.execute_batch("ROLLBACK");
+                let _ = self.c().execute_batch("ROLLBACK");
                 Err(e)
             }
         }
@@ -169,7 +188,7 @@ impl AlertDb {
     /// Pending and firing alerts (the engine's state after a restart).
     pub fn active(&self) -> Result<Vec<AlertRecord>, StoreError> {
         let sql = format!("SELECT {ALERT_COLS} FROM alerts WHERE state != 'resolved' ORDER BY id");
-        let mut st = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+        let mut st = self.c().prepare_cached(&sql).map_err(|e| self.err(e))?;
         let rows = st.query_map([], alert_row).map_err(|e| self.err(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
@@ -177,7 +196,7 @@ impl AlertDb {
     /// The alert with row id `id`.
     pub fn get(&self, id: i64) -> Result<Option<AlertRecord>, StoreError> {
         let sql = format!("SELECT {ALERT_COLS} FROM alerts WHERE id = ?1");
-        self.conn
+        self.c()
             .prepare_cached(&sql)
             .and_then(|mut st| st.query_row([id], alert_row).optional())
             .map_err(|e| self.err(e))
@@ -186,7 +205,7 @@ impl AlertDb {
     /// The episode with mesh-wide identity `ident`.
     pub fn by_ident(&self, ident: &str) -> Result<Option<AlertRecord>, StoreError> {
         let sql = format!("SELECT {ALERT_COLS} FROM alerts WHERE ident = ?1");
-        self.conn
+        self.c()
             .prepare_cached(&sql)
             .and_then(|mut st| st.query_row([ident], alert_row).optional())
             .map_err(|e| self.err(e))
@@ -195,7 +214,7 @@ impl AlertDb {
     /// Inserts or updates the episode `rec.ident` (the row id of `rec` is ignored); returns
     /// its row id. `acked` is never cleared here (only set).
     pub fn upsert(&self, rec: &AlertRecord) -> Result<i64, StoreError> {
-        self.conn
+        self.c()
             .prepare_cached(
                 "INSERT INTO alerts (ident, rule, host, series, state, severity, started_ms,
                      fired_ms, ended_ms, value, threshold, reminders, acked)
@@ -232,7 +251,7 @@ impl AlertDb {
 
     /// Forgets a pending episode that never fired.
     pub fn delete_pending(&self, ident: &str) -> Result<(), StoreError> {
-        self.conn
+        self.c()
             .prepare_cached("DELETE FROM alerts WHERE ident = ?1 AND state = 'pending'")
             .and_then(|mut st| st.execute([ident]))
             .map_err(|e| self.err(e))?;
@@ -241,7 +260,7 @@ impl AlertDb {
 
     /// Acknowledges alert `id`; returns it (`None` if there is no such alert).
     pub fn ack(&self, id: i64) -> Result<Option<AlertRecord>, StoreError> {
-        self.conn
+        self.c()
             .prepare_cached("UPDATE alerts SET acked = 1 WHERE id = ?1")
             .and_then(|mut st| st.execute([id]))
             .map_err(|e| self.err(e))?;
@@ -251,7 +270,7 @@ impl AlertDb {
     /// Acknowledges the episodes with these identities (from another dashboard node).
     pub fn ack_idents(&self, idents: &[String]) -> Result<usize, StoreError> {
         let mut st = self
-            .conn
+            .c()
             .prepare_cached("UPDATE alerts SET acked = 1 WHERE ident = ?1 AND acked = 0")
             .map_err(|e| self.err(e))?;
         let mut n = 0;
@@ -264,7 +283,7 @@ impl AlertDb {
     /// Identities of acknowledged alerts that are still active.
     pub fn acked_active(&self) -> Result<Vec<String>, StoreError> {
         let mut st = self
-            .conn
+            .c()
             .prepare_cached(
                 "SELECT ident FROM alerts WHERE acked = 1 AND state != 'resolved'
                  AND ident IS NOT NULL ORDER BY id DESC LIMIT 1000",
@@ -284,7 +303,7 @@ impl AlertDb {
         now_ms: i64,
     ) -> Result<bool, StoreError> {
         let n = self
-            .conn
+            .c()
             .prepare_cached(
                 "INSERT INTO alert_outbox (notification, target, body, created_ms, state, done_ms)
                  VALUES (?1, ?2, ?3, ?4, ?5, CASE WHEN ?5 = 'queued' THEN NULL ELSE ?4 END)
@@ -298,7 +317,7 @@ impl AlertDb {
     /// Queued notifications, oldest first.
     pub fn queued(&self, limit: usize) -> Result<Vec<OutboxRow>, StoreError> {
         let mut st = self
-            .conn
+            .c()
             .prepare_cached(
                 "SELECT id, notification, target, body, created_ms, state, attempts
                  FROM alert_outbox WHERE state = 'queued' ORDER BY id LIMIT ?1",
@@ -320,7 +339,7 @@ impl AlertDb {
         error: Option<&str>,
     ) -> Result<bool, StoreError> {
         let n = self
-            .conn
+            .c()
             .prepare_cached(
                 "UPDATE alert_outbox SET state = ?2, done_ms = ?3, error = coalesce(?4, error)
                  WHERE notification = ?1 AND state = 'queued'",
@@ -332,7 +351,7 @@ impl AlertDb {
 
     /// Records a failed attempt.
     pub fn attempt_failed(&self, notification: &str, error: &str) -> Result<(), StoreError> {
-        self.conn
+        self.c()
             .prepare_cached(
                 "UPDATE alert_outbox SET attempts = attempts + 1, error = ?2
                  WHERE notification = ?1",
@@ -345,7 +364,7 @@ impl AlertDb {
     /// Notifications this node delivered since `since_ms` (newest first, at most `limit`).
     pub fn sent_since(&self, since_ms: i64, limit: usize) -> Result<Vec<String>, StoreError> {
         let mut st = self
-            .conn
+            .c()
             .prepare_cached(
                 "SELECT notification FROM alert_outbox WHERE state = 'sent' AND done_ms >= ?1
                  ORDER BY done_ms DESC LIMIT ?2",
@@ -360,7 +379,7 @@ impl AlertDb {
     /// Every outbox row, oldest first (tests, `meshmon alerts outbox`).
     pub fn outbox(&self) -> Result<Vec<OutboxRow>, StoreError> {
         let mut st = self
-            .conn
+            .c()
             .prepare_cached(
                 "SELECT id, notification, target, body, created_ms, state, attempts
                  FROM alert_outbox ORDER BY id",
@@ -372,13 +391,13 @@ impl AlertDb {
 
     /// Drops finished outbox rows and resolved alerts older than `before_ms`.
     pub fn prune(&self, before_ms: i64) -> Result<(), StoreError> {
-        self.conn
+        self.c()
             .execute(
                 "DELETE FROM alert_outbox WHERE state != 'queued' AND done_ms < ?1",
                 [before_ms],
             )
             .map_err(|e| self.err(e))?;
-        self.conn
+        self.c()
             .execute(
                 "DELETE FROM silences WHERE until_ms < ?1 AND updated_ms < ?1",
                 [before_ms],
@@ -393,7 +412,7 @@ impl AlertDb {
             "SELECT {SILENCE_COLS} FROM silences
              WHERE ?1 OR (removed = 0 AND until_ms > ?2) ORDER BY id"
         );
-        let mut st = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+        let mut st = self.c().prepare_cached(&sql).map_err(|e| self.err(e))?;
         let rows = st
             .query_map(params![all, now_ms], silence_row)
             .map_err(|e| self.err(e))?;
@@ -403,7 +422,7 @@ impl AlertDb {
     /// Silences changed after `since_ms` (to tell other dashboard nodes).
     pub fn silences_updated_since(&self, since_ms: i64) -> Result<Vec<SilenceRow>, StoreError> {
         let sql = format!("SELECT {SILENCE_COLS} FROM silences WHERE updated_ms >= ?1 ORDER BY id");
-        let mut st = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+        let mut st = self.c().prepare_cached(&sql).map_err(|e| self.err(e))?;
         let rows = st
             .query_map([since_ms], silence_row)
             .map_err(|e| self.err(e))?;
@@ -413,7 +432,7 @@ impl AlertDb {
     /// Stores `s` unless a version at least as new is there; returns whether it changed.
     pub fn merge_silence(&self, s: &SilenceRow) -> Result<bool, StoreError> {
         let n = self
-            .conn
+            .c()
             .prepare_cached(
                 "INSERT INTO silences (ident, rule, host, created_ms, until_ms, by, removed,
                      updated_ms)
@@ -441,7 +460,7 @@ impl AlertDb {
 
     /// Ends silence `id` now; returns it (`None` if there is no such silence).
     pub fn remove_silence(&self, id: i64, now_ms: i64) -> Result<Option<SilenceRow>, StoreError> {
-        self.conn
+        self.c()
             .prepare_cached(
                 "UPDATE silences SET removed = 1, updated_ms = max(updated_ms + 1, ?2)
                  WHERE id = ?1",
@@ -449,7 +468,7 @@ impl AlertDb {
             .and_then(|mut st| st.execute(params![id, now_ms]))
             .map_err(|e| self.err(e))?;
         let sql = format!("SELECT {SILENCE_COLS} FROM silences WHERE id = ?1");
-        self.conn
+        self.c()
             .prepare_cached(&sql)
             .and_then(|mut st| st.query_row([id], silence_row).optional())
             .map_err(|e| self.err(e))

@@ -50,5 +50,5 @@ pub use error::StoreError;
 pub use reader::Reader;
 pub use time::Clock;
 pub use writer::{
-    Ingest, IngestSender, Sample, StoreConfig, WriterHandle, WriterHealth, start_writer,
+    CallSender, Ingest, IngestSender, Sample, StoreConfig, WriterHandle, WriterHealth, start_writer,
 };

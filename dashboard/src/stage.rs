@@ -77,6 +77,7 @@ pub fn start(p: StageParams<'_>, tracker: &TaskTracker, shutdown: &CancellationT
     let params = AlertParams {
         node: p.node.to_owned(),
         store: path.clone(),
+        calls: writer.calls(),
         rules: p.cfg.alerts.clone(),
         notify: p.cfg.notify.clone(),
     };

@@ -1,5 +1,6 @@
-//! The alert thread of a dashboard node: the shell around [`Machine`]. It owns the store
-//! connection, the input queue, the delivery reports, the delivery queues and the clock; it
+//! The alert thread of a dashboard node: the shell around [`Machine`]. Its store work runs on
+//! the store writer's thread and connection ([`CallSender`]), so the file has one writer. It
+//! owns the input queue, the delivery reports, the delivery queues and the clock; it
 //! feeds the machine and carries out what it asks (store transactions, jobs for the delivery
 //! tasks, `AlertSync` payloads for the other dashboard nodes).
 //!
@@ -8,6 +9,7 @@
 use super::SYNC_WINDOW_MS;
 use super::deliver::{self, Job, Outcome};
 use super::machine::{Db, Effect, Event, Machine, Startup, Store, ident_of};
+use crate::CallSender;
 use crate::alertdb::AlertDb;
 use crate::config::NotifyConfig;
 use crate::time::now_ms;
@@ -50,8 +52,10 @@ pub type AlertSender = mpsc::Sender<Input>;
 pub struct AlertParams {
     /// This node's name (ownership: the live dashboard node with the lowest name notifies).
     pub node: String,
-    /// The store file holding the alert tables.
+    /// The store file holding the alert tables (read-only, for the hosts it knows).
     pub store: PathBuf,
+    /// The store writer, which runs the alert tables' reads and writes on its connection.
+    pub calls: CallSender,
     pub rules: Vec<super::Rule>,
     pub notify: NotifyConfig,
 }
@@ -95,6 +99,7 @@ pub fn start(
 
 struct Runner {
     path: PathBuf,
+    calls: CallSender,
     machine: Machine,
     targets: usize,
     jobs: Vec<mpsc::Sender<Job>>,
@@ -111,6 +116,7 @@ impl Runner {
     ) -> Runner {
         Runner {
             path: p.store.clone(),
+            calls: p.calls.clone(),
             targets: targets.len(),
             machine: Machine::new(p.node.clone(), p.rules.clone(), targets),
             jobs,
@@ -119,14 +125,17 @@ impl Runner {
         }
     }
 
-    async fn open(&self, shutdown: &CancellationToken) -> Option<AlertDb> {
+    /// Reads what the previous run left, retrying every second while the store cannot be
+    /// read (starting without it would notify again about alerts already notified).
+    async fn startup_retrying(&mut self, shutdown: &CancellationToken) -> Option<Startup> {
         let mut logged = false;
         loop {
-            match AlertDb::open(&self.path) {
-                Ok(db) => return Some(db),
+            let now = now_ms();
+            match self.startup(now) {
+                Ok(s) => return Some(s),
                 Err(error) => {
                     if !logged {
-                        warn!(%error, "alerts cannot open the store; retrying every second");
+                        warn!(%error, "alerts cannot read the store; retrying every second");
                         logged = true;
                     }
                     tokio::select! {
@@ -144,14 +153,13 @@ impl Runner {
         mut reports: mpsc::UnboundedReceiver<(String, Outcome)>,
         shutdown: CancellationToken,
     ) {
-        let Some(mut db) = self.open(&shutdown).await else {
+        let Some(startup) = self.startup_retrying(&shutdown).await else {
             return;
         };
         let now = now_ms();
-        let startup = self.startup(&db, now);
         let restored = startup.active.len();
         let effects = self.machine.start(startup, now);
-        self.execute(&mut db, effects);
+        self.execute(effects);
         info!(
             rules = self.machine.rules().len(),
             targets = self.targets,
@@ -166,31 +174,27 @@ impl Runner {
                 () = shutdown.cancelled() => break,
                 // Reports first: they settle the outbox, which exactly-once depends on.
                 Some((notification, outcome)) = reports.recv() => {
-                    self.report(&mut db, notification, outcome);
+                    self.report(notification, outcome);
                 }
                 input = rx.recv() => match input {
-                    Some(input) => self.input(&mut db, input),
+                    Some(input) => self.input(input),
                     None => break,
                 },
                 _ = tick.tick() => {
                     let now = now_ms();
-                    self.refresh(&db, now);
-                    self.step(&mut db, Event::Tick(now));
+                    self.refresh(now);
+                    self.step(Event::Tick(now));
                 }
             }
         }
         // Reports that arrived before the end are still written.
         while let Ok((notification, outcome)) = reports.try_recv() {
-            self.report(&mut db, notification, outcome);
+            self.report(notification, outcome);
         }
     }
 
     /// What the previous run left in the store.
-    fn startup(&mut self, db: &AlertDb, now: i64) -> Startup {
-        let active = db.active().unwrap_or_else(|error| {
-            warn!(%error, "cannot read the active alerts; starting without them");
-            Vec::new()
-        });
+    fn startup(&mut self, now: i64) -> Result<Startup, StoreError> {
         let hosts = Reader::open(&self.path)
             .and_then(|r| r.hosts(now))
             .map(|hosts| {
@@ -200,59 +204,46 @@ impl Runner {
                     .collect()
             })
             .unwrap_or_default();
-        let outbox = match db.outbox() {
-            Ok(rows) => rows,
-            Err(error) => {
-                self.store_result(Err(error));
-                Vec::new()
+        self.calls.call(move |conn, path| {
+            let db = AlertDb::on(conn, path);
+            let active = db.active()?;
+            let outbox = db.outbox()?;
+            let mut alerts = HashMap::new();
+            for row in outbox.iter().filter(|r| r.state == "queued") {
+                let ident = ident_of(&row.notification);
+                if !alerts.contains_key(ident)
+                    && let Some(a) = db.by_ident(ident)?
+                {
+                    alerts.insert(ident.to_owned(), (a.rule, a.host));
+                }
             }
-        };
-        let mut alerts = HashMap::new();
-        for row in outbox.iter().filter(|r| r.state == "queued") {
-            let ident = ident_of(&row.notification);
-            if !alerts.contains_key(ident)
-                && let Ok(Some(a)) = db.by_ident(ident)
-            {
-                alerts.insert(ident.to_owned(), (a.rule, a.host));
-            }
-        }
-        let sent = db.sent_since(now - SYNC_WINDOW_MS, 500).unwrap_or_default();
-        let store = self.read_store(db, now).unwrap_or_default();
-        Startup {
-            active,
-            hosts,
-            outbox,
-            alerts,
-            sent,
-            store,
-        }
+            let sent = db.sent_since(now - SYNC_WINDOW_MS, 500)?;
+            let store = read_store(&db, now)?;
+            Ok(Startup {
+                active,
+                hosts,
+                outbox,
+                alerts,
+                sent,
+                store,
+            })
+        })
     }
 
     /// Acknowledgements and silences, as `meshmon alerts`, the TUI and merged syncs left them.
-    fn read_store(&mut self, db: &AlertDb, now: i64) -> Option<Store> {
-        let r = (|| {
-            Ok(Store {
-                acked: db.acked_active()?,
-                silences: db.silences(false, now)?,
-                silences_changed: db.silences_updated_since(now - SYNC_WINDOW_MS)?,
-            })
-        })();
-        match r {
-            Ok(s) => Some(s),
-            Err(error) => {
-                self.store_result(Err(error));
-                None
+    fn refresh(&mut self, now: i64) {
+        match self
+            .calls
+            .call(move |conn, path| read_store(&AlertDb::on(conn, path), now))
+        {
+            Ok(store) => {
+                self.machine.handle(Event::Store(store));
             }
+            Err(error) => self.store_result(Err(error)),
         }
     }
 
-    fn refresh(&mut self, db: &AlertDb, now: i64) {
-        if let Some(store) = self.read_store(db, now) {
-            self.machine.handle(Event::Store(store));
-        }
-    }
-
-    fn input(&mut self, db: &mut AlertDb, input: Input) {
+    fn input(&mut self, input: Input) {
         match input {
             Input::Frame {
                 host,
@@ -261,59 +252,53 @@ impl Runner {
                 values,
                 complete,
                 info,
-            } => self.step(
-                db,
-                Event::Frame {
-                    host,
-                    ts_ms,
-                    now_ms,
-                    values,
-                    complete,
-                    info,
-                },
-            ),
+            } => self.step(Event::Frame {
+                host,
+                ts_ms,
+                now_ms,
+                values,
+                complete,
+                info,
+            }),
             Input::Sync { from, sync } => {
                 let now = now_ms();
-                self.step(
-                    db,
-                    Event::Sync {
-                        from,
-                        sync,
-                        now_ms: now,
-                    },
-                );
+                self.step(Event::Sync {
+                    from,
+                    sync,
+                    now_ms: now,
+                });
                 // The merged acknowledgements and silences.
-                self.refresh(db, now);
+                self.refresh(now);
             }
         }
     }
 
-    fn report(&mut self, db: &mut AlertDb, notification: String, outcome: Outcome) {
+    fn report(&mut self, notification: String, outcome: Outcome) {
         let now_ms = now_ms();
-        self.step(
-            db,
-            Event::Report {
-                notification,
-                outcome,
-                now_ms,
-            },
-        );
+        self.step(Event::Report {
+            notification,
+            outcome,
+            now_ms,
+        });
     }
 
-    fn step(&mut self, db: &mut AlertDb, event: Event) {
+    fn step(&mut self, event: Event) {
         let effects = self.machine.handle(event);
-        self.execute(db, effects);
+        self.execute(effects);
     }
 
     /// Carries out the machine's effects, in order, and tells it of jobs and payloads that
     /// did not fit their queues.
-    fn execute(&mut self, db: &mut AlertDb, effects: Vec<Effect>) {
+    fn execute(&mut self, effects: Vec<Effect>) {
         let mut closed = false;
         let mut answers = Vec::new();
         for effect in effects {
             match effect {
                 Effect::Tx(ops) => {
-                    let r = db.transaction(|db| ops.iter().try_for_each(|op| write(db, op)));
+                    let r = self.calls.call(move |conn, path| {
+                        AlertDb::on(conn, path)
+                            .transaction(|db| ops.iter().try_for_each(|op| write(db, op)))
+                    });
                     self.store_result(r);
                 }
                 Effect::Deliver { target, job } => {
@@ -365,7 +350,16 @@ impl Runner {
 }
 
 /// One write of the machine's.
-fn write(db: &AlertDb, op: &Db) -> Result<(), StoreError> {
+/// Acknowledgements and silences, as `meshmon alerts`, the TUI and merged syncs left them.
+fn read_store(db: &AlertDb<&mut rusqlite::Connection>, now: i64) -> Result<Store, StoreError> {
+    Ok(Store {
+        acked: db.acked_active()?,
+        silences: db.silences(false, now)?,
+        silences_changed: db.silences_updated_since(now - SYNC_WINDOW_MS)?,
+    })
+}
+
+fn write(db: &AlertDb<&mut rusqlite::Connection>, op: &Db) -> Result<(), StoreError> {
     match op {
         Db::Upsert(rec) => db.upsert(rec).map(drop),
         Db::DeletePending(ident) => db.delete_pending(ident),

@@ -124,8 +124,14 @@ pub enum Ingest {
 
 type Reply = SyncSender<Result<(), String>>;
 
+/// Work another part of the node does on the writer's connection (the alert tables), so the
+/// store file has one writer: it gets the connection, or `None` while the store cannot be
+/// opened, and the file's path for its errors.
+pub type Call = Box<dyn FnOnce(Option<&mut Connection>, &std::path::Path) + Send>;
+
 enum Msg {
     Ingest(Ingest),
+    Call(Call),
     Flush(Reply),
     Maintain(Reply),
     Shutdown,
@@ -162,6 +168,46 @@ impl IngestSender {
     }
 }
 
+/// A sender of calls into the writer thread, for the alert thread.
+#[derive(Clone)]
+pub struct CallSender {
+    tx: SyncSender<Msg>,
+}
+
+impl std::fmt::Debug for CallSender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CallSender")
+    }
+}
+
+impl CallSender {
+    /// Runs `f` on the writer thread with its connection and waits for the result. It waits
+    /// for room in the writer's queue too: call it only from a thread of its own (never from
+    /// an async runtime other parts share). While the store cannot be opened, `f` is not run
+    /// and the answer is [`StoreError::Writer`].
+    pub fn call<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection, &std::path::Path) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let (tx, rx) = sync_channel(1);
+        let call: Call = Box::new(move |conn, path| {
+            let r = match conn {
+                Some(conn) => f(conn, path),
+                None => Err(StoreError::Writer(format!(
+                    "store '{}' is not open (see the writer's error)",
+                    path.display()
+                ))),
+            };
+            let _ = tx.send(r);
+        });
+        self.tx
+            .send(Msg::Call(call))
+            .map_err(|_| StoreError::Writer("the writer thread is gone".into()))?;
+        rx.recv()
+            .map_err(|_| StoreError::Writer("the writer thread is gone".into()))?
+    }
+}
+
 /// The handle of a running writer.
 #[derive(Debug)]
 pub struct WriterHandle {
@@ -178,6 +224,13 @@ impl WriterHandle {
     /// A sender for other threads or tasks.
     pub fn sender(&self) -> IngestSender {
         self.sender.clone()
+    }
+
+    /// A sender of calls on the writer's connection (the alert tables).
+    pub fn calls(&self) -> CallSender {
+        CallSender {
+            tx: self.sender.tx.clone(),
+        }
     }
 
     /// The writer's health now.

@@ -134,6 +134,12 @@ impl Writer {
                 let h = self.mem.host(&name);
                 self.mem.seen(h, ts_ms, Some(hops));
             }
+            Msg::Call(f) => {
+                if self.conn.is_none() && Instant::now() >= self.retry_at {
+                    self.connect();
+                }
+                f(self.conn.as_mut(), &self.cfg.path);
+            }
             Msg::Flush(reply) => {
                 let r = self.flush_all();
                 let _ = reply.send(r);
