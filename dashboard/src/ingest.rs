@@ -10,7 +10,7 @@ use crate::alert::{AlertSender, Input as AlertInput};
 use crate::{Ingest, IngestSender, Sample};
 use meshmon_proto::gaps::GapTracker;
 use meshmon_proto::payload::HostInfo;
-use meshmon_proto::samples::SampleDecoder;
+use meshmon_proto::stream::{Decoded, StreamId, Streams};
 use meshmon_proto::{Flags, Payload};
 use meshmon_proto::{Header, SeriesKey};
 use std::collections::{HashMap, HashSet};
@@ -29,14 +29,11 @@ pub struct Accepted {
     pub replay: bool,
 }
 
-/// Decoders are dropped for origins not heard for this long.
-const DECODER_IDLE_MS: u64 = 30 * 60 * 1000;
-
 /// Per-dashboard ingestion state.
 pub struct Ingestor {
     sink: IngestSender,
-    /// (origin, boot, replay) -> decoder and when it was last used.
-    decoders: HashMap<(String, u64, bool), (SampleDecoder, u64)>,
+    /// Sample decoders per origin boot, live and replay apart.
+    streams: Streams,
     /// Frames that could not be queued to the store (it was full or failing).
     pub dropped: u64,
     warned: bool,
@@ -57,7 +54,7 @@ impl Ingestor {
     pub fn new(sink: IngestSender) -> Ingestor {
         Ingestor {
             sink,
-            decoders: HashMap::new(),
+            streams: Streams::default(),
             dropped: 0,
             warned: false,
             held: GapTracker::default(),
@@ -172,16 +169,16 @@ impl Ingestor {
                 }
             }
             Payload::SeriesTable(t) => {
-                self.decoder(&origin, d.header.boot_id, d.replay, now_ms)
-                    .table(&t);
+                self.streams
+                    .table(StreamId::of(&d.header, d.replay), &t, now_ms);
                 if !d.replay {
                     self.alert_frame(&origin, ts_ms, now, Vec::new(), false, None);
                 }
             }
             Payload::Samples(s) => {
-                let (values, gap) = self
-                    .decoder(&origin, d.header.boot_id, d.replay, now_ms)
-                    .apply(&s);
+                let Decoded { values, gap, .. } =
+                    self.streams
+                        .samples(StreamId::of(&d.header, d.replay), &s, now_ms);
                 // Replayed (backfilled) data is stored but never evaluated: it would fire
                 // alerts about the past.
                 if !d.replay && self.alerts.is_some() {
@@ -220,24 +217,5 @@ impl Ingestor {
                 seq: pos.1,
             });
         }
-    }
-
-    fn decoder(
-        &mut self,
-        origin: &str,
-        boot: u64,
-        replay: bool,
-        now_ms: u64,
-    ) -> &mut SampleDecoder {
-        if self.decoders.len() > 4096 {
-            self.decoders
-                .retain(|_, (_, used)| now_ms.saturating_sub(*used) < DECODER_IDLE_MS);
-        }
-        let entry = self
-            .decoders
-            .entry((origin.to_owned(), boot, replay))
-            .or_insert_with(|| (SampleDecoder::new(), now_ms));
-        entry.1 = now_ms;
-        &mut entry.0
     }
 }

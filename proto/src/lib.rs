@@ -12,6 +12,7 @@
 //! - [`payload`]: the MessagePack payloads, one per [`Kind`].
 //! - [`metrics`]: canonical metric names, series keys and selectors.
 //! - [`samples`]: compact sample encoding (series table once, then changed values only).
+//! - [`stream`]: one sample decoder per origin stream (origin, boot, live or replay), bounded.
 //! - [`num`]: the compact number encoding used in sample payloads.
 //! - [`units`]: durations (`500ms`, `5m`, `7d`) as written in configs and on the command line.
 //! - [`error`]: the crate's error type.
@@ -25,6 +26,7 @@ pub mod num;
 pub mod payload;
 pub mod samples;
 pub mod seal;
+pub mod stream;
 pub mod units;
 
 pub use error::{DecodeError, ProtoError};

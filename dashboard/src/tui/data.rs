@@ -1,5 +1,5 @@
 //! The fleet model: every host ([`HostData`]: status, host info, latest values decoded from
-//! Samples with proto's [`SampleDecoder`], in-memory history gathered since the TUI opened)
+//! Samples with proto's [`Streams`], in-memory history gathered since the TUI opened)
 //! and this node's links with frame rates. Fed by [`Fleet::status`] and [`Fleet::frame`];
 //! read by the views.
 //!
@@ -8,7 +8,7 @@
 use super::history::{History, Stats, downsample};
 pub use super::host::{HISTORY_METRICS, HostData, HostState, Summary};
 use meshmon_proto::payload::{LinkStatus, Status};
-use meshmon_proto::samples::SampleDecoder;
+use meshmon_proto::stream::{StreamId, Streams};
 use meshmon_proto::{Header, Payload, SeriesKey};
 use std::collections::BTreeMap;
 
@@ -34,6 +34,8 @@ pub struct Fleet {
     pub last_status_ms: Option<i64>,
     /// Frames that could not be used (unknown table, partial deltas).
     pub gaps: u64,
+    /// The hosts' live sample decoders (a new boot starts afresh).
+    streams: Streams,
 }
 
 impl Fleet {
@@ -78,18 +80,26 @@ impl Fleet {
         if replay || header.origin.is_empty() {
             return;
         }
-        let host = self.host_mut(&header.origin);
-        if host.boot_id != header.boot_id {
-            host.boot_id = header.boot_id;
-            host.decoder = SampleDecoder::new();
-        }
+        // The local clock as of the last Status: coarse, but enough to age out decoders.
+        let now_ms = self
+            .last_status_ms
+            .and_then(|t| u64::try_from(t).ok())
+            .unwrap_or(0);
+        let id = StreamId::of(header, false);
+        // Fields, not `host_mut`: the host and the decoders are borrowed together.
+        let host = self
+            .hosts
+            .entry(header.origin.clone())
+            .or_insert_with(|| HostData::new(&header.origin));
         match payload {
             Payload::HostInfo(i) => host.info = Some(i),
-            Payload::SeriesTable(t) => host.decoder.table(&t),
+            Payload::SeriesTable(t) => {
+                self.streams.table(id, &t, now_ms);
+            }
             Payload::Samples(s) => {
-                let (values, gap) = host.decoder.apply(&s);
-                host.ingest(header.ts_ms as i64, values, gap.is_none());
-                if gap.is_some() {
+                let d = self.streams.samples(id, &s, now_ms);
+                host.ingest(header.ts_ms as i64, d.values, d.gap.is_none());
+                if d.gap.is_some() {
                     self.gaps += 1;
                 }
             }
@@ -209,6 +219,37 @@ mod tests {
         let cpu = SeriesKey::custom("cpu.usage_pct", vec![]);
         let st = fleet.stats("a", &cpu, 0, 2_000_000).expect("stats");
         assert_eq!((st.max, st.last), (12.0, 12.0));
+    }
+
+    #[test]
+    fn a_new_boot_decodes_afresh_and_replays_are_skipped() {
+        let mut fleet = Fleet::default();
+        let cpu = SeriesKey::custom("cpu.usage_pct", vec![]);
+        let mut old = SampleEncoder::new();
+        for p in old.encode(&[(cpu.clone(), 1.0)]) {
+            fleet.frame(&header("a", 1_000), p, false);
+        }
+        // The restarted origin's table ids start again at 1: boot 1's table must not decode
+        // boot 2's samples, which are dropped as a gap until boot 2's table comes.
+        let mut new = SampleEncoder::new();
+        let first = new.encode(&[(cpu.clone(), 50.0)]);
+        let restart = Header {
+            boot_id: 2,
+            ..header("a", 2_000)
+        };
+        fleet.frame(&restart, first[1].clone(), false);
+        assert_eq!(fleet.gaps, 1);
+        assert_eq!(fleet.hosts["a"].latest.get(&cpu), Some(&1.0));
+        // A replay of boot 2 is not shown.
+        for p in first.clone() {
+            fleet.frame(&restart, p, true);
+        }
+        assert_eq!(fleet.hosts["a"].latest.get(&cpu), Some(&1.0));
+        for p in first {
+            fleet.frame(&restart, p, false);
+        }
+        assert_eq!(fleet.hosts["a"].latest.get(&cpu), Some(&50.0));
+        assert_eq!(fleet.gaps, 1);
     }
 
     #[test]

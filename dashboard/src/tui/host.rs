@@ -7,7 +7,6 @@
 use super::history::{Aggregate, Ring, aggregate_of};
 use meshmon_proto::SeriesKey;
 use meshmon_proto::payload::{HostInfo, HostStatus};
-use meshmon_proto::samples::SampleDecoder;
 use std::collections::{BTreeMap, HashMap};
 
 /// Metrics whose history is kept (per label value, plus the unlabelled aggregate for labelled
@@ -72,8 +71,6 @@ pub struct HostData {
     pub latest: BTreeMap<SeriesKey, f64>,
     pub latest_ms: i64,
     pub summary: Summary,
-    pub(super) boot_id: u64,
-    pub(super) decoder: SampleDecoder,
     history: HashMap<SeriesKey, Ring>,
 }
 

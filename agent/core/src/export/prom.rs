@@ -7,7 +7,7 @@
 
 use crate::gossip::Delivered;
 use meshmon_proto::payload::Status;
-use meshmon_proto::samples::SampleDecoder;
+use meshmon_proto::stream::{StreamId, Streams};
 use meshmon_proto::{Flags, Payload, SeriesKey};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -18,8 +18,6 @@ pub const HOST_STALE_MS: u64 = 5 * 60 * 1000;
 /// One host's latest values.
 #[derive(Default)]
 struct HostValues {
-    /// (boot id, decoder) of the host's current live stream.
-    decoder: Option<(u64, SampleDecoder)>,
     /// series -> (value, origin timestamp in ms).
     series: HashMap<SeriesKey, (f64, u64)>,
     /// When this node last heard the host (its own clock).
@@ -27,9 +25,19 @@ struct HostValues {
 }
 
 /// host -> series -> (value, ts_ms), fed with live frames.
-#[derive(Default)]
 pub struct LatestValues {
     hosts: HashMap<String, HostValues>,
+    /// The hosts' live sample streams; a decoder lives as long as its host.
+    streams: Streams,
+}
+
+impl Default for LatestValues {
+    fn default() -> LatestValues {
+        LatestValues {
+            hosts: HashMap::new(),
+            streams: Streams::new(HOST_STALE_MS, meshmon_proto::stream::DEFAULT_CAP),
+        }
+    }
 }
 
 impl LatestValues {
@@ -40,23 +48,21 @@ impl LatestValues {
         }
         let h = self.hosts.entry(d.header.origin.clone()).or_default();
         h.seen_ms = now_ms;
-        let boot = d.header.boot_id;
-        if h.decoder.as_ref().is_none_or(|(b, _)| *b != boot)
-            && matches!(d.payload, Payload::SeriesTable(_) | Payload::Samples(_))
-        {
-            // A restart: series of the old boot go, the new boot decodes from scratch.
-            h.decoder = Some((boot, SampleDecoder::new()));
+        let id = StreamId::of(&d.header, false);
+        let (fresh, values) = match &d.payload {
+            Payload::SeriesTable(t) => (self.streams.table(id, t, now_ms), Vec::new()),
+            Payload::Samples(s) => {
+                let decoded = self.streams.samples(id, s, now_ms);
+                (decoded.fresh, decoded.values)
+            }
+            _ => return,
+        };
+        if fresh {
+            // A new decoder (first frame, or a restart): series of an old boot go.
             h.series.clear();
         }
-        match (&d.payload, h.decoder.as_mut()) {
-            (Payload::SeriesTable(t), Some((_, dec))) => dec.table(t),
-            (Payload::Samples(s), Some((_, dec))) => {
-                let (values, _gap) = dec.apply(s);
-                for (key, value) in values {
-                    h.series.insert(key, (value, d.header.ts_ms));
-                }
-            }
-            _ => {}
+        for (key, value) in values {
+            h.series.insert(key, (value, d.header.ts_ms));
         }
     }
 
@@ -64,6 +70,7 @@ impl LatestValues {
     pub fn expire(&mut self, now_ms: u64) {
         self.hosts
             .retain(|_, h| now_ms.saturating_sub(h.seen_ms) < HOST_STALE_MS);
+        self.streams.expire(now_ms);
     }
 
     /// Number of hosts held.
@@ -279,7 +286,9 @@ pub fn render(latest: &LatestValues, node: &NodeCounters, now_ms: u64) -> String
 #[cfg(test)]
 mod tests {
     use super::*;
+    use meshmon_proto::Header;
     use meshmon_proto::payload::{HostStatus, LinkStatus};
+    use meshmon_proto::samples::SampleEncoder;
 
     fn key(name: &str, labels: &[(&str, &str)]) -> SeriesKey {
         SeriesKey::custom(
@@ -289,6 +298,57 @@ mod tests {
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
         )
+    }
+
+    fn frames(boot: u64, enc: &mut SampleEncoder, v: &[(SeriesKey, f64)]) -> Vec<Delivered> {
+        enc.encode(v)
+            .into_iter()
+            .map(|payload| Delivered {
+                header: Header {
+                    kind: payload.kind(),
+                    flags: Flags::default(),
+                    origin: "h".into(),
+                    boot_id: boot,
+                    seq: 1,
+                    ts_ms: 1000,
+                },
+                hops: 0,
+                payload,
+                from: None,
+                replay: false,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn live_samples_decode_and_a_restart_drops_old_series() {
+        let mut l = LatestValues::default();
+        let cpu = key("cpu.usage_pct", &[]);
+        let gone = key("gone.metric", &[]);
+        let mut enc = SampleEncoder::new();
+        for mut d in frames(1, &mut enc, &[(cpu.clone(), 5.0), (gone.clone(), 1.0)]) {
+            l.on_frame(&d, 10);
+            // The same frames replayed change nothing.
+            d.replay = true;
+            d.header.boot_id = 9;
+            l.on_frame(&d, 10);
+        }
+        let out = render(&l, &NodeCounters::default(), 10);
+        assert!(
+            out.contains("meshmon_cpu_usage_pct{host=\"h\"} 5\n"),
+            "{out}"
+        );
+        assert!(out.contains("meshmon_gone_metric{host=\"h\"} 1\n"), "{out}");
+        let mut enc = SampleEncoder::new();
+        for d in frames(2, &mut enc, &[(cpu, 7.0)]) {
+            l.on_frame(&d, 20);
+        }
+        let out = render(&l, &NodeCounters::default(), 20);
+        assert!(
+            out.contains("meshmon_cpu_usage_pct{host=\"h\"} 7\n"),
+            "{out}"
+        );
+        assert!(!out.contains("gone_metric"), "{out}");
     }
 
     #[test]
