@@ -1,11 +1,13 @@
-//! `meshmon tui` and the demo's live view: attaches a viewer to a node, turns what it
-//! delivers into the dashboard TUI's [`AppEvent`]s, says so in the UI when the node does not
+//! `meshmon tui` and the demo's live view: the glue between the agent side's viewer and the
+//! dashboard's TUI (`meshmon_dashboard::tui`, where the whole UI lives, its store workers
+//! included). It attaches a viewer to a node, turns what it delivers into [`AppEvent`]s, says so in the UI when the node does not
 //! answer (and keeps retrying), and turns SIGTERM/SIGINT into a clean exit.
 //!
 //! Not here: the UI itself (`meshmon_dashboard::tui`), or attaching (`viewer`).
 
 use crate::gossip::Delivered;
 use crate::viewer;
+use meshmon_dashboard::tui::store::{AlertAction, alerts_worker, history_worker};
 use meshmon_dashboard::tui::{self, AppEvent, HistorySource, Settings};
 use meshmon_proto::{Keyring, Payload};
 use std::path::PathBuf;
@@ -27,158 +29,6 @@ pub struct Target {
     pub start_hint: String,
     /// The node's store, when it has the dashboard role: history comes from it.
     pub store: Option<PathBuf>,
-}
-
-/// Points per series in a history answer (charts are at most a few hundred cells wide).
-const HISTORY_POINTS: i64 = 600;
-
-/// Answers the UI's history requests from the store on this thread, so drawing never waits
-/// on the disk. Requests that come while one is being answered replace each other.
-fn history_worker(
-    path: PathBuf,
-    requests: std::sync::mpsc::Receiver<(String, i64, i64)>,
-    events: mpsc::Sender<AppEvent>,
-) {
-    let mut reader: Option<meshmon_dashboard::Reader> = None;
-    while let Ok(mut req) = requests.recv() {
-        while let Ok(newer) = requests.try_recv() {
-            req = newer;
-        }
-        let (host, since_ms, until_ms) = req;
-        if reader.is_none() {
-            match meshmon_dashboard::Reader::open(&path) {
-                Ok(r) => reader = Some(r),
-                Err(error) => {
-                    tracing::debug!(%error, "store not readable yet; live history only");
-                    continue;
-                }
-            }
-        }
-        let Some(r) = &reader else { continue };
-        let step_ms = ((until_ms - since_ms) / HISTORY_POINTS).max(1000);
-        let step = Duration::from_millis(u64::try_from(step_ms).unwrap_or(1000));
-        let names: std::collections::BTreeSet<String> = match r.host_series(&host) {
-            Ok(v) => v.into_iter().map(|(_, k)| k.name).collect(),
-            Err(error) => {
-                tracing::debug!(%error, "history query failed");
-                reader = None;
-                continue;
-            }
-        };
-        let mut series = Vec::new();
-        for name in names {
-            let sel = meshmon_proto::Selector {
-                name,
-                labels: Vec::new(),
-            };
-            if let Ok(rows) = r.series(&host, &sel, since_ms, until_ms, Some(step)) {
-                series.extend(rows.into_iter().map(|s| (s.key, s.points)));
-            }
-        }
-        let loaded = tui::Loaded {
-            host,
-            since_ms,
-            until_ms,
-            series,
-        };
-        if events.blocking_send(AppEvent::History(loaded)).is_err() {
-            break;
-        }
-    }
-}
-
-/// What the alert worker is asked to do.
-enum AlertAction {
-    Ack(i64),
-    Silence { id: i64, until_ms: i64 },
-}
-
-/// Reads the store's alerts every 2 s for the Alerts view, and performs the view's
-/// acknowledgements and silences in the store (the running node picks them up and tells the
-/// other dashboard nodes), on this thread so the UI never waits on the disk.
-fn alerts_worker(
-    path: PathBuf,
-    actions: std::sync::mpsc::Receiver<AlertAction>,
-    events: mpsc::Sender<AppEvent>,
-) {
-    use meshmon_dashboard::alertdb::{AlertDb, SilenceRow};
-    use meshmon_dashboard::tui::alerts::{Alert, AlertState, Severity};
-    let mut db: Option<AlertDb> = None;
-    loop {
-        let action = match actions.recv_timeout(Duration::from_secs(2)) {
-            Ok(a) => Some(a),
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => None,
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return,
-        };
-        if db.is_none() && path.exists() {
-            db = AlertDb::open(&path)
-                .map_err(|error| tracing::debug!(%error, "alerts not readable yet"))
-                .ok();
-        }
-        let Some(d) = &db else { continue };
-        let now = meshmon_dashboard::time::now_ms();
-        match action {
-            Some(AlertAction::Ack(id)) => {
-                let _ = d.ack(id);
-            }
-            Some(AlertAction::Silence { id, until_ms }) => {
-                if let Ok(Some(a)) = d.get(id) {
-                    let _ = d.merge_silence(&SilenceRow {
-                        id: 0,
-                        ident: format!("tui-{now}-{:08x}", rand::random::<u32>()),
-                        rule: a.rule,
-                        host: a.host,
-                        created_ms: now,
-                        until_ms,
-                        by: "tui".into(),
-                        removed: false,
-                        updated_ms: now,
-                    });
-                }
-            }
-            None => {}
-        }
-        let Ok(reader) = meshmon_dashboard::Reader::open(&path) else {
-            continue;
-        };
-        let silences = d.silences(false, now).unwrap_or_default();
-        let rows = reader
-            .alerts(true, Some(now - 86_400_000))
-            .unwrap_or_default();
-        let list = rows
-            .into_iter()
-            .map(|r| Alert {
-                id: u64::try_from(r.id).unwrap_or(0),
-                silenced_until_ms: silences
-                    .iter()
-                    .filter(|s| {
-                        meshmon_dashboard::alert::rules::glob(&s.rule, &r.rule)
-                            && meshmon_dashboard::alert::rules::glob(&s.host, &r.host)
-                    })
-                    .map(|s| s.until_ms)
-                    .max(),
-                rule: r.rule,
-                host: r.host,
-                state: match r.state.as_str() {
-                    "firing" => AlertState::Firing,
-                    "pending" => AlertState::Pending,
-                    _ => AlertState::Resolved,
-                },
-                severity: match r.severity.as_str() {
-                    "critical" => Severity::Critical,
-                    "warning" => Severity::Warning,
-                    _ => Severity::Info,
-                },
-                started_ms: r.started_ms,
-                ended_ms: r.ended_ms,
-                value: r.value.unwrap_or(f64::NAN),
-                acked: r.acked,
-            })
-            .collect();
-        if events.blocking_send(AppEvent::Alerts(list)).is_err() {
-            return;
-        }
-    }
 }
 
 /// The UI event for one delivery, if the UI uses it. A status that comes in several frames

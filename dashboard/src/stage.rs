@@ -40,7 +40,8 @@ pub struct Stage {
     /// (origin, boot, seq) the store holds without a hole: where backfill resumes.
     pub resume: Vec<(String, u64, u64)>,
     writer: WriterHandle,
-    alert_thread: Option<std::thread::JoinHandle<()>>,
+    /// Ends (its sender dropped) when the alert thread has ended.
+    alert_thread: Option<tokio::sync::oneshot::Receiver<()>>,
 }
 
 /// What the stage needs from the node.
@@ -192,15 +193,12 @@ impl Stage {
             ..
         } = self;
         drop(inputs);
-        let flush = tokio::task::spawn_blocking(move || {
-            if let Some(t) = alert_thread {
-                let end = std::time::Instant::now() + deadline;
-                while !t.is_finished() && std::time::Instant::now() < end {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-            }
-            writer.shutdown()
-        });
+        if let Some(ended) = alert_thread
+            && tokio::time::timeout(deadline, ended).await.is_err()
+        {
+            warn!("the alert thread did not stop in time; flushing the store without it");
+        }
+        let flush = tokio::task::spawn_blocking(move || writer.shutdown());
         if let Ok(h) = flush.await
             && let Some(error) = h.error
         {

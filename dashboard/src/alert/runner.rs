@@ -74,7 +74,7 @@ pub fn start(
     gossip: mpsc::Sender<Payload>,
     tracker: &TaskTracker,
     shutdown: &CancellationToken,
-) -> anyhow::Result<(AlertSender, std::thread::JoinHandle<()>)> {
+) -> anyhow::Result<(AlertSender, tokio::sync::oneshot::Receiver<()>)> {
     let (tx, rx) = mpsc::channel(QUEUE);
     let targets = deliver::targets(&params.notify);
     let (report_tx, reports) = mpsc::unbounded_channel();
@@ -91,10 +91,15 @@ pub fn start(
         .enable_time()
         .build()?;
     let shutdown = shutdown.clone();
-    let thread = std::thread::Builder::new()
+    // Dropped when the thread ends: what the node awaits at shutdown (no polling).
+    let (done, ended) = tokio::sync::oneshot::channel::<()>();
+    std::thread::Builder::new()
         .name("alerts".into())
-        .spawn(move || rt.block_on(runner.run(rx, reports, shutdown)))?;
-    Ok((tx, thread))
+        .spawn(move || {
+            let _done = done;
+            rt.block_on(runner.run(rx, reports, shutdown));
+        })?;
+    Ok((tx, ended))
 }
 
 struct Runner {

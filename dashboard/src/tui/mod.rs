@@ -11,6 +11,7 @@
 //! - [`history`]: the [`History`] trait, time windows and the in-memory [`history::Ring`].
 //! - [`alerts`]: the alert model; [`rows`]: table rows for Services, Disks and Mesh.
 //! - [`views`]: pure drawing, one module per screen.
+//! - [`store`]: history and alerts from a dashboard node's store, on threads of their own.
 //! - [`run`]: the terminal loop (raw mode, input thread, redraw pacing, restore).
 //! - [`synthetic`]: a deterministic fleet for snapshots and the benchmark.
 
@@ -23,6 +24,7 @@ pub mod host;
 pub mod input;
 pub mod rows;
 pub mod run;
+pub mod store;
 pub mod synthetic;
 pub mod views;
 
