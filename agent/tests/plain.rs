@@ -48,6 +48,30 @@ fn plain_bin() -> PathBuf {
     .clone()
 }
 
+/// Runs `cmd` to the end, killing it after 20 s (a command that should refuse must not hang
+/// the test).
+fn output(cmd: &mut Command) -> std::process::Output {
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().expect("output");
+            panic!(
+                "{cmd:?} still running after 20 s: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("output")
+}
+
 #[test]
 fn the_plain_build_links_no_dashboard_crate() {
     let out = Command::new(cargo())
@@ -112,7 +136,7 @@ fn the_plain_agent_refuses_the_dashboard_and_its_commands() {
         vec!["agent", "--config", cfg.to_str().expect("utf-8")],
         vec!["check-config", "--config", cfg.to_str().expect("utf-8")],
     ] {
-        let out = Command::new(&bin).args(&args).output().expect("run");
+        let out = output(Command::new(&bin).args(&args));
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert!(
@@ -128,7 +152,7 @@ fn the_plain_agent_refuses_the_dashboard_and_its_commands() {
         (vec!["query", "hosts"], "dashboard"),
         (vec!["alerts", "outbox"], "dashboard"),
     ] {
-        let out = Command::new(&bin).args(&args).output().expect("run");
+        let out = output(Command::new(&bin).args(&args));
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert!(
@@ -144,11 +168,11 @@ fn the_plain_agent_refuses_the_dashboard_and_its_commands() {
         .expect("keygen");
     assert!(out.status.success());
     std::fs::write(&cfg, "[node]\nname = \"p\"\n[[alert]]\nname = \"x\"\n").expect("write");
-    let out = Command::new(&bin)
-        .args(["check-config", "--config"])
-        .arg(&cfg)
-        .output()
-        .expect("check-config");
+    let out = output(
+        Command::new(&bin)
+            .args(["check-config", "--config"])
+            .arg(&cfg),
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -192,11 +216,11 @@ async fn a_plain_agent_meshes_with_default_builds() {
     let rss = p.rss_kb();
     eprintln!("plain agent RSS {rss} kB");
     // `status` works against the plain agent.
-    let out = Command::new(&bin)
-        .args(["status", "--format", "json", "--config"])
-        .arg(dir.path().join("p.toml"))
-        .output()
-        .expect("status");
+    let out = output(
+        Command::new(&bin)
+            .args(["status", "--format", "json", "--config"])
+            .arg(dir.path().join("p.toml")),
+    );
     assert!(
         out.status.success(),
         "{}",

@@ -155,6 +155,9 @@ impl Config {
         let Ok(dashboard) = dashboard else {
             return Err(ConfigError(errors.join("\n")));
         };
+        if !errors.is_empty() {
+            return Err(ConfigError(errors.join("\n")));
+        }
         Ok(Config {
             source: path.map(Path::to_path_buf),
             agent: AgentConfig {
