@@ -75,6 +75,11 @@ impl SimHost {
         }
     }
 
+    /// Whether the host has taken its first turn.
+    pub(crate) fn booted(&self) -> bool {
+        self.seq > 0
+    }
+
     /// Seals `payload` in the live sequence (or the replay sequence) of this host.
     fn seal(
         &mut self,

@@ -1,7 +1,9 @@
 //! The fleet's one task: it owns every simulated host, the connection to the node and the
 //! link state. Host turns are spread evenly over the interval (host `i` of `n` at
-//! `i * interval / n` into each round). The hosts start when the first link comes up; from
-//! then on they take their turns whether or not the node is reachable: a host keeps
+//! `i * interval / n` into each round). The hosts start when the first link comes up, each at
+//! its first turn the link has room for its first three frames (host info, series table,
+//! samples), so a slow node sees them boot over a few rounds rather than miss their first
+//! tables. From then on they take their turns whether or not the node is reachable: a host keeps
 //! originating (and keeping its frames for backfill) while the link is down, as a real agent
 //! does. A connection attempt runs in a task of its own, which then reads the socket and
 //! hands messages over a bounded channel, so dialling never delays a turn.
@@ -46,6 +48,8 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(1);
 const TICK: Duration = Duration::from_millis(100);
 /// Replay frames waiting for credits; more are dropped (the dashboard asks again).
 const REPLAY_QUEUE: usize = 4096;
+/// Frames of a host's first turn: host info, series table, samples.
+const FIRST_FRAMES: u64 = 3;
 /// Messages from the socket reader waiting for the fleet task.
 const EVENT_QUEUE: usize = 1024;
 
@@ -180,6 +184,14 @@ impl Driver {
                 self.next_host = 0;
                 self.round_start += self.interval;
             }
+            // A host boots only when the link can take its first frames (host info, series
+            // table, samples): a node that missed a host's first table cannot decode it until
+            // the table comes again 30 frames later, and would not ask for the frames before
+            // the first one it saw. So 500 hosts joining a slow node boot over a few rounds.
+            if !self.hosts[i].booted() && self.credits() < FIRST_FRAMES {
+                self.shared.boots_deferred.fetch_add(1, Relaxed);
+                continue;
+            }
             self.resend_descriptors(i).await;
             let wall = crate::wall_ms();
             let frames = match self.hosts[i].turn(&self.keyring, wall, elapsed) {
@@ -213,6 +225,11 @@ impl Driver {
         if self.hosts[i].descriptors_on == no {
             return;
         }
+        // All or nothing, and again at the next turn if the window is short now.
+        let frames = self.hosts[i].descriptors.iter().flatten().count() as u64;
+        if self.credits() < frames + 1 {
+            return;
+        }
         self.hosts[i].descriptors_on = no;
         let frames: Vec<Bytes> = self.hosts[i]
             .descriptors
@@ -223,6 +240,14 @@ impl Driver {
         for bytes in frames {
             self.send_gossip(bytes).await;
         }
+    }
+
+    /// Credits left on the current link (0 without an accepted link).
+    fn credits(&self) -> u64 {
+        self.conn
+            .as_ref()
+            .filter(|c| c.link.accepted)
+            .map_or(0, |c| c.link.window().saturating_sub(c.link.in_flight()))
     }
 
     /// Sends one credit-bearing frame if the link is up and has a credit; else counts it.

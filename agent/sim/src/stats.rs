@@ -22,6 +22,7 @@ pub(crate) struct Shared {
     pub(crate) replays_sent: AtomicU64,
     pub(crate) replays_dropped: AtomicU64,
     pub(crate) rounds_skipped: AtomicU64,
+    pub(crate) boots_deferred: AtomicU64,
     pub(crate) rtt_us: AtomicU64,
     pub(crate) connected: AtomicBool,
 }
@@ -43,6 +44,7 @@ impl Shared {
             replays_sent: self.replays_sent.load(Relaxed),
             replays_dropped: self.replays_dropped.load(Relaxed),
             rounds_skipped: self.rounds_skipped.load(Relaxed),
+            boots_deferred: self.boots_deferred.load(Relaxed),
             rtt: (rtt > 0).then(|| Duration::from_micros(rtt)),
             connected: self.connected.load(Relaxed),
         }
@@ -80,6 +82,9 @@ pub struct FleetStats {
     pub replays_dropped: u64,
     /// Times the fleet fell more than an interval behind and skipped ahead.
     pub rounds_skipped: u64,
+    /// Host turns skipped because the host had not booted yet and the link had no room for
+    /// its first frames (a slow node: hosts boot over several rounds).
+    pub boots_deferred: u64,
     /// Last measured round-trip time of the link.
     pub rtt: Option<Duration>,
     /// Whether a link is up now.
@@ -102,7 +107,7 @@ impl fmt::Display for FleetStats {
             f,
             "link={} originated={} sent={} refused_credit={} refused_offline={} in={} \
              connects={} reconnects={} dial_failures={} auth_failures={} backfill_req={} \
-             replays={} replays_dropped={} skipped_rounds={} rtt={rtt}",
+             replays={} replays_dropped={} skipped_rounds={} boots_deferred={} rtt={rtt}",
             if self.connected { "up" } else { "down" },
             self.frames_originated,
             self.frames_sent,
@@ -117,6 +122,7 @@ impl fmt::Display for FleetStats {
             self.replays_sent,
             self.replays_dropped,
             self.rounds_skipped,
+            self.boots_deferred,
         )
     }
 }
