@@ -45,6 +45,9 @@ const DELIVER_QUEUE: usize = 8192;
 /// Payloads the dashboard stage gossips (`AlertSync`), waiting for the mesh.
 #[cfg(feature = "dashboard")]
 const GOSSIP_OUT_QUEUE: usize = 64;
+/// Backfill requests for frames the dashboard stage could not store, waiting for the mesh.
+#[cfg(feature = "dashboard")]
+const WANTS_QUEUE: usize = 4096;
 
 /// The stages that take accepted frames.
 struct Routes {
@@ -112,6 +115,8 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()>
     #[cfg(feature = "dashboard")]
     let (gossip_tx, mut gossip_rx) = mpsc::channel(GOSSIP_OUT_QUEUE);
     #[cfg(feature = "dashboard")]
+    let (wants_tx, mut wants_rx) = mpsc::channel(WANTS_QUEUE);
+    #[cfg(feature = "dashboard")]
     let dashboard = if a.node.dashboard {
         let client = meshmon_dashboard::alert::deliver::configure(crate::http::builder(None))
             .build()
@@ -122,12 +127,13 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()>
                 node: &a.node.name,
                 client,
                 gossip: gossip_tx,
+                wants: wants_tx,
             },
             &tracker,
             &shutdown,
         ))
     } else {
-        drop(gossip_tx);
+        drop((gossip_tx, wants_tx));
         None
     };
 
@@ -188,12 +194,19 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()>
                 break;
             }
         }
-        // The dashboard's own gossip (AlertSync) into the mesh; the mesh's queue is the
-        // mesh's, so waiting on it here holds up nothing else.
+        // The dashboard's own gossip (AlertSync) and its requests for frames it could not
+        // store into the mesh; the mesh's queue is the mesh's, so waiting on it here holds up
+        // nothing else.
         let (commands, stop) = (handle.commands.clone(), shutdown.clone());
         tracker.spawn(async move {
-            while let Some(Some(p)) = stop.run_until_cancelled(gossip_rx.recv()).await {
-                if commands.send(MeshCommand::Gossip(p)).await.is_err() {
+            loop {
+                let cmd = tokio::select! {
+                    () = stop.cancelled() => break,
+                    Some(p) = gossip_rx.recv() => MeshCommand::Gossip(p),
+                    Some(w) = wants_rx.recv() => MeshCommand::Want(w),
+                    else => break,
+                };
+                if commands.send(cmd).await.is_err() {
                     break;
                 }
             }

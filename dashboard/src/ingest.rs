@@ -8,7 +8,7 @@
 
 use crate::alert::{AlertSender, Input as AlertInput};
 use crate::{Ingest, IngestSender, Sample};
-use meshmon_proto::gaps::GapTracker;
+use meshmon_proto::gaps::{GapTracker, Wanted};
 use meshmon_proto::payload::HostInfo;
 use meshmon_proto::stream::{Decoded, StreamId, Streams};
 use meshmon_proto::{Flags, Payload};
@@ -47,6 +47,10 @@ pub struct Ingestor {
     watched: HashSet<String>,
     /// Frames the alert thread's full queue refused.
     pub alert_drops: u64,
+    /// Where frames lost on the way to the store are asked for again (the mesh).
+    wants: Option<tokio::sync::mpsc::Sender<Wanted>>,
+    /// Requests the full `wants` queue refused (the position still stays below them).
+    pub wants_dropped: u64,
 }
 
 impl Ingestor {
@@ -62,7 +66,15 @@ impl Ingestor {
             alerts: None,
             watched: HashSet::new(),
             alert_drops: 0,
+            wants: None,
+            wants_dropped: 0,
         }
+    }
+
+    /// Asks the mesh, through `wants`, for frames the store's full queue refused.
+    pub fn with_wants(mut self, wants: tokio::sync::mpsc::Sender<Wanted>) -> Ingestor {
+        self.wants = Some(wants);
+        self
     }
 
     /// Also hands live frames to the alert thread (never replayed ones), with the values of
@@ -121,7 +133,8 @@ impl Ingestor {
         self.sent.insert(origin.to_owned(), (boot_id, seq));
     }
 
-    fn send(&mut self, ingest: Ingest) {
+    /// Queues a write; false when the queue refused it (counted and logged).
+    fn send(&mut self, ingest: Ingest) -> bool {
         if !self.sink.try_send(ingest) {
             self.dropped += 1;
             if !self.warned {
@@ -130,8 +143,10 @@ impl Ingestor {
                 );
                 self.warned = true;
             }
+            false
         } else {
             self.warned = false;
+            true
         }
     }
 
@@ -200,7 +215,22 @@ impl Ingestor {
                             value,
                         })
                         .collect();
-                    self.send(Ingest::Samples(samples));
+                    if !self.send(Ingest::Samples(samples)) {
+                        // Not held: the position stays below it, and the mesh is asked for
+                        // the frame again (it is in its origin's ring for 15 minutes).
+                        let want = Wanted {
+                            origin,
+                            boot_id: d.header.boot_id,
+                            from_seq: d.header.seq,
+                            to_seq: d.header.seq,
+                        };
+                        if let Some(w) = &self.wants
+                            && w.try_send(want).is_err()
+                        {
+                            self.wants_dropped += 1;
+                        }
+                        return;
+                    }
                 }
             }
             _ => return,

@@ -11,6 +11,7 @@ use crate::config::DashboardConfig;
 use crate::ingest::{Accepted, Ingestor};
 use crate::{Reader, StoreConfig, StoreError, WriterHandle, start_writer};
 use meshmon_proto::Payload;
+use meshmon_proto::gaps::Wanted;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -27,6 +28,8 @@ pub const INGEST_QUEUE: usize = 8192;
 pub struct Inputs {
     frames: mpsc::Sender<Accepted>,
     alerts: Option<AlertSender>,
+    /// Where frames refused by a full queue are asked for again.
+    wants: mpsc::Sender<Wanted>,
     /// Frames the full ingest queue refused.
     pub ingest_drops: Arc<AtomicU64>,
     /// `AlertSync` payloads the full alert queue refused.
@@ -53,6 +56,9 @@ pub struct StageParams<'a> {
     pub client: reqwest::Client,
     /// Where `AlertSync` payloads for the other dashboard nodes go (the mesh).
     pub gossip: mpsc::Sender<Payload>,
+    /// Where frames the node accepted but could not store are asked for again (the mesh's
+    /// backfill); a full queue drops the request, and the store's position stays below them.
+    pub wants: mpsc::Sender<Wanted>,
 }
 
 /// Starts the store writer, the alert thread and the ingest task. A store that cannot be
@@ -74,7 +80,7 @@ pub fn start(p: StageParams<'_>, tracker: &TaskTracker, shutdown: &CancellationT
         }
     };
     let writer = start_writer_logged(p.cfg.store.clone());
-    let mut ingestor = Ingestor::new(writer.sender());
+    let mut ingestor = Ingestor::new(writer.sender()).with_wants(p.wants.clone());
     let params = AlertParams {
         node: p.node.to_owned(),
         store: path.clone(),
@@ -128,6 +134,7 @@ pub fn start(p: StageParams<'_>, tracker: &TaskTracker, shutdown: &CancellationT
         inputs: Inputs {
             frames,
             alerts,
+            wants: p.wants,
             ingest_drops: Arc::default(),
             alert_drops: Arc::default(),
         },
@@ -169,7 +176,16 @@ impl Inputs {
             }
             return;
         }
-        if self.frames.try_send(a).is_err() {
+        if let Err(e) = self.frames.try_send(a) {
+            let a = e.into_inner();
+            if !a.own {
+                let _ = self.wants.try_send(Wanted {
+                    origin: a.header.origin,
+                    boot_id: a.header.boot_id,
+                    from_seq: a.header.seq,
+                    to_seq: a.header.seq,
+                });
+            }
             let n = self.ingest_drops.fetch_add(1, Ordering::Relaxed) + 1;
             if n.is_power_of_two() {
                 warn!(

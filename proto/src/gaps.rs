@@ -73,6 +73,45 @@ impl GapTracker {
         );
     }
 
+    /// Frames `from..=to` of `origin`'s boot `boot_id` arrived but were lost on the way to the
+    /// store (a full queue): ask for them again as if they had never come. Merges with an
+    /// open gap it touches; ignored for another boot, past the highest frame seen, or when the
+    /// origin already has [`MAX_GAPS`] open gaps.
+    pub fn want(&mut self, origin: &str, boot_id: u64, from: u64, to: u64, now_ms: u64) {
+        let Some(o) = self.origins.get_mut(origin) else {
+            return;
+        };
+        if boot_id != o.boot_id || from > to || to > o.high || from == 0 {
+            return;
+        }
+        let (mut from, mut to) = (from, to);
+        // Absorb every open gap that overlaps or touches [from, to].
+        let touching: Vec<u64> = o
+            .gaps
+            .range(..=to.saturating_add(1))
+            .filter(|(f, g)| g.to.saturating_add(1) >= from && **f <= to.saturating_add(1))
+            .map(|(f, _)| *f)
+            .collect();
+        for f in touching {
+            if let Some(g) = o.gaps.remove(&f) {
+                from = from.min(f);
+                to = to.max(g.to);
+            }
+        }
+        if o.gaps.len() >= MAX_GAPS {
+            return;
+        }
+        o.gaps.insert(
+            from,
+            Gap {
+                to,
+                noticed_ms: now_ms,
+                requested_ms: None,
+                tries: 0,
+            },
+        );
+    }
+
     /// A live or replayed frame of `origin` arrived.
     pub fn observe(&mut self, origin: &str, boot_id: u64, seq: u64, now_ms: u64) {
         let o = self.origins.entry(origin.to_owned()).or_default();
@@ -248,5 +287,43 @@ mod tests {
             "a restarted origin's old tail cannot be had"
         );
         assert_eq!(t.high("a"), Some((8, 3)));
+    }
+
+    #[test]
+    fn frames_lost_downstream_are_asked_for_again_and_merge() {
+        let mut t = GapTracker::default();
+        for seq in 1..=20 {
+            t.observe("a", 7, seq, 0);
+        }
+        assert!(t.gaps("a").is_empty());
+        t.want("a", 7, 5, 5, 100);
+        t.want("a", 7, 6, 8, 100);
+        t.want("a", 7, 12, 12, 100);
+        assert_eq!(t.gaps("a"), [(5, 8), (12, 12)]);
+        t.want("a", 7, 9, 11, 100);
+        assert_eq!(t.gaps("a"), [(5, 12)], "touching ranges become one");
+        t.want("a", 6, 1, 2, 100);
+        t.want("a", 7, 30, 31, 100);
+        t.want("b", 7, 1, 2, 100);
+        assert_eq!(
+            t.gaps("a"),
+            [(5, 12)],
+            "other boot, the future, unknown origin"
+        );
+        assert_eq!(t.contiguous("a", 100), Some((7, 4)));
+        let due = t.due(100 + GAP_GRACE_MS);
+        assert_eq!(
+            due,
+            [Wanted {
+                origin: "a".into(),
+                boot_id: 7,
+                from_seq: 5,
+                to_seq: 12 + TAIL,
+            }]
+        );
+        for seq in 5..=12 {
+            t.observe("a", 7, seq, 200);
+        }
+        assert!(t.gaps("a").is_empty());
     }
 }

@@ -121,6 +121,9 @@ pub enum Input {
         boot_id: u64,
         seq: u64,
     },
+    /// Frames this node accepted but lost on the way to its store (a full queue): ask the mesh
+    /// for them again (dashboard nodes).
+    Want(backfill::Wanted),
 }
 
 /// A frame accepted for local consumers.
@@ -254,6 +257,11 @@ impl Gossip {
             } => {
                 if let Some(t) = &mut self.tracker {
                     t.resume(&origin, boot_id, seq);
+                }
+            }
+            Input::Want(w) => {
+                if let Some(t) = &mut self.tracker {
+                    t.want(&w.origin, w.boot_id, w.from_seq, w.to_seq, now.wall_ms);
                 }
             }
         }

@@ -49,6 +49,8 @@ pub enum MeshCommand {
         boot_id: u64,
         seq: u64,
     },
+    /// Frames lost on the way to the store: ask for them again (dashboard nodes).
+    Want(crate::gossip::backfill::Wanted),
 }
 
 /// How to run the mesh task.
@@ -337,6 +339,7 @@ impl MeshTask {
                 })
                 .await;
             }
+            MeshCommand::Want(w) => self.feed(Input::Want(w)).await,
         }
     }
 
@@ -391,9 +394,21 @@ impl MeshTask {
             }
             Action::Deliver(d) => {
                 if let Some(tx) = &self.deliveries
-                    && tx.try_send(*d).is_err()
+                    && let Err(e) = tx.try_send(*d)
                 {
                     self.queue_drops.fetch_add(1, Ordering::Relaxed);
+                    // Accepted but not delivered: a dashboard asks for it again (backfill).
+                    let d = e.into_inner();
+                    if !d.header.flags.contains(meshmon_proto::Flags::LINK) {
+                        let want = crate::gossip::backfill::Wanted {
+                            origin: d.header.origin,
+                            boot_id: d.header.boot_id,
+                            from_seq: d.header.seq,
+                            to_seq: d.header.seq,
+                        };
+                        let now = now(self.start);
+                        self.gossip.handle(now, Input::Want(want), &mut Vec::new());
+                    }
                 }
             }
         }
