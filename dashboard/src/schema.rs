@@ -25,8 +25,12 @@ pub const APPLICATION_ID: i64 = 0x4d73_684d;
 pub const SCHEMA_VERSION: i64 = 3;
 /// Page size of new stores: chunks of a few hundred bytes to a few KiB pack with little slack.
 pub const PAGE_SIZE: u32 = 8192;
-/// How long a reader waits for a lock before giving up.
+/// How long a reader (or a tool such as `meshmon alerts`) waits for a lock before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the node's store writer waits for a lock. Short: while it waits it takes no
+/// messages, and its queue (8,192 messages, a few seconds of a large fleet) must not fill
+/// while another process holds the file; it keeps samples in memory and retries instead.
+pub const WRITER_BUSY_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// Migrations: entry `i` takes a store from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -129,6 +133,11 @@ CREATE TABLE silences (
 
 /// Opens (creating if needed) the store for writing and brings its schema up to date.
 pub fn open_writer(path: &Path) -> Result<Connection, StoreError> {
+    open_writer_waiting(path, BUSY_TIMEOUT)
+}
+
+/// [`open_writer`], waiting at most `busy` for a lock on each statement.
+pub fn open_writer_waiting(path: &Path, busy: Duration) -> Result<Connection, StoreError> {
     let err = |e| StoreError::sqlite(path, e);
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::ReadOnly {
@@ -143,7 +152,7 @@ pub fn open_writer(path: &Path) -> Result<Connection, StoreError> {
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(err)?;
-    conn.busy_timeout(BUSY_TIMEOUT).map_err(err)?;
+    conn.busy_timeout(busy).map_err(err)?;
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .map_err(err)?;

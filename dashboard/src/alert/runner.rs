@@ -110,7 +110,15 @@ struct Runner {
     jobs: Vec<mpsc::Sender<Job>>,
     gossip: mpsc::Sender<Payload>,
     failing: bool,
+    /// Transactions the store refused, oldest first, written before any newer one.
+    unwritten: std::collections::VecDeque<Vec<Db>>,
+    /// Transactions dropped because `unwritten` was full.
+    unwritten_dropped: u64,
 }
+
+/// Transactions kept while the store refuses them (about an hour of a busy fleet's alert
+/// changes); older ones are dropped.
+const MAX_UNWRITTEN: usize = 100_000;
 
 impl Runner {
     fn new(
@@ -127,6 +135,8 @@ impl Runner {
             jobs,
             gossip,
             failing: false,
+            unwritten: std::collections::VecDeque::new(),
+            unwritten_dropped: 0,
         }
     }
 
@@ -187,6 +197,7 @@ impl Runner {
                 },
                 _ = tick.tick() => {
                     let now = now_ms();
+                    self.write_unwritten();
                     self.refresh(now);
                     self.step(Event::Tick(now));
                 }
@@ -300,11 +311,8 @@ impl Runner {
         for effect in effects {
             match effect {
                 Effect::Tx(ops) => {
-                    let r = self.calls.call(move |conn, path| {
-                        AlertDb::on(conn, path)
-                            .transaction(|db| ops.iter().try_for_each(|op| write(db, op)))
-                    });
-                    self.store_result(r);
+                    self.unwritten.push_back(ops);
+                    self.write_unwritten();
                 }
                 Effect::Deliver { target, job } => {
                     // A closed queue (shutting down) takes nothing more of this dispatch.
@@ -333,6 +341,37 @@ impl Runner {
             // These answers cause no effects.
             let more = self.machine.handle(answer);
             debug_assert!(more.is_empty());
+        }
+    }
+
+    /// Writes the transactions not yet written, oldest first, until one fails (the store is
+    /// locked, full, gone): the machine has already acted on them, so they are kept and tried
+    /// again at the next transaction or tick rather than lost; exactly-once after a restart
+    /// depends on the outbox holding them. Past [`MAX_UNWRITTEN`] the oldest are dropped and
+    /// counted.
+    fn write_unwritten(&mut self) {
+        while let Some(ops) = self.unwritten.front() {
+            let ops = ops.clone();
+            let r = self.calls.call(move |conn, path| {
+                AlertDb::on(conn, path)
+                    .transaction(|db| ops.iter().try_for_each(|op| write(db, op)))
+            });
+            let ok = r.is_ok();
+            self.store_result(r);
+            if !ok {
+                break;
+            }
+            self.unwritten.pop_front();
+        }
+        while self.unwritten.len() > MAX_UNWRITTEN {
+            self.unwritten.pop_front();
+            self.unwritten_dropped += 1;
+            if self.unwritten_dropped.is_power_of_two() {
+                warn!(
+                    dropped = self.unwritten_dropped,
+                    "alert store writes dropped: the store has been failing too long"
+                );
+            }
         }
     }
 

@@ -46,12 +46,13 @@ impl Writer {
     /// Opens the store and loads its state; on failure records the error for a retry.
     pub(super) fn connect(&mut self) -> bool {
         let path = self.cfg.path.clone();
-        let res = schema::open_writer(&path).and_then(|conn| {
-            flush::load(&conn, &mut self.mem, &self.shared.counters)
-                .and_then(|()| self.maint.load(&conn))
-                .map_err(|e| StoreError::sqlite(&path, e))?;
-            Ok(conn)
-        });
+        let res =
+            schema::open_writer_waiting(&path, schema::WRITER_BUSY_TIMEOUT).and_then(|conn| {
+                flush::load(&conn, &mut self.mem, &self.shared.counters)
+                    .and_then(|()| self.maint.load(&conn))
+                    .map_err(|e| StoreError::sqlite(&path, e))?;
+                Ok(conn)
+            });
         match res {
             Ok(conn) => {
                 self.conn = Some(conn);
