@@ -34,6 +34,9 @@ fn plain_bin() -> PathBuf {
         let out = Command::new(cargo())
             .current_dir(workspace())
             .args(["build", "-p", "meshmon-agent", "--no-default-features"])
+            // No debug info and no incremental cache: about a minute from cold on 2 cores.
+            .env("CARGO_PROFILE_DEV_DEBUG", "0")
+            .env("CARGO_INCREMENTAL", "0")
             .arg("--target-dir")
             .arg(&target)
             .output()
