@@ -63,6 +63,10 @@ pub struct AlertParams {
 /// Frames waiting for the alert thread.
 const QUEUE: usize = 8192;
 const TICK_MS: u64 = 1000;
+/// After a batch of inputs, how long the alert thread lets the next ones gather.
+const COALESCE: Duration = Duration::from_millis(20);
+/// Inputs taken in one batch before reports and ticks get their turn.
+const COALESCE_MAX: usize = 1024;
 
 /// Starts the alert thread and its delivery tasks (on the current runtime). The thread runs a
 /// runtime of its own, so that its SQLite work, which can block for as long as the store file
@@ -192,7 +196,18 @@ impl Runner {
                     self.report(notification, outcome);
                 }
                 input = rx.recv() => match input {
-                    Some(input) => self.input(input),
+                    Some(input) => {
+                        self.input(input);
+                        // Take what else is queued, then let more gather: one wake-up of this
+                        // thread per batch of frames, not per frame.
+                        for _ in 0..COALESCE_MAX {
+                            match rx.try_recv() {
+                                Ok(input) => self.input(input),
+                                Err(_) => break,
+                            }
+                        }
+                        tokio::time::sleep(COALESCE).await;
+                    }
                     None => break,
                 },
                 _ = tick.tick() => {

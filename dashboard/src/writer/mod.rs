@@ -304,6 +304,8 @@ pub fn start_writer(cfg: StoreConfig) -> Result<WriterHandle, StoreError> {
 const FLUSH_STEP_ROWS: usize = 2000;
 /// Longest wait for the queue when idle.
 const TICK: Duration = Duration::from_millis(100);
+/// After a batch of ingest messages, how long the writer lets the next ones gather.
+const COALESCE: Duration = Duration::from_millis(20);
 /// Messages handled between two steps of background work.
 const MSGS_PER_TURN: usize = 512;
 /// Hosts are written at least this often (ms) even between flushes.

@@ -3,8 +3,8 @@
 //! Failures go through [`Writer::fail`]: logged once per cause, retried with backoff.
 
 use super::{
-    FLUSH_STEP_ROWS, HOSTS_EVERY_MS, Ingest, MAX_BACKOFF, MSGS_PER_TURN, Msg, PRUNE_EVERY_MS,
-    StoreConfig, TICK, Writer, flush, health, maint, mem,
+    COALESCE, FLUSH_STEP_ROWS, HOSTS_EVERY_MS, Ingest, MAX_BACKOFF, MSGS_PER_TURN, Msg,
+    PRUNE_EVERY_MS, StoreConfig, TICK, Writer, flush, health, maint, mem,
 };
 use crate::error::StoreError;
 use crate::layout::dur_ms;
@@ -96,10 +96,14 @@ impl Writer {
                 Err(RecvTimeoutError::Disconnected) => break,
             };
             let mut stop = false;
+            let (mut handled, mut waited_on) = (0, false);
             for m in first
                 .into_iter()
                 .chain(std::iter::from_fn(|| rx.try_recv().ok()).take(MSGS_PER_TURN))
             {
+                handled += 1;
+                // Someone waits for the answer of these: no coalescing pause after them.
+                waited_on |= !matches!(m, Msg::Ingest(_));
                 if !self.handle(m) {
                     stop = true;
                     break;
@@ -109,6 +113,12 @@ impl Writer {
                 break;
             }
             self.turn();
+            // Let messages gather instead of waking this thread for each one (a wake-up is a
+            // few microseconds of the kernel's time, per frame of every host). The queue holds
+            // seconds of a large fleet; the store is written every flush interval anyway.
+            if handled > 0 && handled < MSGS_PER_TURN && !waited_on && !self.busy() {
+                std::thread::sleep(COALESCE);
+            }
         }
         self.final_flush();
     }
