@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One benchmark harness for the whole system. Builds the release binary and the benchmark
 # examples once, runs every per-area benchmark (footprint next to node_exporter and Netdata,
-# the 8-node line, the 50-node mesh, the store, the TUI, alert latency, the Docker walk), keeps each one's own table under
+# the 8-node line, the 50-node mesh, the store, the TUI, alert latency, the Docker walk, a
+# dashboard under 500 simulated hosts), keeps each one's own table under
 # $BENCH_OUT (default: a temp dir, printed), and prints ONE combined Markdown table:
 #   | figure | median | min | max | target | ratio/note |
 # Single-run figures have their value in `median` and '-' in min/max.
@@ -39,7 +40,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 echo "bench: building (release) once" >&2
-cargo build --release --quiet -p meshmon-agent --bin meshmon --example bench_mesh
+cargo build --release --quiet -p meshmon-agent --bin meshmon --example bench_mesh -p meshmon-sim --example fleet_sim
 cargo build --release --quiet -p meshmon-dashboard --features tui --example bench_store --example tui_bench
 # The plain agent (no dashboard, TUI, exporter, self-update, GPU, checks), for the footprint.
 cargo build --release --quiet -p meshmon-agent --no-default-features --target-dir target/plain
@@ -67,6 +68,7 @@ if [ $quick = 1 ]; then
   run tui 60 python3 scripts/bench_tui.py --duration 5 --no-build
   run alert 90 python3 scripts/bench_alert.py --rounds 3 --no-build
   run docker 120 scripts/bench_docker.sh --files 50000 --runs 3
+  run dashboard 150 python3 scripts/bench_dashboard.py --duration 20 --no-build
 else
   run footprint 150 python3 scripts/bench_footprint.py --duration 60 --no-build --netdata
   run mesh 330 scripts/bench_mesh.sh
@@ -75,6 +77,7 @@ else
   run tui 120 python3 scripts/bench_tui.py --duration 30 --no-build
   run alert 200 python3 scripts/bench_alert.py --rounds 10 --no-build
   run docker 300 scripts/bench_docker.sh
+  run dashboard 250 python3 scripts/bench_dashboard.py --duration 60 --no-build
 fi
 
 python3 - "$out" "$quick" "$(( $(date +%s) - start ))" <<'EOF'
@@ -171,8 +174,16 @@ if "du -sbx" in d and len(d) == 2:
         note=f"du -sbx {u[0]} / {u[1]} on the same tree (same total)")
 failed("docker", "docker directory size")
 
+# dashboard: | node | RSS median (MB) | RSS max (MB) | CPU (%) | CPU per host-frame (us) | target |
+for line in text("dashboard").splitlines():
+    c = cells(line)
+    if line.startswith("|") and len(c) >= 6 and c[0] in ("dashboard", "not a dashboard"):
+        add(f"{c[0]} node, 500 simulated hosts: RSS median MB / CPU % / us per host-frame",
+            f"{c[1]} / {c[3]} / {c[4]}", target=c[5])
+failed("dashboard", "dashboard under a simulated fleet")
+
 print(f"\nmeshmon benchmarks ({'--quick' if quick else 'full'} run, {took} s in all"
-      + "; ".join([""] + [f"{n} {status(n)[1]} s" for n in ("footprint", "mesh", "mesh50", "store", "tui", "alert", "docker")])
+      + "; ".join([""] + [f"{n} {status(n)[1]} s" for n in ("footprint", "mesh", "mesh50", "store", "tui", "alert", "docker", "dashboard")])
       + f"; raw tables in {out})\n")
 print("| figure | median | min | max | target | ratio/note |")
 print("|---|---|---|---|---|---|")
