@@ -11,6 +11,7 @@
 //! - [`seal`]: mesh keys, the keyring used for rotation, sealing and opening frames.
 //! - [`payload`]: the MessagePack payloads, one per [`Kind`].
 //! - [`metrics`]: canonical metric names, series keys and selectors.
+//! - [`ring`]: an origin's ring of its own recent frames, which answers backfill requests.
 //! - [`samples`]: compact sample encoding (series table once, then changed values only).
 //! - [`stream`]: one sample decoder per origin stream (origin, boot, live or replay), bounded.
 //! - [`num`]: the compact number encoding used in sample payloads.
@@ -24,6 +25,7 @@ pub mod gaps;
 pub mod metrics;
 pub mod num;
 pub mod payload;
+pub mod ring;
 pub mod samples;
 pub mod seal;
 pub mod stream;

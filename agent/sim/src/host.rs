@@ -7,7 +7,10 @@
 //! Not here: when turns happen or whether a frame can be sent (credits): `run` decides.
 
 use crate::config::FleetConfig;
-use crate::ring::Ring;
+use meshmon_proto::ring::OwnRing;
+
+/// Memory cap of one simulated host's ring, in bytes of frames.
+const RING_MAX_BYTES: usize = 1024 * 1024;
 use crate::values::Values;
 use bytes::Bytes;
 use meshmon_proto::payload::{ByteBuf, HostInfo, Replay};
@@ -34,7 +37,7 @@ pub(crate) struct SimHost {
     replay_seq: u64,
     encoder: SampleEncoder,
     values: Values,
-    ring: Ring,
+    ring: OwnRing,
     info: HostInfo,
     info_every_ms: u64,
     next_info_ms: u64,
@@ -55,7 +58,10 @@ impl SimHost {
             replay_seq: 0,
             encoder: SampleEncoder::new(),
             values: Values::new(i, cfg.hosts, cfg.series, cfg.pattern, cfg.seed),
-            ring: Ring::new(u64::try_from(cfg.replay_window.as_millis()).unwrap_or(u64::MAX)),
+            ring: OwnRing::new(
+                u64::try_from(cfg.replay_window.as_millis()).unwrap_or(u64::MAX),
+                RING_MAX_BYTES,
+            ),
             info: HostInfo {
                 os: "Simulated Linux 1".into(),
                 kernel: "6.1.0-sim".into(),
@@ -133,6 +139,7 @@ impl SimHost {
             }
             self.ring
                 .push(f.header.seq, now_ms, f.header.kind, key, f.bytes.clone());
+            self.ring.prune(now_ms);
             out.push(f);
         }
         Ok(out)

@@ -28,7 +28,8 @@
 //! # Layout
 //! - [`config`]: [`FleetConfig`], [`Pattern`] and their limits.
 //! - `values`: the series of a host and how their values move.
-//! - `host`: one simulated host's frames (sans-io), `ring`: its recent frames for backfill.
+//! - `host`: one simulated host's frames (sans-io), with its recent frames for backfill in
+//!   `meshmon_proto::ring::OwnRing`, as a real agent keeps them.
 //! - `link`: the link protocol as a node (hello, credits, heartbeats), sans-io.
 //! - `run`: the fleet's task: turns, the connection, reconnects.
 //! - [`stats`]: counters. [`error`]: [`SimError`].
@@ -37,7 +38,6 @@ pub mod config;
 pub mod error;
 mod host;
 mod link;
-mod ring;
 mod run;
 pub mod stats;
 mod values;
