@@ -173,6 +173,6 @@ mod tests {
             r.push(seq, 0, Kind::Samples, seq == 1, b(seq as u8));
         }
         assert_eq!(r.len(), 2, "10-byte frames under a 25-byte cap");
-        assert_eq!(r.answer(5, 5), vec![b(4), b(5)]);
+        assert_eq!(r.answer(4, 5), vec![b(4), b(5)]);
     }
 }
