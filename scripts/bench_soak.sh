@@ -63,7 +63,7 @@ for s in socks:
 print(" ".join(str(s.getsockname()[1]) for s in socks))
 ')"
 
-"$B" keygen --out "$dir/mesh.key" >/dev/null
+"$B" keygen --out "$dir/mesh.key" >/dev/null 2>&1
 # Ring n1 -> n2 -> n3 -> n4 -> n5 -> n1, chord n1 -> n3; n1 is the dashboard.
 names=(n1 n2 n3 n4 n5)
 neighbours=("${ports[1]}" "${ports[2]}" "${ports[3]}" "${ports[4]}" "${ports[0]}")
@@ -106,12 +106,16 @@ total=$((minutes * 60))
 first=120
 [ "$total" -le 120 ] && first=$((total / 2))
 start=$(date +%s)
+last_minute=0
 wait_until() {
   while [ $(( $(date +%s) - start )) -lt "$1" ]; do
-    sleep 5
+    sleep 1
     if ! alive_all; then return 1; fi
-    local el=$(( $(date +%s) - start ))
-    [ $((el % 60)) -lt 5 ] && echo "bench_soak: $((el / 60)) min" >&2
+    local m=$(( ($(date +%s) - start) / 60 ))
+    if [ "$m" -gt "$last_minute" ]; then
+      last_minute=$m
+      echo "bench_soak: $m min" >&2
+    fi
   done
 }
 
@@ -140,6 +144,8 @@ for i in "${!pids[@]}"; do
     else { printf "| %s | %.1f | %.1f | %+.1f | %s |\n", l, a / 1024, b / 1024, (b - a) / 1024, pct }
   }'
 done
+echo
+echo "fleet_sim keeps each simulated host's frames for 5 minutes (to answer backfill): its RSS grows until then."
 echo
 echo "fleet_sim's last counters: $(grep -E '\[' "$dir/fleet.log" | tail -1)" >&2
 for n in "${names[@]}"; do
