@@ -162,7 +162,8 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()>
     // Stage 1: the mesh.
     let mut gossip = GossipConfig::new(&a.node.name, new_boot_id(), a.node.max_hops);
     // Samples are decoded and delivered only where a stage reads them.
-    gossip.deliver_all = routes.any();
+    let any_route = routes.any();
+    gossip.deliver_all = any_route;
     gossip.backfill = a.node.dashboard;
     let (deliver_tx, mut deliver_rx) = mpsc::channel::<Delivered>(DELIVER_QUEUE);
     let handle = mesh::start(
@@ -175,7 +176,7 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()>
                 max_connections: connection_cap(),
                 ..Limits::default()
             },
-            deliveries: routes.any().then_some(deliver_tx),
+            deliveries: any_route.then_some(deliver_tx),
         },
         &tracker,
         shutdown.clone(),

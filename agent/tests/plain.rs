@@ -75,20 +75,20 @@ fn output(cmd: &mut Command) -> std::process::Output {
     child.wait_with_output().expect("output")
 }
 
-#[test]
-fn the_plain_build_links_no_dashboard_crate() {
+/// `cargo tree` of the binary's normal dependencies, one crate a line.
+fn cargo_tree(extra: &[&str]) -> String {
     let out = Command::new(cargo())
         .current_dir(workspace())
         .args([
             "tree",
             "-p",
             "meshmon-agent",
-            "--no-default-features",
             "-e",
             "normal",
             "--prefix",
             "none",
         ])
+        .args(extra)
         .output()
         .expect("cargo tree");
     assert!(
@@ -96,7 +96,12 @@ fn the_plain_build_links_no_dashboard_crate() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let tree = String::from_utf8_lossy(&out.stdout);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn the_plain_build_links_no_dashboard_crate() {
+    let tree = cargo_tree(&["--no-default-features"]);
     assert!(tree.contains("meshmon-agent-core"), "{tree}");
     for banned in [
         "rusqlite",
@@ -112,20 +117,7 @@ fn the_plain_build_links_no_dashboard_crate() {
         );
     }
     // And the default build does have them (the check above can fail).
-    let out = Command::new(cargo())
-        .current_dir(workspace())
-        .args([
-            "tree",
-            "-p",
-            "meshmon-agent",
-            "-e",
-            "normal",
-            "--prefix",
-            "none",
-        ])
-        .output()
-        .expect("cargo tree");
-    let tree = String::from_utf8_lossy(&out.stdout);
+    let tree = cargo_tree(&[]);
     assert!(tree.lines().any(|l| l.starts_with("rusqlite ")), "{tree}");
 }
 

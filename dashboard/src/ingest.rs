@@ -6,7 +6,7 @@
 //! Not here: the store itself (`writer`), alert decisions (`alert`), or deciding what to
 //! backfill (the agent's gossip).
 
-use crate::alert::{AlertSender, Input as AlertInput};
+use crate::alert::{AlertSender, Frame, Input as AlertInput};
 use crate::{Ingest, IngestSender, Sample};
 use meshmon_proto::gaps::{GapTracker, Wanted};
 use meshmon_proto::payload::HostInfo;
@@ -104,14 +104,14 @@ impl Ingestor {
         if self.alerts.is_none() {
             return;
         }
-        self.alert(AlertInput::Frame {
+        self.alert(AlertInput::Frame(Frame {
             host: origin.to_owned(),
             ts_ms,
             now_ms,
             values,
             complete,
             info,
-        });
+        }));
     }
 
     fn alert(&mut self, input: AlertInput) {

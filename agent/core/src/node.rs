@@ -11,7 +11,7 @@ use crate::config::AgentConfig;
 use crate::net::mesh::{MeshCommand, wall_ms};
 use crate::net::zmtp::Limits;
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::warn;
@@ -57,10 +57,10 @@ pub fn connection_cap() -> usize {
     cap.max(16)
 }
 
-/// Threads of a stage, joined without polling: each holds a sender that is dropped when its
-/// body returns, and [`Threads::join`] awaits those with a deadline.
+/// Threads of a stage, joined without polling: at shutdown each is joined on the runtime's
+/// blocking pool, and [`Threads::join`] awaits those joins with one deadline.
 #[derive(Default)]
-pub struct Threads(Vec<(String, oneshot::Receiver<()>)>);
+pub struct Threads(Vec<std::thread::JoinHandle<()>>);
 
 impl Threads {
     /// Starts `body` on a thread named `name`.
@@ -69,30 +69,26 @@ impl Threads {
         name: &str,
         body: impl FnOnce() + Send + 'static,
     ) -> std::io::Result<()> {
-        let (done, rx) = oneshot::channel::<()>();
-        std::thread::Builder::new()
-            .name(name.into())
-            .spawn(move || {
-                let _done = done;
-                body();
-            })?;
-        self.0.push((name.to_owned(), rx));
+        let t = std::thread::Builder::new().name(name.into()).spawn(body)?;
+        self.0.push(t);
         Ok(())
     }
 
-    /// Watches a thread started elsewhere: `done` must be dropped when it ends.
-    pub fn watch(&mut self, name: &str) -> oneshot::Sender<()> {
-        let (done, rx) = oneshot::channel::<()>();
-        self.0.push((name.to_owned(), rx));
-        done
+    /// Adds a thread started elsewhere.
+    pub fn add(&mut self, t: std::thread::JoinHandle<()>) {
+        self.0.push(t);
     }
 
     /// Waits until every thread has ended or `deadline` passed; names the late ones. A thread
     /// past the deadline (a hung smartctl, a long walk) is left behind: the process exits.
     pub async fn join(self, deadline: Duration) {
         let end = tokio::time::Instant::now() + deadline;
-        for (name, rx) in self.0 {
-            if tokio::time::timeout_at(end, rx).await.is_err() {
+        for t in self.0 {
+            let name = t.thread().name().unwrap_or("thread").to_owned();
+            let joined = tokio::task::spawn_blocking(move || {
+                let _ = t.join();
+            });
+            if tokio::time::timeout_at(end, joined).await.is_err() {
                 warn!(thread = %name, "thread did not stop in time; exiting without it");
             }
         }
@@ -112,16 +108,7 @@ pub fn start(
     let stop = Stop::on_cancel(shutdown, tracker);
     let extras = Extras::default();
     for t in crate::collect::start_optional(&cfg.collect, &extras, &stop) {
-        let name = t.thread().name().unwrap_or("collector").to_owned();
-        // The optional collectors' threads end on `stop`; a watcher thread turns their end
-        // into the signal `Threads::join` awaits.
-        let done = threads.watch(&name);
-        std::thread::Builder::new()
-            .name(format!("{name}-join"))
-            .spawn(move || {
-                let _ = t.join();
-                drop(done);
-            })?;
+        threads.add(t);
     }
     #[cfg(feature = "checks")]
     crate::check::start(&cfg.checks, &extras, tracker, shutdown);

@@ -3,8 +3,10 @@
 
 use super::*;
 use crate::alert::rules::{Condition, Op, Severity};
-use meshmon_proto::Selector;
+use crate::alertdb::OutboxRow;
 use meshmon_proto::metrics::Metric;
+use meshmon_proto::payload::HostInfo;
+use meshmon_proto::{Selector, SeriesKey};
 use std::time::Duration;
 
 /// The clock at start.
@@ -50,7 +52,7 @@ fn started(name: &str, s: Startup) -> (Machine, Vec<Effect>) {
 }
 
 fn frame(host: &str, at: i64, cpu: f64, dashboard: bool) -> Event {
-    Event::Frame {
+    Event::Frame(Frame {
         host: host.into(),
         ts_ms: at,
         now_ms: at,
@@ -61,7 +63,7 @@ fn frame(host: &str, at: i64, cpu: f64, dashboard: bool) -> Event {
             dashboard,
             ..HostInfo::default()
         }),
-    }
+    })
 }
 
 fn ops(fx: &[Effect]) -> Vec<&Db> {

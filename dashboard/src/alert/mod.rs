@@ -12,17 +12,20 @@
 //! - [`engine`]: the sans-io state machine (pending -> firing -> resolved).
 //! - [`notify`]: Slack Block Kit and generic webhook documents.
 //! - [`deliver`]: POSTing with retries and backoff, one task per target.
+//! - `events`: the machine's inputs and outputs.
 //! - `machine`: the alert thread's decisions without I/O: outbox, ownership, silences,
 //!   acknowledgements and the exchange between dashboard nodes.
 //! - `runner`: the thread around it: the store connection, queues and clock.
 
 pub mod deliver;
 pub mod engine;
+mod events;
 mod machine;
 pub mod notify;
 pub mod rules;
 mod runner;
 
+pub use events::Frame;
 pub use rules::Rule;
 pub use runner::{AlertParams, AlertSender, Input, start};
 

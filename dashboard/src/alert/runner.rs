@@ -8,14 +8,14 @@
 
 use super::SYNC_WINDOW_MS;
 use super::deliver::{self, Job, Outcome};
-use super::machine::{Db, Effect, Event, Machine, Startup, Store, ident_of};
+use super::machine::{Db, Effect, Event, Frame, Machine, Startup, Store, ident_of};
 use crate::CallSender;
 use crate::alertdb::AlertDb;
 use crate::config::NotifyConfig;
 use crate::time::now_ms;
 use crate::{Reader, StoreError};
-use meshmon_proto::payload::{AlertSync, HostInfo};
-use meshmon_proto::{Payload, SeriesKey};
+use meshmon_proto::Payload;
+use meshmon_proto::payload::AlertSync;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -27,18 +27,8 @@ use tracing::{info, warn};
 /// What the alert thread is told.
 #[derive(Debug)]
 pub enum Input {
-    /// A live frame (never a replayed one) of `host`.
-    Frame {
-        host: String,
-        /// The frame's own timestamp.
-        ts_ms: i64,
-        /// This node's clock when it arrived.
-        now_ms: i64,
-        values: Vec<(SeriesKey, f64)>,
-        /// `values` is every series the host reports now (decoded without a gap).
-        complete: bool,
-        info: Option<HostInfo>,
-    },
+    /// A live frame (never a replayed one).
+    Frame(Frame),
     /// Another dashboard node's account.
     Sync { from: String, sync: AlertSync },
 }
@@ -115,7 +105,7 @@ struct Runner {
     gossip: mpsc::Sender<Payload>,
     failing: bool,
     /// Transactions the store refused, oldest first, written before any newer one.
-    unwritten: std::collections::VecDeque<Vec<Db>>,
+    unwritten: std::collections::VecDeque<std::sync::Arc<Vec<Db>>>,
     /// Transactions dropped because `unwritten` was full.
     unwritten_dropped: u64,
 }
@@ -276,21 +266,7 @@ impl Runner {
 
     fn input(&mut self, input: Input) {
         match input {
-            Input::Frame {
-                host,
-                ts_ms,
-                now_ms,
-                values,
-                complete,
-                info,
-            } => self.step(Event::Frame {
-                host,
-                ts_ms,
-                now_ms,
-                values,
-                complete,
-                info,
-            }),
+            Input::Frame(frame) => self.step(Event::Frame(frame)),
             Input::Sync { from, sync } => {
                 let now = now_ms();
                 self.step(Event::Sync {
@@ -326,7 +302,7 @@ impl Runner {
         for effect in effects {
             match effect {
                 Effect::Tx(ops) => {
-                    self.unwritten.push_back(ops);
+                    self.unwritten.push_back(std::sync::Arc::new(ops));
                     self.write_unwritten();
                 }
                 Effect::Deliver { target, job } => {
@@ -366,7 +342,8 @@ impl Runner {
     /// counted.
     fn write_unwritten(&mut self) {
         while let Some(ops) = self.unwritten.front() {
-            let ops = ops.clone();
+            // Shared, not copied: the writer thread needs its own handle to the operations.
+            let ops = std::sync::Arc::clone(ops);
             let r = self.calls.call(move |conn, path| {
                 AlertDb::on(conn, path)
                     .transaction(|db| ops.iter().try_for_each(|op| write(db, op)))
