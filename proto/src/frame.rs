@@ -17,7 +17,7 @@ use crate::error::DecodeError;
 use serde::{Deserialize, Serialize};
 
 /// The protocol version this build speaks (byte 0 of every frame).
-pub const PROTOCOL_VERSION: u8 = 1;
+pub const PROTOCOL_VERSION: u8 = 2;
 /// Largest frame accepted or produced, in bytes, envelope included.
 pub const MAX_FRAME_LEN: usize = 64 * 1024;
 /// Largest header accepted.
@@ -272,15 +272,20 @@ mod tests {
             Err(DecodeError::Truncated("shorter than the fixed prefix"))
         );
         assert_eq!(Frame::decode(&[9, 0, 0, 0]), Err(DecodeError::Version(9)));
+        assert_eq!(
+            Frame::decode(&[1, 0, 0, 0]),
+            Err(DecodeError::Version(1)),
+            "version 1 (flooding) peers are refused"
+        );
         assert!(matches!(
-            Frame::decode(&[1, 0, 0, 3, 1, 2, 3]),
+            Frame::decode(&[PROTOCOL_VERSION, 0, 0, 3, 1, 2, 3]),
             Err(DecodeError::Truncated(_))
         ));
         assert!(matches!(
-            Frame::decode(&[1, 0, 0xff, 0xff]),
+            Frame::decode(&[PROTOCOL_VERSION, 0, 0xff, 0xff]),
             Err(DecodeError::Field(_))
         ));
-        let big = vec![1u8; MAX_FRAME_LEN + 1];
+        let big = vec![PROTOCOL_VERSION; MAX_FRAME_LEN + 1];
         assert_eq!(
             Frame::decode(&big),
             Err(DecodeError::TooLarge(MAX_FRAME_LEN + 1))

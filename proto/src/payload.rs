@@ -59,7 +59,26 @@ pub struct Heartbeat {
     /// How long the sender held `echo_us` before sending this, in microseconds: the peer's
     /// round-trip time is `now - echo_us - held_us`.
     pub held_us: u64,
+    /// Epidemic broadcast trees: the newest live frame the sender holds of each origin whose
+    /// frames it no longer pushes on this link (lazy push, "IHAVE"), batched per heartbeat.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub have: Vec<Have>,
+    /// Origins whose frames the receiver should stop pushing to the sender (it got them twice).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub prune: Vec<String>,
+    /// Origins whose frames the receiver should push to the sender again, starting with the
+    /// frames in the given range, which the sender misses.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub graft: Vec<Graft>,
 }
+
+/// An announcement in a [`Heartbeat`]: `[origin, boot_id, seq]`, a MessagePack array.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Have(pub String, pub u64, pub u64);
+
+/// A graft in a [`Heartbeat`]: `[origin, boot_id, from_seq, to_seq]`, a MessagePack array.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Graft(pub String, pub u64, pub u64, pub u64);
 
 /// How long a host may stay silent before it counts as down: 3 of its collection intervals,
 /// and at least 5 s. The one definition every view of host state uses (status, store, TUI,
@@ -371,6 +390,9 @@ mod tests {
                 sent_us: 1,
                 echo_us: 2,
                 held_us: 3,
+                have: vec![Have("o".into(), 4, 5)],
+                prune: vec!["p".into()],
+                graft: vec![Graft("g".into(), 6, 7, 8)],
             }),
             Payload::Status(Status {
                 node: "n".into(),

@@ -118,7 +118,7 @@ proptest! {
 
     #[test]
     fn random_bytes_after_a_valid_prefix_never_panic(tail in proptest::collection::vec(any::<u8>(), 0..600), hlen in 0u16..300) {
-        let mut data = vec![1u8, 0];
+        let mut data = vec![meshmon_proto::PROTOCOL_VERSION, 0];
         data.extend_from_slice(&hlen.to_be_bytes());
         data.extend(tail);
         let _ = Frame::decode(&data);

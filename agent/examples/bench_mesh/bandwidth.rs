@@ -107,6 +107,7 @@ fn heartbeat_len(lab: &Lab) -> Result<usize> {
         sent_us: 3_600_000_000,
         echo_us: 3_599_999_000,
         held_us: 400_000,
+        ..Default::default()
     });
     let header = Header {
         kind: Kind::Heartbeat,

@@ -192,6 +192,7 @@ impl Sealer {
             sent_us,
             echo_us: 0,
             held_us: 0,
+            ..Default::default()
         }))
     }
 }

@@ -107,6 +107,7 @@ pub fn run(keyring: &Keyring, frames: &[(usize, Bytes)], runs: usize) -> Result<
                     sent_us: k,
                     echo_us: 0,
                     held_us: 0,
+                    ..Default::default()
                 });
                 link_frame(keyring, &name, k + 1, &hb)
             })

@@ -136,6 +136,7 @@ impl Link {
             sent_us: us(now.saturating_duration_since(self.start)),
             echo_us,
             held_us,
+            ..Default::default()
         });
         self.acked_sent = self.received;
         self.last_hb = Some(now);

@@ -54,7 +54,7 @@ VERSION = "pypeer-0.1"
 
 # --- Section 2: the frame -------------------------------------------------------------------
 
-FRAME_VERSION = 1
+FRAME_VERSION = 2
 MAX_FRAME = 65_536
 MAX_HEADER = 256
 NONCE_LEN = 24
@@ -286,7 +286,8 @@ _U, _S, _B = 0, "", False
 SCHEMAS: dict[int, dict[str, Any]] = {
     KIND_HELLO: {"name": _S, "boot_id": _U, "role": _S, "version": _S, "window": _U,
                  "nonce": _U, "echo": _U},
-    KIND_HEARTBEAT: {"acked": _U, "sent_us": _U, "echo_us": _U, "held_us": _U},
+    KIND_HEARTBEAT: {"acked": _U, "sent_us": _U, "echo_us": _U, "held_us": _U,
+                     "have": [], "prune": [], "graft": []},
     KIND_HOSTINFO: {"os": _S, "kernel": _S, "arch": _S, "version": _S, "tags": [],
                     "interval_ms": _U, "boot_time_s": _U, "cores": _U, "dashboard": _B},
     KIND_SERIES_TABLE: {"t": _U, "s": []},
@@ -526,6 +527,12 @@ class Link:
         self.last_rx = time.monotonic()
         self.echo: tuple[int, int] | None = None  # (peer's sent_us, our arrival us)
         self.rtt_us: int | None = None
+        # Section 6 (broadcast trees): origins this side pruned on the link, prunes still to
+        # send, whether the other side pruned our own origin, and the newest seq announced.
+        self.lazy: set[str] = set()
+        self.prunes: list[str] = []
+        self.peer_lazy = False
+        self.announced = 0
 
     def close(self) -> None:
         if self.sock is not None:
@@ -585,6 +592,10 @@ class Link:
         gossip = not (h.flags & FLAG_LINK)
         if gossip and self.dedup.is_duplicate(h):
             st.duplicates += 1
+            # Section 6.2: a duplicate on a link that pushes this origin prunes it.
+            if not (h.flags & FLAG_REPLAY) and h.origin not in self.lazy:
+                self.lazy.add(h.origin)
+                self.prunes.append(h.origin)
             return
         try:
             plaintext = open_frame(self.peer.keys, frame)
@@ -627,6 +638,7 @@ class Link:
                 self.send_link(KIND_HELLO, self.hello_payload(p["nonce"]))
         elif h.kind == KIND_HEARTBEAT:
             self.peer_acked = max(self.peer_acked, min(p["acked"], self.credit_sent))
+            self.on_tree(p)
             self.echo = (p["sent_us"], now_us())
             if p["echo_us"]:
                 self.rtt_us = max(0, now_us() - p["echo_us"] - p["held_us"])
@@ -673,13 +685,37 @@ class Link:
         ):
             self.heartbeat()
 
+    def on_tree(self, p: dict) -> None:
+        """Section 6: the tree part of a heartbeat. This peer originates but never forwards,
+        so only its own origin matters: a prune turns the link lazy for it (announced in
+        heartbeats), a graft turns it eager and is answered from the recent frames."""
+        for origin in p["prune"]:
+            if origin == self.peer.name:
+                self.peer_lazy = True
+        for g in p["graft"]:
+            if not (isinstance(g, list) and len(g) == 4):
+                continue
+            origin, boot, first, last = g
+            if origin != self.peer.name or boot != self.peer.boot_id:
+                continue
+            self.peer_lazy = False
+            for seq, frame in self.peer.recent:
+                if first <= seq <= last:
+                    self.send_credit(frame)
+
     def heartbeat(self) -> None:
         now = now_us()
         echo_us, held_us = (self.echo[0], now - self.echo[1]) if self.echo else (0, 0)
-        self.send_link(KIND_HEARTBEAT, {
+        hb = {
             "acked": self.credit_received, "sent_us": now, "echo_us": echo_us,
             "held_us": held_us,
-        })
+        }
+        if self.prunes:
+            hb["prune"], self.prunes = self.prunes, []
+        if self.peer_lazy and self.peer.gossip_seq > self.announced:
+            hb["have"] = [[self.peer.name, self.peer.boot_id, self.peer.gossip_seq]]
+            self.announced = self.peer.gossip_seq
+        self.send_link(KIND_HEARTBEAT, hb)
         self.last_acked_sent = self.credit_received
         self.next_heartbeat = time.monotonic() + 1.0
 
@@ -723,6 +759,7 @@ class Peer:
         self.links: list[Link] = []
         self.link_seq = 0
         self.gossip_seq = 0
+        self.recent: list[tuple[int, bytes]] = []  # our own recent frames, for grafts
         self.interval_s = interval_s
         self.tags = tags or ["python"]
         self.started = time.monotonic()
@@ -797,8 +834,13 @@ class Peer:
         self.gossip_seq += 1
         h = Header(kind, 0, self.name, self.boot_id, self.gossip_seq, wall_ms())
         frame = seal(self.keys[0], h, encode_payload(kind, payload))
+        self.recent.append((self.gossip_seq, frame))
+        del self.recent[:-8]
         for link in self.links:
             if link.role == "node" and link.hello is not None and (only in (None, link)):
+                # Section 6: a link that pruned this origin gets an announcement instead.
+                if link.peer_lazy and only is None:
+                    continue
                 link.send_credit(frame)
 
     def sample_tick(self) -> None:

@@ -111,6 +111,14 @@ impl Dedup {
         }
     }
 
+    /// The newest seq seen of `origin` in boot `boot_id` (0: none).
+    pub fn top(&self, origin: &str, boot_id: u64) -> u64 {
+        self.origins
+            .get(origin)
+            .filter(|w| w.boot_id == boot_id)
+            .map_or(0, |w| w.top)
+    }
+
     /// Records an authenticated frame as seen. Call only after [`Dedup::check`] said `New`.
     pub fn mark(&mut self, origin: &str, boot_id: u64, seq: u64) {
         self.clock += 1;

@@ -1,11 +1,14 @@
 //! The link protocol of the gossip machine: the three-way hello, heartbeats with credits and
 //! round-trip time, the status sent to viewers, and the descriptors handed to newcomers.
 //!
-//! Not here: gossip frames (flooding, de-duplication), which are in the parent module.
+//! Not here: gossip frames (trees, de-duplication), which are in the parent module.
 
+use super::dedup::Seen;
+use super::tree::{HAVES_PER_FRAME, MAX_GRAFT_SPAN};
 use super::{Action, Delivered, Gossip, Now, Peer, PeerId, Space};
 use bytes::Bytes;
-use meshmon_proto::payload::{Heartbeat, Hello, Role, Status};
+use meshmon_proto::frame::with_hops;
+use meshmon_proto::payload::{Graft, Heartbeat, Hello, Role, Status};
 
 /// Hosts per status frame: a host's entry is about 100-150 bytes, a frame at most 64 KiB.
 pub const STATUS_HOSTS_PER_FRAME: usize = 300;
@@ -37,6 +40,8 @@ impl Gossip {
         }
     }
 
+    /// Sends a heartbeat on a link, with what the link's broadcast trees have to say: prunes,
+    /// grafts and announcements (split over several heartbeats if they do not fit one frame).
     pub(super) fn send_heartbeat(&mut self, peer: PeerId, now: Now, out: &mut Vec<Action>) {
         let Some(p) = self.peers.get(&peer) else {
             return;
@@ -44,18 +49,77 @@ impl Gossip {
         let (echo_us, held_us) = p
             .echo
             .map_or((0, 0), |(sent, at)| (sent, now.mono_us.saturating_sub(at)));
-        let hb = Payload::Heartbeat(Heartbeat {
-            acked: p.received,
-            sent_us: now.mono_us,
-            echo_us,
-            held_us,
-        });
-        if let Some(bytes) = self.seal(now, &hb, Space::Link).map(|(_, b)| b) {
-            if let Some(p) = self.peers.get_mut(&peer) {
-                p.acked_sent = p.received;
-                p.last_hb_sent_us = now.mono_us;
-            }
+        let acked = p.received;
+        let (mut pending, mut have) = if p.is_node() && self.cfg.role == Role::Node {
+            self.trees.take_for(peer, now.mono_us)
+        } else {
+            Default::default()
+        };
+        let mut sent = false;
+        loop {
+            let mut hb = Heartbeat {
+                acked,
+                sent_us: now.mono_us,
+                echo_us,
+                held_us,
+                ..Heartbeat::default()
+            };
+            let mut room = HAVES_PER_FRAME;
+            let n = pending.prune.len().min(room);
+            hb.prune.extend(pending.prune.drain(..n));
+            room -= n;
+            let n = pending.graft.len().min(room);
+            hb.graft.extend(pending.graft.drain(..n));
+            room -= n;
+            let n = have.len().min(room);
+            hb.have.extend(have.drain(..n));
+            let Some(bytes) = self
+                .seal(now, &Payload::Heartbeat(hb), Space::Link)
+                .map(|(_, b)| b)
+            else {
+                break;
+            };
             out.push(Action::Send { peer, bytes });
+            sent = true;
+            if pending.prune.is_empty() && pending.graft.is_empty() && have.is_empty() {
+                break;
+            }
+        }
+        if sent && let Some(p) = self.peers.get_mut(&peer) {
+            p.acked_sent = acked;
+            p.last_hb_sent_us = now.mono_us;
+        }
+    }
+
+    /// The tree part of a node peer's heartbeat: it pruned or grafted origins on this link,
+    /// and announces the newest frames it holds of origins it no longer pushes to us.
+    fn on_tree_control(&mut self, now: Now, from: PeerId, hb: &Heartbeat, out: &mut Vec<Action>) {
+        for origin in &hb.prune {
+            self.trees.pruned_by(origin, from);
+        }
+        for Graft(origin, boot, first, last) in &hb.graft {
+            let last = (*last).min(first.saturating_add(MAX_GRAFT_SPAN - 1));
+            let frames = self.trees.grafted_by(origin, from, *boot, *first, last);
+            debug!(peer = from, %origin, first, last, frames = frames.len(), "graft");
+            let Some(p) = self.peers.get_mut(&from) else {
+                return;
+            };
+            for bytes in frames {
+                if p.take_credit() {
+                    out.push(Action::Send { peer: from, bytes });
+                } else {
+                    self.counters.dropped += 1;
+                }
+            }
+        }
+        for have in &hb.have {
+            if have.0 == self.cfg.name {
+                continue;
+            }
+            if self.dedup.check(&have.0, have.1, have.2) == Seen::New {
+                let top = self.dedup.top(&have.0, have.1);
+                self.trees.announced(&have.0, from, have, top, now.mono_us);
+            }
         }
     }
 
@@ -134,6 +198,7 @@ impl Gossip {
                 }
             }
             Payload::Heartbeat(hb) => {
+                let mut tree = false;
                 if let Some(p) = self.peers.get_mut(&from).filter(|p| p.hello.is_some()) {
                     p.acked_by_peer = p.acked_by_peer.max(hb.acked.min(p.sent));
                     if hb.echo_us != 0 {
@@ -144,6 +209,10 @@ impl Gossip {
                         p.rtt_us = Some(rtt);
                     }
                     p.echo = Some((hb.sent_us, now.mono_us));
+                    tree = p.is_node() && self.cfg.role == Role::Node;
+                }
+                if tree {
+                    self.on_tree_control(now, from, &hb, out);
                 }
             }
             other => {
@@ -160,7 +229,9 @@ impl Gossip {
         }
     }
 
-    pub(super) fn remember_descriptor(&mut self, h: &Header, bytes: &Bytes) {
+    /// Keeps the latest host info or series table of an origin: the bytes as received, and
+    /// the hop count a neighbouring node must see (this node's distance from the origin).
+    pub(super) fn remember_descriptor(&mut self, h: &Header, bytes: &Bytes, distance: u8) {
         let slot = match h.kind {
             Kind::HostInfo => 0,
             Kind::SeriesTable => 1,
@@ -171,19 +242,25 @@ impl Gossip {
         {
             return;
         }
-        self.descriptors.entry(h.origin.clone()).or_default()[slot] = Some(bytes.clone());
+        self.descriptors.entry(h.origin.clone()).or_default()[slot] =
+            Some((bytes.clone(), distance));
     }
 
+    /// Hands a newcomer every origin's latest descriptors: to a node as forwarded (hop count
+    /// + 1, like any forwarded frame), to a viewer as received (section 5.5 of PROTOCOL.md).
     pub(super) fn send_descriptors_to(&mut self, peer: PeerId, out: &mut Vec<Action>) {
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
         };
-        for bytes in self.descriptors.values().flatten().flatten() {
+        let viewer = p.is_viewer();
+        for (bytes, distance) in self.descriptors.values().flatten().flatten() {
+            let bytes = if viewer || bytes.get(1) == Some(distance) {
+                bytes.clone()
+            } else {
+                Bytes::from(with_hops(bytes, *distance))
+            };
             if p.take_credit() {
-                out.push(Action::Send {
-                    peer,
-                    bytes: bytes.clone(),
-                });
+                out.push(Action::Send { peer, bytes });
             }
         }
     }

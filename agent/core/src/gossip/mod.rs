@@ -4,26 +4,28 @@
 //! [`crate::net`] performs them; tests drive it with a fake clock and no sockets.
 //!
 //! It owns: the link protocol (Hello, Heartbeat, credits, RTT), authentication of every frame
-//! at the first hop, de-duplication and anti-replay ([`dedup`]), hop limits, flooding to every
-//! node peer but the sender, per-peer rate limits, the host table and the status sent to
-//! viewers. It does not own sockets, collectors or the store.
+//! at the first hop, de-duplication and anti-replay ([`dedup`]), hop limits, pushing frames
+//! along one broadcast tree per origin ([`tree`]), per-peer rate limits, the host table and
+//! the status sent to viewers. It does not own sockets, collectors or the store.
 //!
 //! # Layout
 //! - [`dedup`]: per-origin replay windows.
 //! - [`peer`]: per-link state, credits, token bucket.
-//! - `flood`: live gossip frames in and out.
+//! - `live`: live gossip frames in and out.
 //! - `link`: hello, heartbeats, status and descriptors for newcomers.
 //! - [`backfill`]: the origin's ring of recent frames and a dashboard's gap tracker.
 //! - `replay`: routing backfill requests and replays through the mesh.
+//! - [`tree`]: epidemic broadcast trees (eager and lazy links per origin, grafts).
 
 pub mod backfill;
 pub mod dedup;
-mod flood;
 mod link;
+mod live;
 pub mod peer;
 mod replay;
 #[cfg(test)]
 mod tests;
+pub mod tree;
 
 use backfill::{GapTracker, OwnRing};
 use bytes::Bytes;
@@ -33,6 +35,11 @@ use meshmon_proto::{Flags, Frame, Header, Keyring, Kind, Payload};
 pub use peer::{Direction, Peer, PeerId};
 use std::collections::{BTreeMap, HashMap};
 use tracing::{debug, warn};
+use tree::Trees;
+
+/// How often the mesh task ticks the machine by default: heartbeats and status are sent on
+/// the last tick before they are due, so they are at most a second apart.
+pub const TICK_US: u64 = 100_000;
 
 /// Tunables of the machine. [`GossipConfig::new`] gives the production defaults.
 #[derive(Debug, Clone)]
@@ -49,8 +56,12 @@ pub struct GossipConfig {
     pub max_hops: u8,
     /// Credit window announced to peers.
     pub window: u32,
-    /// Heartbeat period.
+    /// Heartbeats go out at least this often on every link (they also carry the trees'
+    /// announcements, prunes and grafts).
     pub heartbeat_us: u64,
+    /// How often the socket layer feeds [`Input::Tick`]; periodic sends are scheduled on the
+    /// last tick before they would be late.
+    pub tick_us: u64,
     /// A peer silent this long is dropped.
     pub dead_after_us: u64,
     /// Per-peer rate limit, frames per second, and its burst.
@@ -77,6 +88,7 @@ impl GossipConfig {
             max_hops,
             window: 1024,
             heartbeat_us: 1_000_000,
+            tick_us: TICK_US,
             dead_after_us: 5_000_000,
             peer_rate: 25_000,
             peer_burst: 50_000,
@@ -112,7 +124,7 @@ pub enum Input {
     Message { peer: PeerId, bytes: Bytes },
     /// Originate a gossip payload from this node.
     Local(Payload),
-    /// Time passed (call at least every 250 ms).
+    /// Time passed (call every [`GossipConfig::tick_us`]).
     Tick,
     /// What the store already holds of an origin (dashboard nodes, at start): frames up to
     /// `seq` of boot `boot_id`. Later gaps from there are asked for.
@@ -159,6 +171,10 @@ pub struct Counters {
     pub auth_failures: u64,
     pub malformed: u64,
     pub frames_in_per_s: f64,
+    /// Links turned lazy for an origin because a duplicate arrived on them.
+    pub prunes: u64,
+    /// Grafts sent: an announced frame had not arrived.
+    pub grafts: u64,
 }
 
 /// The three sequence spaces of an origin.
@@ -184,25 +200,27 @@ pub struct Gossip {
     counters: Counters,
     last_status_us: u64,
     rate_mark: (u64, u64),
-    /// The latest host-info and series-table frames of every origin, sealed, with the hop
-    /// count a neighbour of this node must see (this node's distance from the origin), so a
-    /// newcomer can name hosts and decode samples at once (bounded like the host table).
-    descriptors: HashMap<String, [Option<Bytes>; 2]>,
+    /// The latest host-info and series-table frames of every origin, sealed, as received,
+    /// with the hop count a neighbouring node must see (this node's distance from the
+    /// origin), so a newcomer can name hosts and decode samples at once (bounded like the host
+    /// table).
+    descriptors: HashMap<String, [Option<(Bytes, u8)>; 2]>,
     replay_seq: u64,
     status_epoch: u64,
     /// This node's own recent frames, for backfill requests.
     ring: OwnRing,
     /// Missing sequence ranges per origin (dashboard nodes only).
     tracker: Option<GapTracker>,
-    /// Per origin, the link its newest frame arrived on first: the reverse path that backfill
-    /// requests and replays take instead of flooding.
-    routes: HashMap<String, PeerId>,
+    /// Per origin: its broadcast tree (eager and lazy links), the link its newest frame
+    /// arrived on first (the reverse path backfill takes), recent frames for grafts.
+    trees: Trees,
 }
 
 impl Gossip {
     /// A machine with no links yet.
     pub fn new(cfg: GossipConfig, keyring: Keyring) -> Gossip {
         let cfg_backfill = cfg.backfill;
+        let cfg_max_origins = cfg.max_origins;
         Gossip {
             dedup: Dedup::new(cfg.max_origins),
             cfg,
@@ -219,7 +237,7 @@ impl Gossip {
             status_epoch: 0,
             ring: OwnRing::default(),
             tracker: cfg_backfill.then(GapTracker::default),
-            routes: HashMap::new(),
+            trees: Trees::new(cfg_max_origins),
         }
     }
 
@@ -245,7 +263,7 @@ impl Gossip {
             }
             Input::PeerDown { peer } => {
                 self.peers.remove(&peer);
-                self.routes.retain(|_, p| *p != peer);
+                self.trees.peer_down(peer);
             }
             Input::Message { peer, bytes } => self.on_message(now, peer, bytes, out),
             Input::Local(payload) => self.originate(now, payload, out),
@@ -270,6 +288,17 @@ impl Gossip {
     /// Bytes held by the backfill ring of this node's own frames.
     pub fn ring_memory(&self) -> usize {
         self.ring.memory()
+    }
+
+    /// Approximate bytes kept for the broadcast trees (per origin: its links, its newest
+    /// frame, recent frames for grafts).
+    pub fn tree_memory(&self) -> usize {
+        self.trees.memory()
+    }
+
+    /// Origins tracked by the broadcast trees.
+    pub fn tree_origins(&self) -> usize {
+        self.trees.len()
     }
 
     /// Frames held by the backfill ring.
@@ -386,6 +415,21 @@ impl Gossip {
                 self.maybe_ack(from, now, out);
                 return;
             }
+            Err(meshmon_proto::DecodeError::Version(v)) => {
+                // A node of another protocol version (a mesh mid-upgrade): say so once per link.
+                if let Some(p) = self.peers.get_mut(&from)
+                    && !p.version_warned
+                {
+                    p.version_warned = true;
+                    warn!(peer = %p.addr, theirs = v, ours = meshmon_proto::PROTOCOL_VERSION,
+                        "peer speaks another meshmon protocol version; its frames are dropped \
+                         until every node of the mesh runs the same major release");
+                }
+                self.counters.malformed += 1;
+                self.drop_frame();
+                self.maybe_ack(from, now, out);
+                return;
+            }
             Err(error) => {
                 debug!(peer = from, %error, "malformed frame");
                 self.counters.malformed += 1;
@@ -411,8 +455,18 @@ impl Gossip {
         }
     }
 
+    /// Whether something due every `period_us`, last done at `last_us`, must go out on this
+    /// tick, because on the next one it would be late (with 20 ms of slack for a late tick).
+    fn due(&self, now: Now, last_us: u64, period_us: u64) -> bool {
+        let early = self.cfg.tick_us.saturating_add(20_000);
+        now.mono_us.saturating_sub(last_us) >= period_us.saturating_sub(early)
+    }
+
     fn on_tick(&mut self, now: Now, out: &mut Vec<Action>) {
         self.ring.prune(now.wall_ms);
+        self.trees.prune_cache(now.mono_us);
+        // Grafts (and prunes) ride the next heartbeat of their link, sent below at once.
+        self.counters.grafts += self.trees.due_grafts(now.mono_us);
         let wanted = self
             .tracker
             .as_mut()
@@ -438,22 +492,23 @@ impl Gossip {
             if let Some(p) = self.peers.remove(&peer) {
                 warn!(peer = %p.addr, name = ?p.hello.as_ref().map(|h| &h.0), "link silent for 5 s; dropping it");
             }
-            self.routes.retain(|_, p| *p != peer);
+            self.trees.peer_down(peer);
             out.push(Action::Disconnect { peer });
         }
         let due: Vec<PeerId> = self
             .peers
             .iter()
-            .filter(|(_, p)| {
+            .filter(|(id, p)| {
                 p.hello.is_some()
-                    && now.mono_us.saturating_sub(p.last_hb_sent_us) >= self.cfg.heartbeat_us
+                    && (self.due(now, p.last_hb_sent_us, self.cfg.heartbeat_us)
+                        || self.trees.has_pending(**id))
             })
             .map(|(id, _)| *id)
             .collect();
         for peer in due {
             self.send_heartbeat(peer, now, out);
         }
-        if now.mono_us.saturating_sub(self.last_status_us) >= self.cfg.status_every_us {
+        if self.due(now, self.last_status_us, self.cfg.status_every_us) {
             self.last_status_us = now.mono_us;
             let viewers: Vec<PeerId> = self
                 .peers

@@ -87,6 +87,8 @@ pub struct Peer {
     pub auth_failures: u64,
     pub rate_limited: u64,
     pub bucket: TokenBucket,
+    /// Whether a frame of another protocol version was already logged for this link.
+    pub version_warned: bool,
 }
 
 impl Peer {
@@ -114,6 +116,7 @@ impl Peer {
             auth_failures: 0,
             rate_limited: 0,
             bucket: TokenBucket::new(rate, burst, now_us),
+            version_warned: false,
         }
     }
 

@@ -36,7 +36,7 @@ impl Gossip {
         bytes: Bytes,
         out: &mut Vec<Action>,
     ) {
-        if let Some(&peer) = self.routes.get(dest)
+        if let Some(peer) = self.trees.route(dest)
             && Some(peer) != except
             && let Some(p) = self.peers.get_mut(&peer).filter(|p| p.is_node())
         {

@@ -5,6 +5,7 @@ use super::*;
 
 mod backfill;
 mod link;
+mod tree;
 use meshmon_proto::Key;
 use meshmon_proto::payload::{ByteBuf, HostInfo, Status};
 use proptest::prelude::*;
@@ -356,7 +357,7 @@ proptest! {
     /// In any connected graph within max_hops, every node delivers every origin's frame
     /// exactly once.
     #[test]
-    fn flooding_is_exactly_once_in_any_connected_graph((n, extra) in connected_graph()) {
+    fn one_frame_reaches_every_node_exactly_once_in_any_connected_graph((n, extra) in connected_graph()) {
         let mut s = Sim::new(n, 16);
         for i in 1..n {
             s.link(i - 1, i);

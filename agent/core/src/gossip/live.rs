@@ -1,5 +1,6 @@
 //! Live gossip frames: accepting them (de-duplication, hop limit, authentication, the host
-//! table), delivering them locally and flooding them on; and originating this node's own.
+//! table), delivering them locally and pushing them on along each origin's tree ([`super::tree`]);
+//! and originating this node's own.
 //!
 //! Not here: link frames (`link`) or backfill traffic (`replay`).
 
@@ -44,6 +45,12 @@ impl Gossip {
             Seen::New => {}
             Seen::Duplicate => {
                 self.counters.duplicates += 1;
+                // A second copy on a link that pushes this origin: that link is not on the
+                // origin's tree (PRUNE, section 6 of PROTOCOL.md).
+                if !replay && self.cfg.role == Role::Node && self.trees.prune(&h.origin, from) {
+                    self.counters.prunes += 1;
+                    debug!(origin = %h.origin, peer = from, "duplicate; pruning the link for this origin");
+                }
                 return;
             }
             Seen::Stale => {
@@ -66,7 +73,16 @@ impl Gossip {
             self.on_backfill_frame(now, from, bytes, &frame, &plain, out);
             return;
         }
-        self.routes.insert(frame.header.origin.clone(), from);
+        let forward =
+            (distance < self.cfg.max_hops).then(|| Bytes::from(with_hops(bytes, distance)));
+        self.trees.on_frame(
+            &frame.header.origin,
+            frame.header.boot_id,
+            frame.header.seq,
+            Some(from),
+            now.mono_us,
+            forward.as_ref().filter(|_| self.cfg.role == Role::Node),
+        );
         if let Some(t) = &mut self.tracker {
             t.observe(
                 &frame.header.origin,
@@ -76,7 +92,7 @@ impl Gossip {
             );
         }
         if distance < self.cfg.max_hops {
-            self.remember_descriptor(&frame.header, &Bytes::from(with_hops(bytes, distance)));
+            self.remember_descriptor(&frame.header, bytes, distance);
         }
         self.touch_host(&frame.header, distance, now);
 
@@ -104,15 +120,16 @@ impl Gossip {
         if self.cfg.role == Role::Viewer {
             return;
         }
-        let forward =
-            (distance < self.cfg.max_hops).then(|| Bytes::from(with_hops(bytes, distance)));
+        // Pushed to every viewer, and to the node peers that are eager for this origin; the
+        // lazy ones hear of it in their next heartbeat (announcements).
+        let origin = frame.header.origin.as_str();
         for (&id, p) in self.peers.iter_mut() {
             if id == from {
                 continue;
             }
             let bytes = if p.is_viewer() {
                 bytes.clone()
-            } else if p.is_node() {
+            } else if p.is_node() && self.trees.eager(origin, id) {
                 match &forward {
                     Some(f) => f.clone(),
                     None => continue,
@@ -179,13 +196,22 @@ impl Gossip {
         self.ring
             .push(header.seq, header.ts_ms, header.kind, key, bytes.clone());
         self.touch_host(&header, 0, now);
-        self.remember_descriptor(&header, &bytes);
+        self.remember_descriptor(&header, &bytes, 0);
+        self.trees.on_frame(
+            &header.origin,
+            header.boot_id,
+            header.seq,
+            None,
+            now.mono_us,
+            Some(&bytes),
+        );
         if let Payload::HostInfo(info) = &payload {
             let name = self.cfg.name.clone();
             self.set_host_info(&name, info);
         }
         for (&id, p) in self.peers.iter_mut() {
-            if (p.is_node() || p.is_viewer()) && p.take_credit() {
+            let push = p.is_viewer() || (p.is_node() && self.trees.eager(&header.origin, id));
+            if push && p.take_credit() {
                 out.push(Action::Send {
                     peer: id,
                     bytes: bytes.clone(),

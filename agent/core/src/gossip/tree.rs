@@ -1,0 +1,354 @@
+//! Epidemic broadcast trees (Plumtree: Leitão, Pereira, Rodrigues, SRDS 2007), one tree per
+//! origin. Every link starts **eager** for every origin: a new frame is pushed on it at once.
+//! A frame that arrives twice marks the link it came on **lazy** for that origin, on both
+//! sides (PRUNE): from then on only announcements (IHAVE: the newest `(boot, seq)` held) travel
+//! on it, batched into the next heartbeat of the link. What survives is a spanning tree per
+//! origin made of the links that delivered first, with no duplicates in a stable state. When
+//! an announced frame has not arrived [`GRAFT_AFTER_US`] later (a dead or slow tree link), the
+//! node asks the announcer for it (GRAFT): the announcer sends the missing frames from its
+//! short cache and the link is eager again for that origin, repairing the tree.
+//!
+//! This module is the bookkeeping only: per origin, which links are lazy, the newest frame and
+//! the link it came on first (the reverse path of backfill), a short cache of recent frames
+//! for grafts, and the frames announced but missing. Sending is done by the parent module.
+
+use super::PeerId;
+use bytes::Bytes;
+use meshmon_proto::payload::{Graft, Have};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+/// An announced frame missing this long is grafted from its announcer. Announcements ride
+/// the heartbeat (once a second), so the eager copy normally arrived long before.
+pub const GRAFT_AFTER_US: u64 = 400_000;
+/// A graft unanswered this long is sent again, to the next announcer.
+pub const GRAFT_RETRY_US: u64 = 1_000_000;
+/// Tries per missing frame before it is given up (a dashboard's backfill still gets it).
+pub const GRAFT_TRIES: u32 = 4;
+/// Recent frames are kept this long for grafts...
+pub const CACHE_US: u64 = 6_000_000;
+/// ...and at most this many per origin.
+pub const CACHE_FRAMES: usize = 8;
+/// At most this many frames are asked for in one graft.
+pub const MAX_GRAFT_SPAN: u64 = 64;
+/// Announcements per heartbeat frame (about 25 bytes each; a frame holds at most 64 KiB).
+pub const HAVES_PER_FRAME: usize = 1500;
+
+/// One origin's tree, as this node sees it.
+#[derive(Debug, Default)]
+struct OriginTree {
+    /// Links on which this origin's frames are announced, not pushed.
+    lazy: Vec<PeerId>,
+    /// The link the newest frame came on first (`None`: none, or this node's own frames).
+    from: Option<PeerId>,
+    /// The newest frame: (boot, seq), and when it arrived (monotonic).
+    top: (u64, u64),
+    top_us: u64,
+    /// Recent frames as this node forwards them: (boot, seq, arrived, bytes).
+    recent: VecDeque<(u64, u64, u64, Bytes)>,
+}
+
+/// A frame announced but not received.
+#[derive(Debug)]
+struct Missing {
+    boot: u64,
+    from_seq: u64,
+    to_seq: u64,
+    next_us: u64,
+    tries: u32,
+    announcers: Vec<PeerId>,
+}
+
+/// What to tell one link in its next heartbeat.
+#[derive(Debug, Default)]
+pub(crate) struct Pending {
+    pub(crate) prune: Vec<String>,
+    pub(crate) graft: Vec<Graft>,
+}
+
+/// The trees of every origin.
+#[derive(Debug, Default)]
+pub(crate) struct Trees {
+    origins: HashMap<String, OriginTree>,
+    missing: HashMap<String, Missing>,
+    pending: BTreeMap<PeerId, Pending>,
+    /// When each link was last sent announcements.
+    announced_us: HashMap<PeerId, u64>,
+    /// Bytes held by the caches.
+    cached_bytes: usize,
+    max_origins: usize,
+}
+
+impl Trees {
+    pub(crate) fn new(max_origins: usize) -> Trees {
+        Trees {
+            max_origins: max_origins.max(1),
+            ..Trees::default()
+        }
+    }
+
+    /// Whether `peer` gets this origin's frames pushed (it is not lazy for it).
+    pub(crate) fn eager(&self, origin: &str, peer: PeerId) -> bool {
+        self.origins
+            .get(origin)
+            .is_none_or(|t| !t.lazy.contains(&peer))
+    }
+
+    /// The link the newest frame of `origin` came on first: the reverse path towards it.
+    pub(crate) fn route(&self, origin: &str) -> Option<PeerId> {
+        self.origins.get(origin).and_then(|t| t.from)
+    }
+
+    /// A new live frame of `origin` (`from` = `None` for this node's own), with the bytes
+    /// this node forwards (kept for grafts; `None` when it is not forwarded).
+    pub(crate) fn on_frame(
+        &mut self,
+        origin: &str,
+        boot: u64,
+        seq: u64,
+        from: Option<PeerId>,
+        now_us: u64,
+        bytes: Option<&Bytes>,
+    ) {
+        if !self.origins.contains_key(origin) {
+            if self.origins.len() >= self.max_origins {
+                self.evict();
+            }
+            self.origins
+                .insert(origin.to_owned(), OriginTree::default());
+        }
+        let Some(t) = self.origins.get_mut(origin) else {
+            return;
+        };
+        if (boot, seq) > t.top {
+            t.top = (boot, seq);
+            t.top_us = now_us;
+            t.from = from;
+        }
+        if let Some(b) = bytes {
+            t.recent.push_back((boot, seq, now_us, b.clone()));
+            self.cached_bytes += b.len();
+            while t.recent.len() > CACHE_FRAMES {
+                if let Some((_, _, _, old)) = t.recent.pop_front() {
+                    self.cached_bytes -= old.len();
+                }
+            }
+        }
+        if let Some(m) = self.missing.get(origin)
+            && m.boot <= boot
+            && (m.boot < boot || m.to_seq <= seq)
+        {
+            self.missing.remove(origin);
+        }
+    }
+
+    /// A duplicate of `origin` arrived on `peer`: the link turns lazy for it, and the peer is
+    /// told to stop pushing (it turns lazy on its side too). False when it already was.
+    pub(crate) fn prune(&mut self, origin: &str, peer: PeerId) -> bool {
+        let Some(t) = self.origins.get_mut(origin) else {
+            return false;
+        };
+        if t.lazy.contains(&peer) {
+            return false;
+        }
+        t.lazy.push(peer);
+        self.pending
+            .entry(peer)
+            .or_default()
+            .prune
+            .push(origin.to_owned());
+        true
+    }
+
+    /// The peer pruned us for `origin`: announce it on that link from now on.
+    pub(crate) fn pruned_by(&mut self, origin: &str, peer: PeerId) {
+        if let Some(t) = self.origins.get_mut(origin)
+            && !t.lazy.contains(&peer)
+        {
+            t.lazy.push(peer);
+        }
+    }
+
+    /// The peer grafted `origin`: push it on that link again. Returns the cached frames of
+    /// `boot` with `seq` in `from..=to`, to send at once.
+    pub(crate) fn grafted_by(
+        &mut self,
+        origin: &str,
+        peer: PeerId,
+        boot: u64,
+        from: u64,
+        to: u64,
+    ) -> Vec<Bytes> {
+        let Some(t) = self.origins.get_mut(origin) else {
+            return Vec::new();
+        };
+        t.lazy.retain(|p| *p != peer);
+        t.recent
+            .iter()
+            .filter(|(b, s, _, _)| *b == boot && (from..=to).contains(s))
+            .map(|(_, _, _, bytes)| bytes.clone())
+            .collect()
+    }
+
+    /// `peer` announced `(boot, seq)` of `origin`, which this node has not seen; `top` is the
+    /// newest seq this node holds of that boot (0: none).
+    pub(crate) fn announced(
+        &mut self,
+        origin: &str,
+        peer: PeerId,
+        h: &Have,
+        top: u64,
+        now_us: u64,
+    ) {
+        let (boot, seq) = (h.1, h.2);
+        let from_seq = if top == 0 {
+            seq
+        } else {
+            (top + 1).max(seq.saturating_sub(MAX_GRAFT_SPAN - 1))
+        };
+        match self.missing.get_mut(origin) {
+            Some(m) if (m.boot, m.to_seq) >= (boot, seq) => {
+                if !m.announcers.contains(&peer) {
+                    m.announcers.push(peer);
+                }
+            }
+            _ => {
+                if self.missing.len() >= self.max_origins && !self.missing.contains_key(origin) {
+                    return;
+                }
+                self.missing.insert(
+                    origin.to_owned(),
+                    Missing {
+                        boot,
+                        from_seq,
+                        to_seq: seq,
+                        next_us: now_us + GRAFT_AFTER_US,
+                        tries: 0,
+                        announcers: vec![peer],
+                    },
+                );
+            }
+        }
+    }
+
+    /// Grafts that are due: each turns the chosen announcer's link eager for the origin and
+    /// queues the graft for its next heartbeat ([`Trees::has_pending`]). Returns how many.
+    pub(crate) fn due_grafts(&mut self, now_us: u64) -> u64 {
+        let mut grafts = 0;
+        let mut done = Vec::new();
+        for (origin, m) in self.missing.iter_mut() {
+            if now_us < m.next_us {
+                continue;
+            }
+            if m.tries >= GRAFT_TRIES || m.announcers.is_empty() {
+                done.push(origin.clone());
+                continue;
+            }
+            let peer = m.announcers[m.tries as usize % m.announcers.len()];
+            m.tries += 1;
+            m.next_us = now_us + GRAFT_RETRY_US;
+            if let Some(t) = self.origins.get_mut(origin) {
+                t.lazy.retain(|p| *p != peer);
+            }
+            self.pending.entry(peer).or_default().graft.push(Graft(
+                origin.clone(),
+                m.boot,
+                m.from_seq,
+                m.to_seq,
+            ));
+            grafts += 1;
+        }
+        for o in done {
+            self.missing.remove(&o);
+        }
+        grafts
+    }
+
+    /// Whether the link has prunes or grafts waiting for a heartbeat.
+    pub(crate) fn has_pending(&self, peer: PeerId) -> bool {
+        self.pending.contains_key(&peer)
+    }
+
+    /// What the next heartbeat to `peer` carries: its prunes and grafts, and announcements of
+    /// every origin that is lazy on that link, advanced since the last ones, and did not come
+    /// from it. Announcements are split in frames of [`HAVES_PER_FRAME`].
+    pub(crate) fn take_for(&mut self, peer: PeerId, now_us: u64) -> (Pending, Vec<Have>) {
+        let pending = self.pending.remove(&peer).unwrap_or_default();
+        let since = self.announced_us.insert(peer, now_us).unwrap_or(0);
+        let mut haves = Vec::new();
+        for (origin, t) in &self.origins {
+            if t.top_us >= since && t.top.1 > 0 && t.from != Some(peer) && t.lazy.contains(&peer) {
+                haves.push(Have(origin.clone(), t.top.0, t.top.1));
+            }
+        }
+        (pending, haves)
+    }
+
+    /// A link is gone: forget it everywhere.
+    pub(crate) fn peer_down(&mut self, peer: PeerId) {
+        for t in self.origins.values_mut() {
+            t.lazy.retain(|p| *p != peer);
+            if t.from == Some(peer) {
+                t.from = None;
+            }
+        }
+        for m in self.missing.values_mut() {
+            m.announcers.retain(|p| *p != peer);
+        }
+        self.pending.remove(&peer);
+        self.announced_us.remove(&peer);
+    }
+
+    /// Drops cached frames older than [`CACHE_US`].
+    pub(crate) fn prune_cache(&mut self, now_us: u64) {
+        let mut freed = 0;
+        for t in self.origins.values_mut() {
+            while t
+                .recent
+                .front()
+                .is_some_and(|(_, _, at, _)| now_us.saturating_sub(*at) > CACHE_US)
+            {
+                if let Some((_, _, _, b)) = t.recent.pop_front() {
+                    freed += b.len();
+                }
+            }
+        }
+        self.cached_bytes -= freed;
+    }
+
+    /// Approximate bytes of state: per origin its entry, lazy links and cached frames.
+    pub(crate) fn memory(&self) -> usize {
+        let per = std::mem::size_of::<OriginTree>() + 48;
+        self.origins
+            .iter()
+            .map(|(k, t)| per + k.len() + t.lazy.capacity() * 8 + t.recent.len() * 48)
+            .sum::<usize>()
+            + self.cached_bytes
+            + self.missing.len() * (std::mem::size_of::<Missing>() + 48)
+    }
+
+    /// Origins tracked.
+    pub(crate) fn len(&self) -> usize {
+        self.origins.len()
+    }
+
+    /// Links lazy for `origin` (tests and the status).
+    #[cfg(test)]
+    pub(crate) fn lazy_links(&self, origin: &str) -> Vec<PeerId> {
+        self.origins
+            .get(origin)
+            .map(|t| t.lazy.clone())
+            .unwrap_or_default()
+    }
+
+    fn evict(&mut self) {
+        if let Some(oldest) = self
+            .origins
+            .iter()
+            .min_by_key(|(_, t)| t.top_us)
+            .map(|(k, _)| k.clone())
+            && let Some(t) = self.origins.remove(&oldest)
+        {
+            self.cached_bytes -= t.recent.iter().map(|r| r.3.len()).sum::<usize>();
+        }
+    }
+}
