@@ -122,14 +122,14 @@ impl Gossip {
         }
         // Pushed to every viewer, and to the node peers that are eager for this origin; the
         // lazy ones hear of it in their next heartbeat (announcements).
-        let origin = frame.header.origin.as_str();
+        let lazy = self.trees.lazy(&frame.header.origin);
         for (&id, p) in self.peers.iter_mut() {
             if id == from {
                 continue;
             }
             let bytes = if p.is_viewer() {
                 bytes.clone()
-            } else if p.is_node() && self.trees.eager(origin, id) {
+            } else if p.is_node() && !lazy.contains(&id) {
                 match &forward {
                     Some(f) => f.clone(),
                     None => continue,
@@ -209,8 +209,9 @@ impl Gossip {
             let name = self.cfg.name.clone();
             self.set_host_info(&name, info);
         }
+        let lazy = self.trees.lazy(&header.origin);
         for (&id, p) in self.peers.iter_mut() {
-            let push = p.is_viewer() || (p.is_node() && self.trees.eager(&header.origin, id));
+            let push = p.is_viewer() || (p.is_node() && !lazy.contains(&id));
             if push && p.take_credit() {
                 out.push(Action::Send {
                     peer: id,

@@ -25,9 +25,9 @@ pub const GRAFT_RETRY_US: u64 = 1_000_000;
 /// Tries per missing frame before it is given up (a dashboard's backfill still gets it).
 pub const GRAFT_TRIES: u32 = 4;
 /// Recent frames are kept this long for grafts...
-pub const CACHE_US: u64 = 6_000_000;
+pub const CACHE_US: u64 = 4_000_000;
 /// ...and at most this many per origin.
-pub const CACHE_FRAMES: usize = 8;
+pub const CACHE_FRAMES: usize = 6;
 /// At most this many frames are asked for in one graft.
 pub const MAX_GRAFT_SPAN: u64 = 64;
 /// Announcements per heartbeat frame (about 25 bytes each; a frame holds at most 64 KiB).
@@ -86,11 +86,10 @@ impl Trees {
         }
     }
 
-    /// Whether `peer` gets this origin's frames pushed (it is not lazy for it).
-    pub(crate) fn eager(&self, origin: &str, peer: PeerId) -> bool {
-        self.origins
-            .get(origin)
-            .is_none_or(|t| !t.lazy.contains(&peer))
+    /// The links on which this origin's frames are announced, not pushed (every other link
+    /// to a node is eager for it).
+    pub(crate) fn lazy(&self, origin: &str) -> &[PeerId] {
+        self.origins.get(origin).map_or(&[], |t| t.lazy.as_slice())
     }
 
     /// The link the newest frame of `origin` came on first: the reverse path towards it.
@@ -334,10 +333,7 @@ impl Trees {
     /// Links lazy for `origin` (tests and the status).
     #[cfg(test)]
     pub(crate) fn lazy_links(&self, origin: &str) -> Vec<PeerId> {
-        self.origins
-            .get(origin)
-            .map(|t| t.lazy.clone())
-            .unwrap_or_default()
+        self.lazy(origin).to_vec()
     }
 
     fn evict(&mut self) {
