@@ -144,6 +144,7 @@ impl Gossip {
                         p.rtt_us = Some(rtt);
                     }
                     p.echo = Some((hb.sent_us, now.mono_us));
+                    self.observe_clock(from, now, frame.header.ts_ms, hb.echo_us, hb.held_us);
                 }
             }
             other => {

@@ -5,6 +5,7 @@ use super::*;
 
 mod backfill;
 mod link;
+mod names;
 use meshmon_proto::Key;
 use meshmon_proto::payload::{ByteBuf, HostInfo, Status};
 use proptest::prelude::*;
