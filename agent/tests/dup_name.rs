@@ -99,10 +99,7 @@ async fn two_agents_named_dup_are_both_told_alerted_once_and_stored_as_one_host(
         Duration::from_secs(10).saturating_sub(both_up.elapsed()),
         |v| v["rule"] == "duplicate-name" && v["event"] == "firing",
     );
-    assert!(
-        !fired.is_empty(),
-        "duplicate-name did not fire within 10 s"
-    );
+    assert!(!fired.is_empty(), "duplicate-name did not fire within 10 s");
     eprintln!(
         "duplicate-name fired {:?} after the second dup started",
         fired[0].at.duration_since(both_up)
@@ -141,7 +138,15 @@ async fn two_agents_named_dup_are_both_told_alerted_once_and_stored_as_one_host(
     let since = meshmon_dashboard::time::format_rfc3339(mark);
     let series = query(
         &cfg,
-        &["series", "--host", "dup", "--metric", "dup_which", "--since", &since],
+        &[
+            "series",
+            "--host",
+            "dup",
+            "--metric",
+            "dup_which",
+            "--since",
+            &since,
+        ],
     );
     let values: Vec<f64> = series
         .as_array()
@@ -149,7 +154,10 @@ async fn two_agents_named_dup_are_both_told_alerted_once_and_stored_as_one_host(
         .iter()
         .filter_map(|r| r["value"].as_f64())
         .collect();
-    assert!(values.len() >= 3, "dup has samples in the store: {values:?}");
+    assert!(
+        values.len() >= 3,
+        "dup has samples in the store: {values:?}"
+    );
     assert!(
         values.iter().all(|v| *v == 2.0),
         "only dup 2's data is stored during the conflict: {values:?}"

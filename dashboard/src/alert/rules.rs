@@ -460,8 +460,13 @@ mod tests {
         };
         assert!(op.holds(-600_000.0, *threshold) && op.holds(2_001.0, *threshold));
         assert!(!op.holds(-1_999.0, *threshold) && !op.holds(2_000.0, *threshold));
-        let dup = rules.iter().find(|r| r.name == "duplicate-name").expect("dup");
-        assert!(matches!(&dup.condition, Condition::Increase { metric } if metric.name == "mesh.name_conflicts"));
+        let dup = rules
+            .iter()
+            .find(|r| r.name == "duplicate-name")
+            .expect("dup");
+        assert!(
+            matches!(&dup.condition, Condition::Increase { metric } if metric.name == "mesh.name_conflicts")
+        );
     }
 
     #[test]

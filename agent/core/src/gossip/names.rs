@@ -54,6 +54,18 @@ impl NameState {
     fn hear(&mut self, boot: u64, now_us: u64) {
         if let Some(h) = self.boots.iter_mut().flatten().find(|h| h.boot == boot) {
             h.last_us = h.last_us.max(now_us);
+            // A boot silent for LIVE_US outside a conflict is gone (a restart's old boot):
+            // forget it, so the origin is back on the one-boot fast path.
+            if !self.conflict
+                && let [Some(a), Some(b)] = self.boots
+            {
+                let gone = |h: Heard| now_us.saturating_sub(h.last_us) >= LIVE_US;
+                if gone(a) {
+                    self.boots = [Some(b), None];
+                } else if gone(b) {
+                    self.boots = [Some(a), None];
+                }
+            }
             return;
         }
         let heard = Heard {
@@ -320,6 +332,10 @@ mod tests {
             assert_eq!(n.hear("a", 2, t * S), Change::None);
         }
         assert!(!n.in_conflict("a"));
+        assert!(
+            n.origins["a"].boots[1].is_none(),
+            "the old boot is forgotten"
+        );
     }
 
     #[test]

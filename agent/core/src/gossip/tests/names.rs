@@ -28,7 +28,10 @@ fn two_hosts_named_dup_are_detected_everywhere_and_only_the_higher_boot_is_deliv
         }
     }
     let at = conflict_at.expect("n1 marks the conflict");
-    assert!(at <= 16, "detected within 4 s of simulated time, took {at} steps");
+    assert!(
+        at <= 16,
+        "detected within 4 s of simulated time, took {at} steps"
+    );
     for i in 0..3 {
         let st = sim.nodes[i].status();
         let dup = st.hosts.iter().find(|h| h.name == "dup").expect("dup row");
@@ -64,9 +67,23 @@ fn a_restart_under_the_same_name_is_not_a_conflict() {
     let mut c = GossipConfig::new("n2", 5000, 8);
     c.deliver_all = true;
     sim.nodes[2] = Gossip::new(c, key());
-    sim.input(2, Input::PeerUp { peer: 3, direction: Direction::In, addr: "n1".into() });
+    sim.input(
+        2,
+        Input::PeerUp {
+            peer: 3,
+            direction: Direction::In,
+            addr: "n1".into(),
+        },
+    );
     sim.input(1, Input::PeerDown { peer: 2 });
-    sim.input(1, Input::PeerUp { peer: 2, direction: Direction::Out, addr: "n2".into() });
+    sim.input(
+        1,
+        Input::PeerUp {
+            peer: 2,
+            direction: Direction::Out,
+            addr: "n2".into(),
+        },
+    );
     sim.run();
     for _ in 0..40 {
         sim.originate(2);
