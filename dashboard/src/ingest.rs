@@ -7,7 +7,7 @@
 //! backfill (the agent's gossip).
 
 use crate::alert::{AlertSender, Frame, Input as AlertInput};
-use crate::skew::{Offsets, place};
+use crate::skew::{Offsets, offset_in, place};
 use crate::{Ingest, IngestSender, Sample};
 use meshmon_proto::gaps::{GapTracker, Wanted};
 use meshmon_proto::payload::HostInfo;
@@ -202,10 +202,11 @@ impl Ingestor {
                     self.streams
                         .samples(StreamId::of(&d.header, d.replay), &s, now_ms);
                 // A sample frame carries the offset its origin measured when it was sent.
+                let carried = offset_in(&values);
                 let ts_ms = if d.replay {
-                    place(raw_ts, frame_offset(&values).or(offset), now, false)
+                    place(raw_ts, carried.or(offset), now, false)
                 } else {
-                    self.offsets.learn(&origin, d.header.boot_id, &values);
+                    self.offsets.learn(&origin, d.header.boot_id, carried);
                     place(
                         raw_ts,
                         self.offsets.get(&origin, d.header.boot_id),
@@ -267,14 +268,4 @@ impl Ingestor {
             });
         }
     }
-}
-
-/// The `host.clock_offset_ms` value among a frame's decoded values.
-fn frame_offset(values: &[(SeriesKey, f64)]) -> Option<i64> {
-    let name = meshmon_proto::metrics::Metric::HostClockOffsetMs.name();
-    values
-        .iter()
-        .find(|(k, _)| k.name == name)
-        .filter(|(_, v)| v.is_finite())
-        .map(|(_, v)| *v as i64)
 }

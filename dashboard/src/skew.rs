@@ -51,6 +51,16 @@ pub fn place(ts_ms: i64, offset_ms: Option<i64>, now_ms: i64, live: bool) -> i64
     }
 }
 
+/// The `host.clock_offset_ms` value among a frame's decoded values.
+pub fn offset_in(values: &[(SeriesKey, f64)]) -> Option<i64> {
+    let name = Metric::HostClockOffsetMs.name();
+    values
+        .iter()
+        .find(|(k, _)| k.name == name)
+        .filter(|(_, v)| v.is_finite())
+        .map(|(_, v)| *v as i64)
+}
+
 /// The last published offset of every origin's current boot.
 #[derive(Debug, Default)]
 pub struct Offsets {
@@ -58,24 +68,20 @@ pub struct Offsets {
 }
 
 impl Offsets {
-    /// Notes the offset among a decoded frame's `values`, if there.
-    pub fn learn(&mut self, origin: &str, boot: u64, values: &[(SeriesKey, f64)]) {
-        let name = Metric::HostClockOffsetMs.name();
-        let Some((_, v)) = values.iter().find(|(k, _)| k.name == name) else {
+    /// Notes the offset a live frame of `origin`'s boot `boot` carried, if any.
+    pub fn learn(&mut self, origin: &str, boot: u64, offset_ms: Option<i64>) {
+        let Some(o) = offset_ms else {
             return;
         };
-        if !v.is_finite() {
-            return;
-        }
         if let Some(e) = self.by_origin.get_mut(origin) {
-            *e = (boot, *v as i64);
+            *e = (boot, o);
             return;
         }
         if self.by_origin.len() >= MAX_ORIGINS {
             // Rare (more origins than a mesh tracks): start over rather than keep stale ones.
             self.by_origin.clear();
         }
-        self.by_origin.insert(origin.to_owned(), (boot, *v as i64));
+        self.by_origin.insert(origin.to_owned(), (boot, o));
     }
 
     /// The offset published by `origin`'s boot `boot`.
@@ -121,12 +127,13 @@ mod tests {
     fn offsets_are_per_boot() {
         let mut o = Offsets::default();
         let k = SeriesKey::new(Metric::HostClockOffsetMs);
-        o.learn("a", 1, &[(k.clone(), 600_000.0)]);
+        o.learn("a", 1, offset_in(&[(k.clone(), 600_000.0)]));
         assert_eq!(o.get("a", 1), Some(600_000));
         assert_eq!(o.get("a", 2), None);
-        o.learn("a", 2, &[(k, -5.0)]);
+        o.learn("a", 2, offset_in(&[(k.clone(), -5.0)]));
         assert_eq!(o.get("a", 2), Some(-5));
-        o.learn("a", 2, &[]);
+        assert_eq!(offset_in(&[(k, f64::NAN)]), None);
+        o.learn("a", 2, offset_in(&[]));
         assert_eq!(o.get("a", 2), Some(-5), "frames without it keep the last");
     }
 }
