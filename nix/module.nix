@@ -83,8 +83,9 @@ let
         ">="
         "<"
         "<="
+        "abs>"
         "increase"
-      ])) null "Comparison of the value with `threshold`, or `increase` (the value rose since the previous reading) (null: not set).";
+      ])) null "Comparison of the value with `threshold` (`abs>`: the value's magnitude is above it), or `increase` (the value rose since the previous reading) (null: not set).";
       threshold = mkOption {
         type = types.nullOr types.number;
         default = null;

@@ -97,13 +97,31 @@ impl Query<'_> {
         })
     }
 
-    /// `meshmon query hosts`: `host, status, last_seen, hops, version, os, uptime_s, tags`.
+    /// `meshmon query hosts`: `host, status, last_seen, hops, version, os, uptime_s, tags,
+    /// clock_offset_ms` (the host's last published `host.clock_offset_ms` in the 5 minutes
+    /// before it was last heard; null when it published none).
     pub fn hosts(&self) -> Result<Output, StoreError> {
-        let rows: Vec<Vec<Cell>> = self
-            .open()?
+        let reader = self.open()?;
+        let offset_sel = Selector {
+            name: meshmon_proto::metrics::Metric::HostClockOffsetMs
+                .name()
+                .to_owned(),
+            labels: Vec::new(),
+        };
+        let rows: Vec<Vec<Cell>> = reader
             .hosts(self.now_ms)?
             .into_iter()
             .map(|h| {
+                let offset = reader
+                    .stats(
+                        &h.host,
+                        std::slice::from_ref(&offset_sel),
+                        h.last_seen_ms.saturating_sub(5 * 60_000),
+                        self.now_ms.max(h.last_seen_ms),
+                    )
+                    .ok()
+                    .and_then(|v| v.into_iter().find_map(|(_, s)| s))
+                    .map_or(Cell::Null, |s| Cell::Int(s.last as i64));
                 vec![
                     Cell::Str(h.host),
                     Cell::Str(if h.up { "up" } else { "down" }.into()),
@@ -113,6 +131,7 @@ impl Query<'_> {
                     opt_str(h.os),
                     h.uptime_s.map_or(Cell::Null, Cell::Int),
                     Cell::List(h.tags),
+                    offset,
                 ]
             })
             .collect();
@@ -125,6 +144,7 @@ impl Query<'_> {
             "os",
             "uptime_s",
             "tags",
+            "clock_offset_ms",
         ];
         Ok(self.done(&headers, &rows))
     }

@@ -7,6 +7,7 @@
 //! backfill (the agent's gossip).
 
 use crate::alert::{AlertSender, Frame, Input as AlertInput};
+use crate::skew::{Offsets, offset_in, place};
 use crate::{Ingest, IngestSender, Sample};
 use meshmon_proto::gaps::{GapTracker, Wanted};
 use meshmon_proto::payload::HostInfo;
@@ -51,6 +52,8 @@ pub struct Ingestor {
     wants: Option<tokio::sync::mpsc::Sender<Wanted>>,
     /// Requests the full `wants` queue refused (the position still stays below them).
     pub wants_dropped: u64,
+    /// Origins' published clock offsets, to place their timestamps ([`crate::skew`]).
+    offsets: Offsets,
 }
 
 impl Ingestor {
@@ -68,6 +71,7 @@ impl Ingestor {
             alert_drops: 0,
             wants: None,
             wants_dropped: 0,
+            offsets: Offsets::default(),
         }
     }
 
@@ -170,7 +174,10 @@ impl Ingestor {
                 ts_ms: now,
             });
         }
-        let ts_ms = i64::try_from(d.header.ts_ms).unwrap_or(i64::MAX);
+        let raw_ts = i64::try_from(d.header.ts_ms).unwrap_or(i64::MAX);
+        // The origin's clock may be off: place its time on this node's (`skew`).
+        let offset = self.offsets.get(&origin, d.header.boot_id);
+        let ts_ms = place(raw_ts, offset, now, !d.replay);
         match d.payload {
             Payload::HostInfo(info) => {
                 if !d.replay {
@@ -194,6 +201,19 @@ impl Ingestor {
                 let Decoded { values, gap, .. } =
                     self.streams
                         .samples(StreamId::of(&d.header, d.replay), &s, now_ms);
+                // A sample frame carries the offset its origin measured when it was sent.
+                let carried = offset_in(&values);
+                let ts_ms = if d.replay {
+                    place(raw_ts, carried.or(offset), now, false)
+                } else {
+                    self.offsets.learn(&origin, d.header.boot_id, carried);
+                    place(
+                        raw_ts,
+                        self.offsets.get(&origin, d.header.boot_id),
+                        now,
+                        true,
+                    )
+                };
                 // Replayed (backfilled) data is stored but never evaluated: it would fire
                 // alerts about the past.
                 if !d.replay && self.alerts.is_some() {

@@ -23,6 +23,7 @@
 //! - [`codec`]: byte formats of raw chunks and rollup blocks.
 //! - [`agg`]: aggregates (count/min/max/avg/p95/last) and rollup buckets.
 //! - [`layout`]: windows, blocks, row ids and default retentions.
+//! - [`skew`]: where a skewed origin's timestamps go on this node's time line.
 //! - [`schema`]: tables, migrations and how connections are opened.
 //! - [`time`]: clocks, RFC 3339 and time arguments.
 //! - [`error`]: the crate's error type.
@@ -40,6 +41,7 @@ pub mod ingest;
 pub mod layout;
 pub mod reader;
 pub mod schema;
+pub mod skew;
 pub mod stage;
 pub mod time;
 #[cfg(feature = "tui")]

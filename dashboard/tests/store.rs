@@ -284,6 +284,12 @@ fn hosts_and_query_output_follow_the_interface() {
         vec![
             sample("srv1", &disk("/"), T0, 12.5),
             sample("srv1", &disk("/home"), T0, 3.0),
+            sample(
+                "srv2",
+                &meshmon_proto::SeriesKey::new(meshmon_proto::metrics::Metric::HostClockOffsetMs),
+                T0 - 61_000,
+                -1_500.0,
+            ),
         ],
     );
     w.flush().expect("flush");
@@ -299,9 +305,10 @@ fn hosts_and_query_output_follow_the_interface() {
         hosts,
         serde_json::json!([
             {"host": "srv1", "status": "up", "last_seen": "2023-11-14T22:20:00.000Z", "hops": 2,
-             "version": "0.1.0", "os": "Debian GNU/Linux 13", "uptime_s": 3600, "tags": ["gpu", "prod"]},
+             "version": "0.1.0", "os": "Debian GNU/Linux 13", "uptime_s": 3600, "tags": ["gpu", "prod"],
+             "clock_offset_ms": null},
             {"host": "srv2", "status": "down", "last_seen": "2023-11-14T22:19:00.000Z", "hops": 1,
-             "version": null, "os": null, "uptime_s": null, "tags": []}
+             "version": null, "os": null, "uptime_s": null, "tags": [], "clock_offset_ms": -1500}
         ])
     );
     let csv = Query {

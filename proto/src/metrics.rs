@@ -30,6 +30,7 @@ pub enum Metric {
     NetTxBytesPerS,
     HostUptimeS,
     HostBootTimeS,
+    HostClockOffsetMs,
     GpuUtilPct,
     GpuMemUsedBytes,
     GpuMemTotalBytes,
@@ -53,11 +54,12 @@ pub enum Metric {
     MeshFramesInPerS,
     MeshFramesDropped,
     MeshAuthFailures,
+    MeshNameConflicts,
 }
 
 impl Metric {
     /// Every well-known metric.
-    pub const ALL: [Metric; 46] = [
+    pub const ALL: [Metric; 48] = [
         Metric::CpuUsagePct,
         Metric::CpuCoreUsagePct,
         Metric::CpuLoad1,
@@ -81,6 +83,7 @@ impl Metric {
         Metric::NetTxBytesPerS,
         Metric::HostUptimeS,
         Metric::HostBootTimeS,
+        Metric::HostClockOffsetMs,
         Metric::GpuUtilPct,
         Metric::GpuMemUsedBytes,
         Metric::GpuMemTotalBytes,
@@ -104,6 +107,7 @@ impl Metric {
         Metric::MeshFramesInPerS,
         Metric::MeshFramesDropped,
         Metric::MeshAuthFailures,
+        Metric::MeshNameConflicts,
     ];
 
     /// The canonical dotted name.
@@ -133,6 +137,7 @@ impl Metric {
             NetTxBytesPerS => "net.tx_bytes_per_s",
             HostUptimeS => "host.uptime_s",
             HostBootTimeS => "host.boot_time_s",
+            HostClockOffsetMs => "host.clock_offset_ms",
             GpuUtilPct => "gpu.util_pct",
             GpuMemUsedBytes => "gpu.mem_used_bytes",
             GpuMemTotalBytes => "gpu.mem_total_bytes",
@@ -156,6 +161,7 @@ impl Metric {
             MeshFramesInPerS => "mesh.frames_in_per_s",
             MeshFramesDropped => "mesh.frames_dropped",
             MeshAuthFailures => "mesh.auth_failures",
+            MeshNameConflicts => "mesh.name_conflicts",
         }
     }
 

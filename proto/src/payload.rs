@@ -111,6 +111,12 @@ pub struct HostStatus {
     pub interval_ms: u64,
     /// Whether the host has the dashboard role.
     pub dashboard: bool,
+    /// Two hosts use this name: frames of another boot of it are live at the same time. The
+    /// node keeps the higher boot's frames (PROTOCOL.md section 6).
+    pub name_conflict: bool,
+    /// For the node's own row: its clock against the median of its neighbours', ms (positive:
+    /// ahead); `None` elsewhere or before it was measured.
+    pub clock_offset_ms: Option<i64>,
 }
 
 /// One link of a node (in [`Status`]).
@@ -137,6 +143,9 @@ pub struct LinkStatus {
     pub dropped: u64,
     /// Frames from this peer that failed authentication.
     pub auth_failures: u64,
+    /// The peer's clock minus this node's, ms, estimated from heartbeats (section 5.3);
+    /// `None` until measured.
+    pub clock_offset_ms: Option<i64>,
 }
 
 /// Link, node to viewer: the node's view of the mesh, sent about once a second.

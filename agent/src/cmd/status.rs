@@ -16,11 +16,14 @@ pub fn status_json(s: &meshmon_proto::payload::Status) -> serde_json::Value {
             "version": h.version,
             "os": h.os,
             "tags": h.tags,
+            "name_conflict": h.name_conflict,
+            "clock_offset_ms": h.clock_offset_ms,
         })).collect::<Vec<_>>(),
         "links": s.links.iter().map(|l| serde_json::json!({
             "peer": l.peer, "addr": l.addr, "direction": l.direction, "state": l.state,
             "role": l.role, "rtt_us": l.rtt_us, "frames_in": l.frames_in,
             "frames_out": l.frames_out, "dropped": l.dropped, "auth_failures": l.auth_failures,
+            "clock_offset_ms": l.clock_offset_ms,
         })).collect::<Vec<_>>(),
     })
 }
@@ -33,6 +36,18 @@ pub fn host_state(h: &meshmon_proto::payload::HostStatus, now_ms: u64) -> &'stat
     } else {
         "down"
     }
+}
+
+/// What `meshmon status` adds after a host's OS: a duplicate name, this node's clock offset.
+pub fn host_marks(h: &meshmon_proto::payload::HostStatus) -> String {
+    let mut m = String::new();
+    if h.name_conflict {
+        m.push_str("  [DUPLICATE NAME: two live hosts]");
+    }
+    if let Some(o) = h.clock_offset_ms {
+        m.push_str(&format!("  [clock {:+.3}s]", o as f64 / 1000.0));
+    }
+    m
 }
 
 pub fn print_status(s: &meshmon_proto::payload::Status) {
@@ -50,26 +65,30 @@ pub fn print_status(s: &meshmon_proto::payload::Status) {
     for h in &s.hosts {
         let ago = now.saturating_sub(h.last_seen_ms) as f64 / 1000.0;
         println!(
-            "{:<24} {:<6} {:>9.1}s {:>4} {:>8}  {}",
+            "{:<24} {:<6} {:>9.1}s {:>4} {:>8}  {}{}",
             h.name,
             host_state(h, now),
             ago,
             h.hops,
             h.frames,
-            h.os
+            h.os,
+            host_marks(h)
         );
     }
     println!();
     println!(
-        "{:<20} {:<22} {:<4} {:<10} {:>9} {:>9} {:>9} {:>7} {:>5}",
-        "PEER", "ADDR", "DIR", "STATE", "RTT", "IN", "OUT", "DROPPED", "AUTH!"
+        "{:<20} {:<22} {:<4} {:<10} {:>9} {:>9} {:>9} {:>7} {:>5} {:>10}",
+        "PEER", "ADDR", "DIR", "STATE", "RTT", "IN", "OUT", "DROPPED", "AUTH!", "CLOCK"
     );
     for l in &s.links {
         let rtt = l
             .rtt_us
             .map_or_else(|| "-".to_owned(), |r| format!("{:.2}ms", r as f64 / 1000.0));
+        let clock = l
+            .clock_offset_ms
+            .map_or_else(|| "-".to_owned(), |o| format!("{:+.3}s", o as f64 / 1000.0));
         println!(
-            "{:<20} {:<22} {:<4} {:<10} {:>9} {:>9} {:>9} {:>7} {:>5}",
+            "{:<20} {:<22} {:<4} {:<10} {:>9} {:>9} {:>9} {:>7} {:>5} {:>10}",
             l.peer,
             l.addr,
             l.direction,
@@ -78,7 +97,8 @@ pub fn print_status(s: &meshmon_proto::payload::Status) {
             l.frames_in,
             l.frames_out,
             l.dropped,
-            l.auth_failures
+            l.auth_failures,
+            clock
         );
     }
 }

@@ -103,6 +103,37 @@ impl Agent {
         Agent::start_exe(dir, spec, Path::new(env!("CARGO_BIN_EXE_meshmon")))
     }
 
+    /// Like [`Agent::start`] with the process's wall clock `offset` off (`+600s`, `-10m`),
+    /// through Debian's libfaketime (package `faketime`) preloaded into the real binary; its
+    /// monotonic clock is left alone. Panics with how to install it when it is missing.
+    pub fn start_faketime(dir: &Path, spec: &Spec, offset: &str) -> Agent {
+        let lib = ["x86_64-linux-gnu", "aarch64-linux-gnu"]
+            .iter()
+            .map(|a| PathBuf::from(format!("/usr/lib/{a}/faketime/libfaketime.so.1")))
+            .find(|p| p.exists())
+            .expect("libfaketime not found: apt-get install faketime");
+        let config = dir.join(format!("{}.toml", spec.name));
+        std::fs::write(&config, spec.toml()).expect("write config");
+        let log = std::fs::File::create(dir.join(format!("{}.log", spec.name))).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_meshmon"))
+            .args(["agent", "--config"])
+            .arg(&config)
+            .env("NO_COLOR", "1")
+            .env("MESHMON_LOG", "info")
+            .env("LD_PRELOAD", lib)
+            .env("FAKETIME", offset)
+            .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn meshmon");
+        Agent {
+            spec: spec.clone(),
+            config,
+            child,
+        }
+    }
+
     /// Like [`Agent::start`] with another build of `meshmon` (the plain agent).
     pub fn start_exe(dir: &Path, spec: &Spec, exe: &Path) -> Agent {
         let config = dir.join(format!("{}.toml", spec.name));

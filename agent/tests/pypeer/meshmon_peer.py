@@ -296,10 +296,11 @@ SCHEMAS: dict[int, dict[str, Any]] = {
                   "hosts": [], "links": []},
 }
 HOST_STATUS = {"name": _S, "boot_id": _U, "last_seen_ms": _U, "hops": _U, "frames": _U,
-               "version": _S, "os": _S, "tags": [], "interval_ms": _U, "dashboard": _B}
+               "version": _S, "os": _S, "tags": [], "interval_ms": _U, "dashboard": _B,
+               "name_conflict": _B, "clock_offset_ms": None}
 LINK_STATUS = {"peer": _S, "addr": _S, "direction": _S, "state": _S, "role": _S,
                "rtt_us": None, "frames_in": _U, "frames_out": _U, "dropped": _U,
-               "auth_failures": _U}
+               "auth_failures": _U, "clock_offset_ms": None}
 
 
 def _fill(schema: dict[str, Any], m: Any) -> dict[str, Any]:

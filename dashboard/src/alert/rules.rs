@@ -36,16 +36,20 @@ pub enum Op {
     Ge,
     Lt,
     Le,
+    /// The magnitude is above the threshold (`abs>`): a value that may be off either way, such
+    /// as `host.clock_offset_ms`.
+    AbsGt,
 }
 
 impl Op {
-    /// `>`, `>=`, `<`, `<=`.
+    /// `>`, `>=`, `<`, `<=`, `abs>`.
     pub fn as_str(self) -> &'static str {
         match self {
             Op::Gt => ">",
             Op::Ge => ">=",
             Op::Lt => "<",
             Op::Le => "<=",
+            Op::AbsGt => "abs>",
         }
     }
 
@@ -56,6 +60,7 @@ impl Op {
             Op::Ge => value >= threshold,
             Op::Lt => value < threshold,
             Op::Le => value <= threshold,
+            Op::AbsGt => value.abs() > threshold,
         }
     }
 
@@ -65,6 +70,7 @@ impl Op {
         match self {
             Op::Gt | Op::Ge => value < clear,
             Op::Lt | Op::Le => value > clear,
+            Op::AbsGt => value.abs() < clear,
         }
     }
 }
@@ -151,6 +157,22 @@ pub fn builtins() -> Vec<RawAlert> {
     vec![
         r("host-down", "", "", 0.0, "15s", "critical"),
         r("check-down", "check.up", "<", 1.0, "0s", "critical"),
+        r(
+            "clock-skew",
+            "host.clock_offset_ms",
+            "abs>",
+            2000.0,
+            "30s",
+            "warning",
+        ),
+        r(
+            "duplicate-name",
+            "mesh.name_conflicts",
+            "increase",
+            0.0,
+            "30s",
+            "critical",
+        ),
         r("smart-failed", "smart.passed", "<", 1.0, "0s", "critical"),
         r(
             "smart-critical-warning",
@@ -278,7 +300,10 @@ fn one(
         };
         let metric = Selector::parse(m).map_err(|e| err(&key("metric"), e))?;
         let Some(op) = a.op.as_deref() else {
-            return Err(err(&key("op"), "is required (> >= < <= increase)".into()));
+            return Err(err(
+                &key("op"),
+                "is required (> >= < <= abs> increase)".into(),
+            ));
         };
         if op == "increase" {
             Condition::Increase { metric }
@@ -288,10 +313,11 @@ fn one(
                 ">=" => Op::Ge,
                 "<" => Op::Lt,
                 "<=" => Op::Le,
+                "abs>" => Op::AbsGt,
                 other => {
                     return Err(err(
                         &key("op"),
-                        format!("'{other}' is not one of > >= < <= increase"),
+                        format!("'{other}' is not one of > >= < <= abs> increase"),
                     ));
                 }
             };
@@ -305,11 +331,11 @@ fn one(
             if let Some(c) = clear {
                 let ok = c.is_finite()
                     && match op {
-                        Op::Gt | Op::Ge => c <= threshold,
+                        Op::Gt | Op::Ge | Op::AbsGt => c <= threshold,
                         Op::Lt | Op::Le => c >= threshold,
                     };
                 if !ok {
-                    let side = if matches!(op, Op::Gt | Op::Ge) {
+                    let side = if matches!(op, Op::Gt | Op::Ge | Op::AbsGt) {
                         "at or below"
                     } else {
                         "at or above"
@@ -405,14 +431,14 @@ mod tests {
     #[test]
     fn builtins_are_on_by_default_and_can_be_changed_or_switched_off() {
         let rules = compile(&[], &e).expect("builtins");
-        assert_eq!(rules.len(), 8);
+        assert_eq!(rules.len(), 10);
         assert!(rules.iter().any(|r| r.condition == Condition::HostDown));
         let mut disk = raw("disk-full");
         disk.threshold = Some(95.0);
         let mut off = raw("smart-worn");
         off.enabled = false;
         let rules = compile(&[disk, off], &e).expect("changed");
-        assert_eq!(rules.len(), 7);
+        assert_eq!(rules.len(), 9);
         let d = rules.iter().find(|r| r.name == "disk-full").expect("disk");
         assert!(matches!(
             d.condition,
@@ -423,6 +449,24 @@ mod tests {
             }
         ));
         assert_eq!(d.hold, Duration::from_secs(60), "kept from the built-in");
+    }
+
+    #[test]
+    fn clock_skew_fires_either_way_and_duplicate_name_on_a_rise() {
+        let rules = compile(&[], &e).expect("builtins");
+        let skew = rules.iter().find(|r| r.name == "clock-skew").expect("skew");
+        let Condition::Threshold { op, threshold, .. } = &skew.condition else {
+            panic!("threshold rule");
+        };
+        assert!(op.holds(-600_000.0, *threshold) && op.holds(2_001.0, *threshold));
+        assert!(!op.holds(-1_999.0, *threshold) && !op.holds(2_000.0, *threshold));
+        let dup = rules
+            .iter()
+            .find(|r| r.name == "duplicate-name")
+            .expect("dup");
+        assert!(
+            matches!(&dup.condition, Condition::Increase { metric } if metric.name == "mesh.name_conflicts")
+        );
     }
 
     #[test]

@@ -158,6 +158,7 @@ pub fn status(hosts: usize, now: i64, tick: u64) -> Status {
             tags: tags(i),
             interval_ms: 1000,
             dashboard: i == 0,
+            ..HostStatus::default()
         })
         .collect();
     let link = |i: usize, state: &str, rtt: Option<u64>, auth: u64| LinkStatus {
@@ -179,6 +180,7 @@ pub fn status(hosts: usize, now: i64, tick: u64) -> Status {
         frames_out: if state == "up" { 4_000 + tick * 18 } else { 0 },
         dropped: if i == 2 { 7 } else { 0 },
         auth_failures: auth,
+        clock_offset_ms: None,
     };
     let links = [
         link(1, "up", Some(240), 0),

@@ -49,6 +49,28 @@ impl OriginWindow {
         self.bits[(off / 64) as usize] |= 1 << (off % 64);
     }
 
+    /// A seq at or below `top`: stale below the window, else whether its bit is set.
+    fn classify(&self, seq: u64) -> Seen {
+        let off = self.top.saturating_sub(seq);
+        if off >= WINDOW {
+            Seen::Stale
+        } else if self.get(off) {
+            Seen::Duplicate
+        } else {
+            Seen::New
+        }
+    }
+
+    fn record(&mut self, seq: u64) {
+        if seq > self.top {
+            self.shift(seq - self.top);
+            self.top = seq;
+            self.set(0);
+        } else if self.top - seq < WINDOW {
+            self.set(self.top - seq);
+        }
+    }
+
     fn shift(&mut self, by: u64) {
         if by >= WINDOW {
             self.bits = [0; (WINDOW / 64) as usize];
@@ -78,6 +100,10 @@ pub struct Dedup {
     origins: HashMap<String, OriginWindow>,
     max_origins: usize,
     clock: u64,
+    /// Per origin, the window of the boot a newer one replaced (or of an older boot heard
+    /// after it): frames of a second live host with the same name are checked here (`names`),
+    /// so a recorded frame of a past boot is still a duplicate. Bounded like `origins`.
+    rivals: HashMap<String, OriginWindow>,
 }
 
 impl Dedup {
@@ -87,6 +113,7 @@ impl Dedup {
             origins: HashMap::new(),
             max_origins: max_origins.max(1),
             clock: 0,
+            rivals: HashMap::new(),
         }
     }
 
@@ -101,14 +128,7 @@ impl Dedup {
         if boot_id > w.boot_id || seq > w.top {
             return Seen::New;
         }
-        let off = w.top - seq;
-        if off >= WINDOW {
-            Seen::Stale
-        } else if w.get(off) {
-            Seen::Duplicate
-        } else {
-            Seen::New
-        }
+        w.classify(seq)
     }
 
     /// The newest seq seen of `origin` in boot `boot_id` (0: none).
@@ -131,16 +151,51 @@ impl Dedup {
             .entry(origin.to_owned())
             .or_insert_with(|| OriginWindow::new(boot_id));
         if boot_id > w.boot_id {
+            let old = std::mem::replace(w, OriginWindow::new(boot_id));
+            if !self.rivals.contains_key(origin) && self.rivals.len() >= self.max_origins {
+                evict(&mut self.rivals);
+            }
+            self.rivals.insert(origin.to_owned(), old);
+        }
+        let Some(w) = self.origins.get_mut(origin) else {
+            return;
+        };
+        w.used = clock;
+        w.record(seq);
+    }
+
+    /// Classifies a frame of an older boot than `origin`'s newest (a rival host with the same
+    /// name, or a late or recorded frame of a past boot) against the rivals' window.
+    pub fn check_rival(&self, origin: &str, boot_id: u64, seq: u64) -> Seen {
+        match self.rivals.get(origin) {
+            None => Seen::New,
+            Some(w) if boot_id < w.boot_id => Seen::Stale,
+            Some(w) if boot_id > w.boot_id || seq > w.top => Seen::New,
+            Some(w) => w.classify(seq),
+        }
+    }
+
+    /// Records a rival frame as seen. Call only after [`Dedup::check_rival`] said `New`.
+    pub fn mark_rival(&mut self, origin: &str, boot_id: u64, seq: u64) {
+        self.clock += 1;
+        let clock = self.clock;
+        if !self.rivals.contains_key(origin) && self.rivals.len() >= self.max_origins {
+            evict(&mut self.rivals);
+        }
+        let w = self
+            .rivals
+            .entry(origin.to_owned())
+            .or_insert_with(|| OriginWindow::new(boot_id));
+        if boot_id > w.boot_id {
             *w = OriginWindow::new(boot_id);
         }
         w.used = clock;
-        if seq > w.top {
-            w.shift(seq - w.top);
-            w.top = seq;
-            w.set(0);
-        } else if w.top - seq < WINDOW {
-            w.set(w.top - seq);
-        }
+        w.record(seq);
+    }
+
+    /// The newest boot seen of `origin`, if it is tracked.
+    pub fn boot(&self, origin: &str) -> Option<u64> {
+        self.origins.get(origin).map(|w| w.boot_id)
     }
 
     /// Number of origins tracked.
@@ -154,14 +209,18 @@ impl Dedup {
     }
 
     fn evict(&mut self) {
-        if let Some(oldest) = self
-            .origins
-            .iter()
-            .min_by_key(|(_, w)| w.used)
-            .map(|(k, _)| k.clone())
-        {
-            self.origins.remove(&oldest);
-        }
+        evict(&mut self.origins);
+    }
+}
+
+/// Forgets the least recently used window.
+fn evict(map: &mut HashMap<String, OriginWindow>) {
+    if let Some(oldest) = map
+        .iter()
+        .min_by_key(|(_, w)| w.used)
+        .map(|(k, _)| k.clone())
+    {
+        map.remove(&oldest);
     }
 }
 
@@ -188,6 +247,22 @@ mod tests {
         assert_eq!(d.check("a", 2, 1), Seen::New, "newer boot");
         d.mark("a", 2, 1);
         assert_eq!(d.check("a", 1, 5001), Seen::Stale, "old boot after restart");
+    }
+
+    #[test]
+    fn a_replaced_boot_keeps_its_window_for_rival_frames() {
+        let mut d = Dedup::new(10);
+        d.mark("a", 1, 7);
+        d.mark("a", 1, 8);
+        d.mark("a", 2, 1);
+        assert_eq!(d.check("a", 1, 9), Seen::Stale, "older boot, as before");
+        assert_eq!(d.check_rival("a", 1, 8), Seen::Duplicate, "recorded frame");
+        assert_eq!(d.check_rival("a", 1, 6), Seen::New);
+        assert_eq!(d.check_rival("a", 1, 9), Seen::New, "the old boot lives on");
+        d.mark_rival("a", 1, 9);
+        assert_eq!(d.check_rival("a", 1, 9), Seen::Duplicate);
+        assert_eq!(d.check_rival("a", 0, 1), Seen::Stale);
+        assert_eq!(d.check_rival("b", 3, 1), Seen::New, "never seen");
     }
 
     #[test]

@@ -199,6 +199,7 @@ impl Gossip {
             }
             Payload::Heartbeat(hb) => {
                 let mut tree = false;
+                let mut accepted = false;
                 if let Some(p) = self.peers.get_mut(&from).filter(|p| p.hello.is_some()) {
                     p.acked_by_peer = p.acked_by_peer.max(hb.acked.min(p.sent));
                     if hb.echo_us != 0 {
@@ -210,6 +211,10 @@ impl Gossip {
                     }
                     p.echo = Some((hb.sent_us, now.mono_us));
                     tree = p.is_node() && self.cfg.role == Role::Node;
+                    accepted = true;
+                }
+                if accepted {
+                    self.observe_clock(from, now, frame.header.ts_ms, hb.echo_us, hb.held_us);
                 }
                 if tree {
                     self.on_tree_control(now, from, &hb, out);

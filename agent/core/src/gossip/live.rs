@@ -26,14 +26,17 @@ impl Gossip {
             Role::Node => p.is_node(),
             Role::Viewer => p.hello.is_some(),
         });
+        let replay = h.flags.contains(Flags::REPLAY);
         if !sender_ok || h.origin == self.cfg.name {
-            // Gossip before Hello, gossip from a viewer, or our own frame coming back.
+            // Gossip before Hello, gossip from a viewer, or our own frame coming back (or
+            // another live host's with our name: `names`).
             if h.origin != self.cfg.name {
                 self.drop_frame();
+            } else if sender_ok && !replay && h.boot_id != self.cfg.boot_id {
+                self.on_rival_frame(now, from, bytes, &frame, out);
             }
             return;
         }
-        let replay = h.flags.contains(Flags::REPLAY);
         // Replay traffic counts in a sequence space of its own; live frames use the origin
         // name as is (no allocation on the hot path).
         let dedup_key: std::borrow::Cow<'_, str> = if replay {
@@ -51,6 +54,11 @@ impl Gossip {
                     self.counters.prunes += 1;
                     debug!(origin = %h.origin, peer = from, "duplicate; pruning the link for this origin");
                 }
+                return;
+            }
+            Seen::Stale if !replay && self.cfg.role == Role::Node => {
+                // Maybe another live host with this name (`names`); else a late frame.
+                self.on_rival_frame(now, from, bytes, &frame, out);
                 return;
             }
             Seen::Stale => {
@@ -95,6 +103,7 @@ impl Gossip {
             self.remember_descriptor(&frame.header, bytes, distance);
         }
         self.touch_host(&frame.header, distance, now);
+        self.hear_name(&frame.header.origin, frame.header.boot_id, now);
 
         let wanted = self.cfg.deliver_all || frame.header.kind == Kind::HostInfo;
         if wanted {

@@ -14,13 +14,17 @@
 //! - `live`: live gossip frames in and out.
 //! - `link`: hello, heartbeats, status and descriptors for newcomers.
 //! - [`backfill`]: the origin's ring of recent frames and a dashboard's gap tracker.
+//! - [`clock`]: the neighbours' clock offsets from heartbeats, and this node's.
+//! - [`names`]: two live hosts with one name (detection, the rivals' frames).
 //! - `replay`: routing backfill requests and replays through the mesh.
 //! - [`tree`]: epidemic broadcast trees (eager and lazy links per origin, grafts).
 
 pub mod backfill;
+pub mod clock;
 pub mod dedup;
 mod link;
 mod live;
+pub mod names;
 pub mod peer;
 mod replay;
 #[cfg(test)]
@@ -30,7 +34,7 @@ pub mod tree;
 use backfill::{GapTracker, OwnRing};
 use bytes::Bytes;
 use dedup::Dedup;
-use meshmon_proto::payload::{HostStatus, Role, Status};
+use meshmon_proto::payload::{HostStatus, LinkStatus, Role, Status};
 use meshmon_proto::{Flags, Frame, Header, Keyring, Kind, Payload};
 pub use peer::{Direction, Peer, PeerId};
 use std::collections::{BTreeMap, HashMap};
@@ -214,6 +218,10 @@ pub struct Gossip {
     /// Per origin: its broadcast tree (eager and lazy links), the link its newest frame
     /// arrived on first (the reverse path backfill takes), recent frames for grafts.
     trees: Trees,
+    /// Clock offset filters per link.
+    clocks: clock::Clocks,
+    /// Boots heard per origin name: two live hosts with one name.
+    names: names::Names,
 }
 
 impl Gossip {
@@ -238,6 +246,8 @@ impl Gossip {
             ring: OwnRing::default(),
             tracker: cfg_backfill.then(GapTracker::default),
             trees: Trees::new(cfg_max_origins),
+            clocks: clock::Clocks::default(),
+            names: names::Names::new(cfg_max_origins),
         }
     }
 
@@ -338,10 +348,22 @@ impl Gossip {
 
     /// What viewers are told about this node.
     pub fn status(&self) -> Status {
+        let mut hosts = self.hosts();
+        self.mark_conflicts(&mut hosts);
+        if let Some(me) = hosts.iter_mut().find(|h| h.name == self.cfg.name) {
+            me.clock_offset_ms = self.clock_offset_ms();
+        }
         Status {
             node: self.cfg.name.clone(),
-            hosts: self.hosts(),
-            links: self.peers.values().map(Peer::status).collect(),
+            hosts,
+            links: self
+                .peers
+                .iter()
+                .map(|(id, p)| LinkStatus {
+                    clock_offset_ms: self.link_clock_offset_ms(*id),
+                    ..p.status()
+                })
+                .collect(),
             frames_dropped: self.counters.dropped,
             auth_failures: self.counters.auth_failures,
             dashboard: self.hosts.get(&self.cfg.name).is_some_and(|h| h.dashboard),

@@ -169,6 +169,7 @@ impl Peer {
             frames_out: self.frames_out,
             dropped: self.dropped + self.rate_limited,
             auth_failures: self.auth_failures,
+            clock_offset_ms: None,
         }
     }
 }

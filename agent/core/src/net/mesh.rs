@@ -318,6 +318,13 @@ impl MeshTask {
                     SeriesKey::new(Metric::MeshAuthFailures),
                     c.auth_failures as f64,
                 ));
+                values.push((
+                    SeriesKey::new(Metric::MeshNameConflicts),
+                    self.gossip.name_conflicts() as f64,
+                ));
+                if let Some(off) = self.gossip.clock_offset_ms() {
+                    values.push((SeriesKey::new(Metric::HostClockOffsetMs), off as f64));
+                }
                 for p in self.encoder.encode(&values) {
                     self.feed(Input::Local(p)).await;
                 }

@@ -181,7 +181,7 @@ fn row<'a>(app: &App, t: Theme, h: &'a HostData, cols: &[(Col, u16)]) -> Row<'a>
                 (HostState::Stale, _) => t.state(state),
                 (HostState::Up, _) => Style::new(),
             };
-            Cell::from(Span::styled(format!("{mark}{}", h.name), style))
+            Cell::from(Span::styled(format!("{mark}{}{}", h.name, marks(h)), style))
         }
         Col::State => Cell::from(Span::styled(state.label(), t.state(state))),
         Col::Cpu => Cell::from(Span::styled(pct(s.cpu_pct), lvl(s.cpu_pct))),
@@ -211,6 +211,21 @@ fn row<'a>(app: &App, t: Theme, h: &'a HostData, cols: &[(Col, u16)]) -> Row<'a>
         Col::Tags => Cell::from(Span::styled(h.tags().join(","), t.dim())),
     });
     Row::new(cells)
+}
+
+/// After a host's name: two live hosts share it; its clock is off by more than 2 s.
+fn marks(h: &HostData) -> String {
+    let mut m = String::new();
+    if h.status.as_ref().is_some_and(|s| s.name_conflict) {
+        m.push_str(" [2 hosts!]");
+    }
+    if let Some(o) = h
+        .value(meshmon_proto::metrics::Metric::HostClockOffsetMs.name())
+        .filter(|o| o.abs() > 2_000.0)
+    {
+        m.push_str(&format!(" [clock {:+.0}s]", o / 1000.0));
+    }
+    m
 }
 
 fn spark<'a>(app: &App, t: Theme, h: &HostData, metric: &str, w: u16, i: usize) -> Cell<'a> {

@@ -5,6 +5,7 @@ use super::*;
 
 mod backfill;
 mod link;
+mod names;
 mod tree;
 use meshmon_proto::Key;
 use meshmon_proto::payload::{ByteBuf, HostInfo, Status};
