@@ -155,8 +155,15 @@ impl Gossip {
     }
 
     pub(super) fn touch_host(&mut self, h: &Header, hops: u8, now: Now) {
-        if !self.hosts.contains_key(&h.origin)
-            && self.hosts.len() >= self.cfg.max_origins
+        // A known host (every frame but a host's first): no allocation on the hot path.
+        if let Some(e) = self.hosts.get_mut(&h.origin) {
+            e.boot_id = h.boot_id;
+            e.last_seen_ms = now.wall_ms;
+            e.hops = hops;
+            e.frames += 1;
+            return;
+        }
+        if self.hosts.len() >= self.cfg.max_origins
             && let Some(oldest) = self
                 .hosts
                 .values()
