@@ -63,6 +63,19 @@ fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
 }
 
+/// Fails the test under CI, else skips it with a loud message.
+fn skip_or_fail(why: &str) -> Option<Lab> {
+    if in_ci() {
+        panic!(
+            "{why}; CI=true, so this is a failure, not a skip (run CI as root with iproute2 installed: .ci/run installs it)"
+        );
+    }
+    eprintln!(
+        "\n!!!!!!!! SKIPPED: {why}. This test did NOT run. (With CI=true it fails instead.) !!!!!!!!\n"
+    );
+    None
+}
+
 /// A running `meshmon agent` inside a namespace; killed with SIGKILL when dropped.
 pub struct NsAgent {
     pub name: String,
@@ -107,28 +120,26 @@ impl Lab {
     /// a loud message) where root or `ip` is missing outside CI; in CI that is a failure.
     pub fn new(tag: &str) -> Option<Lab> {
         if let Some(why) = missing() {
-            if in_ci() {
-                panic!(
-                    "{why}; CI=true, so this is a failure, not a skip (run CI as root with iproute2 installed: .ci/run does)"
-                );
-            }
-            eprintln!(
-                "\n!!!!!!!! SKIPPED: {why}. This test did NOT run. (With CI=true it fails instead.) !!!!!!!!\n"
-            );
-            return None;
+            return skip_or_fail(&why);
         }
         let base = format!("mmt-{tag}-");
         clean_stale(&base);
         let prefix = format!("{base}{}-", std::process::id());
-        let mut lab = Lab {
-            switch: format!("{prefix}sw"),
+        let switch = format!("{prefix}sw");
+        // A leftover of this very name (a PID reused after a killed run) goes first.
+        let _ = ip(&["netns", "del", &switch]);
+        // Root without the right to make namespaces (a container): like no root at all.
+        if let Err(e) = ip(&["netns", "add", &switch]) {
+            return skip_or_fail(&format!("namespace tests cannot create a namespace: {e}"));
+        }
+        let lab = Lab {
+            namespaces: vec![switch.clone()],
+            switch,
             prefix,
-            namespaces: Vec::new(),
             veths: 0,
             agents: Vec::new(),
         };
-        let sw = lab.switch.clone();
-        lab.add_ns_named(&sw);
+        ip_ok(&["-n", &lab.switch, "link", "set", "lo", "up"]);
         Some(lab)
     }
 
