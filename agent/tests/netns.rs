@@ -477,7 +477,7 @@ fn worst_hole(times: &[i64], from_ms: i64, to_ms: i64) -> (i64, i64) {
 fn a_mesh_split_in_two_for_30s_heals_and_the_store_is_whole() {
     const N: usize = 10;
     const SPLIT: Duration = Duration::from_secs(30);
-    const SEED: u64 = 0x6d65_7368_6d6f_6e;
+    const SEED: u64 = 0x006d_6573_686d_6f6e;
     /// From convergence to the split.
     const SETTLE: Duration = Duration::from_secs(3);
     /// The store is checked from the split to this long after the heal: the far half's first
@@ -499,9 +499,9 @@ fn a_mesh_split_in_two_for_30s_heals_and_the_store_is_whole() {
     let trunk = lab.trunk("brA", "brB");
     let ns: Vec<String> = names.iter().map(|n| lab.add_ns(n)).collect();
     let addr = |i: usize| format!("10.77.0.{}", i + 1);
-    for i in 0..N {
+    for (i, n) in ns.iter().enumerate() {
         let br = if half(i) == 0 { "brA" } else { "brB" };
-        lab.plug(&ns[i], "eth0", br, &format!("{}/24", addr(i)));
+        lab.plug(n, "eth0", br, &format!("{}/24", addr(i)));
     }
     let edges = partition_graph(SEED);
     let mut neighbours = vec![Vec::new(); N];
