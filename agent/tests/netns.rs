@@ -1,13 +1,18 @@
 //! Real network faults: every `meshmon agent` in a network namespace of its own, linked by veth
 //! pairs and bridges (`common::netns`), so that a cut is an interface going down and TCP
 //! connections stall as on a pulled cable. What is judged is only what an operator sees:
-//! `meshmon status --format json` run inside a node's namespace, and `meshmon query series`
+//! `meshmon status --format json` run inside a node's namespace, and `meshmon query export`
 //! on the dashboard's store. Nothing here depends on how the mesh forwards frames.
 //!
 //! - A cut link: a ring of 6 with 3 chords, one cable per mesh link (a bridge each), one end
 //!   of one link set down for 10 s, then up again.
 //! - A partition: 10 nodes on two bridges joined by a trunk, one a dashboard, a seeded random
-//!   graph with links across; the trunk is down for 30 s, then up again.
+//!   graph with links across; the trunk is down for 30 s, then up again. Each half keeps
+//!   hearing its own side, lists the other `down` then `up`, and the dashboard's store holds
+//!   every series of every host from the split to 10 s after the heal.
+//!
+//! `NETNS_KEEP=1` keeps a failed run's directory (configs, logs, store); `NETNS_SETTLE_S`
+//! changes the time from convergence to the split.
 //!
 //! Both need root and `ip` (iproute2): without them they fail under `CI=true` and are skipped,
 //! loudly, elsewhere. The measured figures are printed whatever happens; failures are collected
