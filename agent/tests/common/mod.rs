@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod netns;
+pub mod netns_watch;
 pub mod webhook;
 
 use meshmon_agent::gossip::Delivered;
