@@ -154,6 +154,21 @@ impl Ingestor {
         }
     }
 
+    /// Asks the mesh, through `wants`, for the frame `header` again.
+    fn ask_again(&mut self, origin: String, header: &Header) {
+        let want = Wanted {
+            origin,
+            boot_id: header.boot_id,
+            from_seq: header.seq,
+            to_seq: header.seq,
+        };
+        if let Some(w) = &self.wants
+            && w.try_send(want).is_err()
+        {
+            self.wants_dropped += 1;
+        }
+    }
+
     /// Handles one accepted frame. `now_ms` is this node's wall clock.
     pub fn on_frame(&mut self, d: Accepted, now_ms: u64) {
         if d.header.flags.contains(Flags::LINK) {
@@ -238,19 +253,17 @@ impl Ingestor {
                     if !self.send(Ingest::Samples(samples)) {
                         // Not held: the position stays below it, and the mesh is asked for
                         // the frame again (it is in its origin's ring for 15 minutes).
-                        let want = Wanted {
-                            origin,
-                            boot_id: d.header.boot_id,
-                            from_seq: d.header.seq,
-                            to_seq: d.header.seq,
-                        };
-                        if let Some(w) = &self.wants
-                            && w.try_send(want).is_err()
-                        {
-                            self.wants_dropped += 1;
-                        }
+                        self.ask_again(origin, &d.header);
                         return;
                     }
+                }
+                // A live delta decoded without its key frame (this node joined mid-stream, or
+                // frames before it were missed) lacks the values that did not change: not
+                // held, so the position stays below it, and asked for again. The origin's
+                // replay starts from the key frame before it and decodes whole.
+                if !d.replay && gap.is_some() {
+                    self.ask_again(origin, &d.header);
+                    return;
                 }
             }
             _ => return,
@@ -267,5 +280,76 @@ impl Ingestor {
                 seq: pos.1,
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::writer::{StoreConfig, start_writer};
+    use meshmon_proto::metrics::Metric;
+    use meshmon_proto::samples::SampleEncoder;
+
+    fn accepted(seq: u64, payload: Payload) -> Accepted {
+        Accepted {
+            header: Header {
+                kind: payload.kind(),
+                flags: Flags::default(),
+                origin: "o".into(),
+                boot_id: 7,
+                seq,
+                ts_ms: 1_000 * seq,
+            },
+            hops: 1,
+            payload,
+            own: false,
+            replay: false,
+        }
+    }
+
+    fn values(cpu: f64) -> Vec<(SeriesKey, f64)> {
+        vec![
+            (SeriesKey::new(Metric::CpuUsagePct), cpu),
+            (SeriesKey::new(Metric::MemTotalBytes), 8e9),
+        ]
+    }
+
+    /// Feeds the origin's table, key frame (unless `skip_key`) and three deltas; returns the
+    /// sequence numbers asked for again.
+    fn asked_again(skip_key: bool) -> Vec<u64> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let writer = start_writer(StoreConfig::new(dir.path().join("s.db"))).expect("writer");
+        let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+        let mut ing = Ingestor::new(writer.sender()).with_wants(tx);
+        let mut enc = SampleEncoder::new();
+        let mut seq = 0;
+        for (i, cpu) in [1.0, 2.0, 3.0, 4.0].into_iter().enumerate() {
+            for p in enc.encode(&values(cpu)) {
+                seq += 1;
+                let key = matches!(&p, Payload::Samples(s) if s.k);
+                if i == 0 && key && skip_key {
+                    continue;
+                }
+                ing.on_frame(accepted(seq, p), 10_000);
+            }
+        }
+        let mut asked = Vec::new();
+        while let Ok(w) = rx.try_recv() {
+            assert_eq!((w.from_seq, w.to_seq), (w.from_seq, w.from_seq));
+            asked.push(w.from_seq);
+        }
+        asked
+    }
+
+    #[test]
+    fn deltas_decoded_without_their_key_frame_are_asked_for_again() {
+        // Table = 1, key frame = 2 (missed), deltas 3, 4, 5: mem.total_bytes, unchanged, is
+        // in none of them.
+        assert_eq!(asked_again(true), vec![3, 4, 5]);
+        assert_eq!(
+            asked_again(false),
+            Vec::<u64>::new(),
+            "a whole stream asks for nothing"
+        );
     }
 }
