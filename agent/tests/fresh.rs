@@ -56,7 +56,10 @@ fn newest_cpu(src: &[&str]) -> Option<(i64, Duration)> {
         .last()
         .and_then(|r| r["ts"].as_str())
         .and_then(meshmon_dashboard::time::parse_rfc3339)?;
-    Some((ts, Duration::from_millis(u64::try_from(now - ts).unwrap_or(0))))
+    Some((
+        ts,
+        Duration::from_millis(u64::try_from(now - ts).unwrap_or(0)),
+    ))
 }
 
 fn at(start: Instant, after: Duration) {
@@ -85,7 +88,10 @@ fn queries_are_fresh_from_start_on_and_the_file_answers_once_the_node_stops() {
     at(start, Duration::from_secs(5));
     let (_, age) = newest_cpu(cfg).expect("rows 5 s after start");
     eprintln!("5 s after start: newest row {age:?} old");
-    assert!(age <= Duration::from_millis(2500), "5 s: newest row {age:?} old");
+    assert!(
+        age <= Duration::from_millis(2500),
+        "5 s: newest row {age:?} old"
+    );
 
     // The series the host has come closest, in the error.
     let out = meshmon_query(&[
@@ -124,7 +130,10 @@ fn queries_are_fresh_from_start_on_and_the_file_answers_once_the_node_stops() {
     at(start, Duration::from_secs(45));
     let (_, age) = newest_cpu(cfg).expect("rows 45 s after start");
     eprintln!("45 s after start: newest row {age:?} old");
-    assert!(age <= Duration::from_millis(2500), "45 s: newest row {age:?} old");
+    assert!(
+        age <= Duration::from_millis(2500),
+        "45 s: newest row {age:?} old"
+    );
     let (live, _) = newest_cpu(cfg).expect("rows");
 
     // Stopped (SIGTERM flushes): the file answers alone, at once, with the rows the head had.
@@ -133,8 +142,20 @@ fn queries_are_fresh_from_start_on_and_the_file_answers_once_the_node_stops() {
     let db_arg = db.to_string_lossy().into_owned();
     let asked = Instant::now();
     let (stored, _) = newest_cpu(&["--db", &db_arg]).expect("rows from the file");
-    assert!(asked.elapsed() < Duration::from_secs(2), "{:?}", asked.elapsed());
-    assert!(stored >= live, "the file has what the head had: {stored} < {live}");
-    let stats = json(&["stats", "--host", "p1", "--since", "5m", "--format", "json", "--db", &db_arg]);
-    assert!(stats.iter().any(|r| r["metric"] == "cpu.usage_pct"), "{stats:?}");
+    assert!(
+        asked.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        asked.elapsed()
+    );
+    assert!(
+        stored >= live,
+        "the file has what the head had: {stored} < {live}"
+    );
+    let stats = json(&[
+        "stats", "--host", "p1", "--since", "5m", "--format", "json", "--db", &db_arg,
+    ]);
+    assert!(
+        stats.iter().any(|r| r["metric"] == "cpu.usage_pct"),
+        "{stats:?}"
+    );
 }

@@ -133,7 +133,11 @@ fn queries_merge_the_running_writers_head_with_the_file() {
             .map(|o| o.text)
             .unwrap_or_else(|e| panic!("series: {e}")),
     );
-    assert_eq!(got.len(), 1190 + 1, "written, unwritten and the late sample");
+    assert_eq!(
+        got.len(),
+        1190 + 1,
+        "written, unwritten and the late sample"
+    );
     assert_eq!(got.last().map(|p| p.1), Some(1189.0));
     let late = meshmon_dashboard::time::format_rfc3339(T0 + 10_500);
     assert!(got.contains(&(late, -1.0)), "the late sample");
@@ -155,7 +159,11 @@ fn queries_merge_the_running_writers_head_with_the_file() {
 
     let hosts = json.hosts().expect("hosts");
     assert!(hosts.text.contains("\"host\":\"b\""), "{}", hosts.text);
-    assert!(hosts.text.contains("\"version\":\"9.9.9\""), "{}", hosts.text);
+    assert!(
+        hosts.text.contains("\"version\":\"9.9.9\""),
+        "{}",
+        hosts.text
+    );
 
     let mut csv = Vec::new();
     q(&db, now, Format::Csv)
@@ -167,7 +175,10 @@ fn queries_merge_the_running_writers_head_with_the_file() {
     // The node stops (its final flush writes everything): the file answers alone, at once.
     drop(endpoint);
     w.shutdown();
-    assert!(!socket_path(&db).exists(), "the socket is removed at the end");
+    assert!(
+        !socket_path(&db).exists(),
+        "the socket is removed at the end"
+    );
     let started = Instant::now();
     let alone = points(
         &json
@@ -223,7 +234,8 @@ fn bad_and_oversized_requests_get_an_error_and_the_endpoint_keeps_serving() {
     assert_eq!(mode & 0o777, 0o600);
     let ask = |bytes: &[u8]| -> Vec<u8> {
         let mut s = std::os::unix::net::UnixStream::connect(&path).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+        s.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
         s.write_all(bytes).expect("write");
         let mut out = Vec::new();
         let _ = s.read_to_end(&mut out);

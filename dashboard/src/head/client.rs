@@ -50,6 +50,13 @@ pub fn fetch(db: &Path, req: &HeadRequest) -> Fetched {
             {
                 return Fetched::NotRunning;
             }
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                return Fetched::Failed(format!(
+                    "'{}' is private to the node's user (mode 0600); run the query as that \
+                     user or root",
+                    path.display()
+                ));
+            }
             Ok(Err(e)) => return Fetched::Failed(format!("'{}': {e}", path.display())),
             Err(_) => return Fetched::Failed(format!("'{}': connect timed out", path.display())),
         };

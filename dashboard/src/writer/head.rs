@@ -103,8 +103,22 @@ pub(crate) fn build(mem: &Mem, req: &HeadRequest) -> HeadReply {
             h.samples.extend_from_slice(samples);
         }
     }
-    for (idx, s) in mem.series.iter().enumerate() {
-        let Some(o) = s.open.as_ref().filter(|o| o.dirty && overlaps(o.window)) else {
+    // One host's series, or all.
+    let candidates: Box<dyn Iterator<Item = usize>> = match &req.host {
+        Some(h) => {
+            let mut of_host: Vec<usize> = mem
+                .host_idx
+                .get(h)
+                .map(|&i| mem.hosts[i].series.values().copied().collect())
+                .unwrap_or_default();
+            of_host.sort_unstable();
+            Box::new(of_host.into_iter())
+        }
+        None => Box::new(0..mem.series.len()),
+    };
+    for idx in candidates {
+        let open = mem.series[idx].open.as_ref();
+        let Some(o) = open.filter(|o| o.dirty && overlaps(o.window)) else {
             continue;
         };
         if !wanted(idx) {
