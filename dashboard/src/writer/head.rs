@@ -56,54 +56,13 @@ pub(crate) fn build(mem: &Mem, req: &HeadRequest) -> HeadReply {
         req.host
             .as_ref()
             .is_none_or(|h| mem.hosts[s.host].name == *h)
-            && (req.names.is_empty() || req.names.iter().any(|n| *n == s.key.name))
+            && (req.names.is_empty() || req.names.contains(&s.key.name))
     };
-    // Per series (index into `reply.series`), built in series order.
+    // Per series index, sorted by it at the end.
     let mut out: HashMap<usize, HeadSeries> = HashMap::new();
-    let entry = |idx: usize, out: &mut HashMap<usize, HeadSeries>| -> usize {
-        if !out.contains_key(&idx) {
-            let s = &mem.series[idx];
-            out.insert(
-                idx,
-                HeadSeries {
-                    host: mem.hosts[s.host].name.clone(),
-                    name: s.key.name.clone(),
-                    labels: s.key.labels.clone(),
-                    ..HeadSeries::default()
-                },
-            );
-            return s.key.name.len() + mem.hosts[s.host].name.len() + 16;
-        }
-        0
-    };
     let full = |size: usize| size > MAX_REPLY - SLACK;
-    for s in &mem.sealed {
-        if !overlaps(s.window) || !wanted(s.series) {
-            continue;
-        }
-        if full(size) {
-            reply.truncated = true;
-            break;
-        }
-        size += entry(s.series, &mut out) + s.blob.len();
-        if let Some(h) = out.get_mut(&s.series) {
-            h.chunks.push(ByteBuf::from(s.blob.clone()));
-        }
-    }
-    for (&(idx, w), samples) in &mem.late {
-        if !overlaps(w) || !wanted(idx) {
-            continue;
-        }
-        if full(size) {
-            reply.truncated = true;
-            break;
-        }
-        size += entry(idx, &mut out) + samples.len() * 16;
-        if let Some(h) = out.get_mut(&idx) {
-            h.samples.extend_from_slice(samples);
-        }
-    }
-    // One host's series, or all.
+    // Open chunks first: under the size cap, the newest data is what a query misses least
+    // gladly. One host's series, or all.
     let candidates: Box<dyn Iterator<Item = usize>> = match &req.host {
         Some(h) => {
             let mut of_host: Vec<usize> = mem
@@ -129,16 +88,61 @@ pub(crate) fn build(mem: &Mem, req: &HeadRequest) -> HeadReply {
             break;
         }
         let blob = o.enc.to_blob();
-        size += entry(idx, &mut out) + blob.len() + o.ooo.len() * 16;
-        if let Some(h) = out.get_mut(&idx) {
-            h.chunks.push(ByteBuf::from(blob));
-            h.samples.extend_from_slice(&o.ooo);
+        size += blob.len() + o.ooo.len() * 16;
+        let h = slot(mem, &mut out, idx, &mut size);
+        h.chunks.push(ByteBuf::from(blob));
+        h.samples.extend_from_slice(&o.ooo);
+    }
+    for s in &mem.sealed {
+        if !overlaps(s.window) || !wanted(s.series) {
+            continue;
         }
+        if full(size) {
+            reply.truncated = true;
+            break;
+        }
+        size += s.blob.len();
+        slot(mem, &mut out, s.series, &mut size)
+            .chunks
+            .push(ByteBuf::from(s.blob.clone()));
+    }
+    for (&(idx, w), samples) in &mem.late {
+        if !overlaps(w) || !wanted(idx) {
+            continue;
+        }
+        if full(size) {
+            reply.truncated = true;
+            break;
+        }
+        size += samples.len() * 16;
+        slot(mem, &mut out, idx, &mut size)
+            .samples
+            .extend_from_slice(samples);
     }
     let mut series: Vec<(usize, HeadSeries)> = out.into_iter().collect();
     series.sort_by_key(|(i, _)| *i);
     reply.series = series.into_iter().map(|(_, s)| s).collect();
     reply
+}
+
+/// The reply's entry of series `idx`, made on first use (its size added to `size`).
+fn slot<'a>(
+    mem: &Mem,
+    out: &'a mut HashMap<usize, HeadSeries>,
+    idx: usize,
+    size: &mut usize,
+) -> &'a mut HeadSeries {
+    out.entry(idx).or_insert_with(|| {
+        let s = &mem.series[idx];
+        let host = &mem.hosts[s.host].name;
+        *size += s.key.name.len() + host.len() + 16;
+        HeadSeries {
+            host: host.clone(),
+            name: s.key.name.clone(),
+            labels: s.key.labels.clone(),
+            ..HeadSeries::default()
+        }
+    })
 }
 
 #[cfg(test)]
