@@ -9,6 +9,8 @@
 //! is written within [`IO_TIMEOUT`]. A full writer queue is answered with an error (the query
 //! then reads the file alone), never waited on.
 //!
+//! On shutdown, connections still open are closed at once.
+//!
 //! Not here: building the reply (`writer::head`), the query side ([`super::client`]).
 
 use super::{HEAD_VERSION, HeadReply, HeadRequest, MAX_REQUEST, frame_len};
@@ -65,9 +67,13 @@ pub fn start(
                         debug!("head endpoint busy; connection closed");
                         continue;
                     };
-                    let writer = writer.clone();
+                    let (writer, stop) = (writer.clone(), stop.clone());
                     conns.spawn(async move {
-                        serve(stream, &writer).await;
+                        // Shutdown does not wait for a slow client or answer.
+                        tokio::select! {
+                            () = stop.cancelled() => {}
+                            () = serve(stream, &writer) => {}
+                        }
                         drop(permit);
                     });
                 }
