@@ -217,6 +217,12 @@ fn a_stale_socket_means_the_file_alone_without_waiting() {
     let (w, _clock) = writer(&db, T0 + 60_000);
     let endpoint = Endpoint::start(&db, &w);
     assert!(matches!(fetch(&db, &req), Fetched::Head(_)));
+    // From inside an async runtime too (`meshmon demo` asks from one).
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let inside = rt.block_on(async { fetch(&db, &req) });
+    assert!(matches!(inside, Fetched::Head(_)), "{inside:?}");
     drop(endpoint);
     w.shutdown();
 }

@@ -26,12 +26,26 @@ pub enum Fetched {
     Failed(String),
 }
 
-/// Asks the node whose store is `db` for its head.
+/// Asks the node whose store is `db` for its head. Blocks (at most [`CONNECT_TIMEOUT`] plus
+/// [`ANSWER_TIMEOUT`]); callable from inside an async runtime too (it then asks from a thread
+/// of its own).
 pub fn fetch(db: &Path, req: &HeadRequest) -> Fetched {
     let path = socket_path(db);
     if !path.exists() {
         return Fetched::NotRunning;
     }
+    if tokio::runtime::Handle::try_current().is_ok() {
+        // A runtime cannot be started inside another one's context.
+        return std::thread::scope(|s| {
+            s.spawn(|| ask(&path, req))
+                .join()
+                .unwrap_or_else(|_| Fetched::Failed("the head request panicked".into()))
+        });
+    }
+    ask(&path, req)
+}
+
+fn ask(path: &Path, req: &HeadRequest) -> Fetched {
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -40,7 +54,7 @@ pub fn fetch(db: &Path, req: &HeadRequest) -> Fetched {
         Err(e) => return Fetched::Failed(format!("cannot start a runtime: {e}")),
     };
     rt.block_on(async {
-        let stream = match tokio::time::timeout(CONNECT_TIMEOUT, UnixStream::connect(&path)).await {
+        let stream = match tokio::time::timeout(CONNECT_TIMEOUT, UnixStream::connect(path)).await {
             Ok(Ok(s)) => s,
             Ok(Err(e))
                 if matches!(
