@@ -6,9 +6,17 @@
 //! (RFC 3339 or a duration ago), selectors and steps, and reports bad ones as
 //! [`StoreError::BadArgument`]. It also turns the writer's status file into a warning, so a
 //! store that cannot be written right now is visible in every query.
+//!
+//! Fresh data: before reading the file, each query asks the node that writes it (if one is
+//! running) for its head, the data it has not flushed yet ([`crate::head`]), and merges it,
+//! so results include what the node received up to about a second ago. No node answering
+//! (stopped, or `--db` on a copy) means the file alone, with no wait; a node that answers
+//! badly gives a warning and the file alone.
 
 use crate::error::StoreError;
-use crate::reader::{Reader, selector_text};
+use crate::head::client::{Fetched, fetch};
+use crate::head::{HEAD_VERSION, HeadRequest};
+use crate::reader::{Reader, check_metric_names, selector_text};
 use crate::time::{format_rfc3339, parse_time_arg};
 use crate::writer::read_status;
 use meshmon_proto::Selector;
@@ -80,14 +88,56 @@ pub enum Cell {
 }
 
 impl Query<'_> {
-    fn open(&self) -> Result<Reader, StoreError> {
-        Reader::open(self.db)
+    /// The store, with the running node's head merged in when `head` is asked for; the
+    /// second value is a warning when the head was wanted but could not be had.
+    fn open(&self, head: Option<HeadRequest>) -> Result<(Reader, Option<String>), StoreError> {
+        // The head first, then the file: what the head held is then in one or the other.
+        let fetched = head.map(|req| fetch(self.db, &req));
+        let reader = Reader::open(self.db)?;
+        Ok(match fetched {
+            None | Some(Fetched::NotRunning) => (reader, None),
+            Some(Fetched::Head(h)) => {
+                let warn = h.truncated.then(|| {
+                    "the node's unwritten data is larger than a reply may be; some of the \
+                     newest data may be missing here"
+                        .to_owned()
+                });
+                (reader.with_head(h), warn)
+            }
+            Some(Fetched::Failed(e)) => (
+                reader,
+                Some(format!(
+                    "cannot get the newest data from the running node ({e}); showing the \
+                     store file only, which lags by up to store.flush_interval"
+                )),
+            ),
+        })
     }
 
-    fn done(&self, headers: &[&str], rows: &[Vec<Cell>]) -> Output {
+    /// A head request for `[since, until]`.
+    fn head(&self, host: Option<&str>, names: Vec<String>, since: i64, until: i64) -> HeadRequest {
+        HeadRequest {
+            version: HEAD_VERSION,
+            host: host.map(str::to_owned),
+            keys: host.is_some(),
+            names,
+            since_ms: since,
+            until_ms: until,
+            ..HeadRequest::default()
+        }
+    }
+
+    fn done(&self, headers: &[&str], rows: &[Vec<Cell>], head_warning: Option<String>) -> Output {
         Output {
             text: render(self.format, headers, rows),
-            warning: store_warning(self.db),
+            warning: self.warning(head_warning),
+        }
+    }
+
+    fn warning(&self, head_warning: Option<String>) -> Option<String> {
+        match (store_warning(self.db), head_warning) {
+            (Some(a), Some(b)) => Some(format!("{a}\nmeshmon: {b}")),
+            (a, b) => a.or(b),
         }
     }
 
@@ -101,13 +151,21 @@ impl Query<'_> {
     /// clock_offset_ms` (the host's last published `host.clock_offset_ms` in the 5 minutes
     /// before it was last heard; null when it published none).
     pub fn hosts(&self) -> Result<Output, StoreError> {
-        let reader = self.open()?;
         let offset_sel = Selector {
             name: meshmon_proto::metrics::Metric::HostClockOffsetMs
                 .name()
                 .to_owned(),
             labels: Vec::new(),
         };
+        // The head's host sightings, and its recent clock offsets (the column below).
+        let (reader, warn) = self.open(Some(HeadRequest {
+            version: HEAD_VERSION,
+            hosts: true,
+            names: vec![offset_sel.name.clone()],
+            since_ms: self.now_ms.saturating_sub(5 * 60_000),
+            until_ms: self.now_ms,
+            ..HeadRequest::default()
+        }))?;
         let rows: Vec<Vec<Cell>> = reader
             .hosts(self.now_ms)?
             .into_iter()
@@ -146,7 +204,7 @@ impl Query<'_> {
             "tags",
             "clock_offset_ms",
         ];
-        Ok(self.done(&headers, &rows))
+        Ok(self.done(&headers, &rows, warn))
     }
 
     /// `meshmon query series`: `ts, value` of the one series `metric` selects (default range:
@@ -165,7 +223,13 @@ impl Query<'_> {
         let step = step
             .map(|s| meshmon_proto::units::parse_duration(s).map_err(StoreError::BadArgument))
             .transpose()?;
-        let mut found = self.open()?.series(host, &sel, since, until, step)?;
+        let (reader, warn) = self.open(Some(self.head(
+            Some(host),
+            vec![sel.name.clone()],
+            since,
+            until,
+        )))?;
+        let mut found = reader.series(host, &sel, since, until, step)?;
         if found.len() > 1 {
             let names: Vec<String> = found.iter().take(10).map(|s| s.key.to_string()).collect();
             return Err(StoreError::BadArgument(format!(
@@ -182,7 +246,7 @@ impl Query<'_> {
             .into_iter()
             .map(|(t, v)| vec![Cell::Time(t), Cell::Num(v)])
             .collect();
-        Ok(self.done(&["ts", "value"], &rows))
+        Ok(self.done(&["ts", "value"], &rows, warn))
     }
 
     /// `meshmon query stats`: `metric, count, min, max, avg, p95, last` per selected series
@@ -200,8 +264,9 @@ impl Query<'_> {
             .collect::<Result<Vec<_>, _>>()?;
         let since = self.time(since, self.now_ms - 3_600_000)?;
         let until = self.time(until, self.now_ms)?;
-        let rows: Vec<Vec<Cell>> = self
-            .open()?
+        let names = sels.iter().map(|s| s.name.clone()).collect();
+        let (reader, warn) = self.open(Some(self.head(Some(host), names, since, until)))?;
+        let rows: Vec<Vec<Cell>> = reader
             .stats(host, &sels, since, until)?
             .into_iter()
             .map(|(key, st)| {
@@ -230,6 +295,7 @@ impl Query<'_> {
         Ok(self.done(
             &["metric", "count", "min", "max", "avg", "p95", "last"],
             &rows,
+            warn,
         ))
     }
 
@@ -239,8 +305,9 @@ impl Query<'_> {
         let since = since
             .map(|s| parse_time_arg(s, self.now_ms).map_err(StoreError::BadArgument))
             .transpose()?;
-        let rows: Vec<Vec<Cell>> = self
-            .open()?
+        // The alert thread writes alert rows as they change: the file is current.
+        let (reader, warn) = self.open(None)?;
+        let rows: Vec<Vec<Cell>> = reader
             .alerts(all, since)?
             .into_iter()
             .map(|a| {
@@ -260,7 +327,7 @@ impl Query<'_> {
         let headers = [
             "id", "rule", "host", "state", "severity", "started", "ended", "value", "acked",
         ];
-        Ok(self.done(&headers, &rows))
+        Ok(self.done(&headers, &rows, warn))
     }
 
     /// `meshmon query checks`: `check, host, up, status, latency_ms, cert_days_left,
@@ -270,7 +337,9 @@ impl Query<'_> {
     pub fn checks(&self, since: Option<&str>, until: Option<&str>) -> Result<Output, StoreError> {
         let since = self.time(since, self.now_ms - 3_600_000)?;
         let until = self.time(until, self.now_ms)?;
-        let found = self.open()?.checks(since, until)?;
+        let (reader, warn) =
+            self.open(Some(self.head(None, check_metric_names(), since, until)))?;
+        let found = reader.checks(since, until)?;
         let mut per_check: std::collections::BTreeMap<&str, (i64, i64)> = Default::default();
         for r in &found {
             let e = per_check.entry(r.check.as_str()).or_default();
@@ -307,7 +376,7 @@ impl Query<'_> {
             "down_from",
             "vantages",
         ];
-        let mut out = self.done(&headers, &rows);
+        let mut out = self.done(&headers, &rows, warn);
         if self.format == Format::Table && !per_check.is_empty() {
             out.text.push('\n');
             for (check, (down, of)) in per_check {
@@ -334,7 +403,7 @@ impl Query<'_> {
         }
         let since = self.time(since, 0)?;
         let until = self.time(until, self.now_ms)?;
-        let reader = self.open()?;
+        let (reader, warn) = self.open(Some(self.head(Some(host), Vec::new(), since, until)))?;
         let json = self.format == Format::Json;
         out.write_all(if json { b"[" } else { b"metric,ts,value\n" })?;
         let mut first = true;
@@ -359,7 +428,7 @@ impl Query<'_> {
         if json {
             out.write_all(if first { b"]\n" } else { b"\n]\n" })?;
         }
-        Ok(store_warning(self.db))
+        Ok(self.warning(warn))
     }
 }
 

@@ -19,6 +19,7 @@
 //! - [`writer`]: the writer thread, its queue, health and failure handling.
 //! - [`alertdb`]: the alert tables (episodes, notification outbox, silences), read-write.
 //! - [`reader`]: read-only queries (hosts, series, stats, export, alerts).
+//! - [`head`]: a running node's unwritten data, served on `<store>.sock` for fresh queries.
 //! - [`cli`]: `meshmon query` output as table, JSON or CSV, from parsed arguments.
 //! - [`codec`]: byte formats of raw chunks and rollup blocks.
 //! - [`agg`]: aggregates (count/min/max/avg/p95/last) and rollup buckets.
@@ -37,6 +38,7 @@ pub mod cli;
 pub mod codec;
 pub mod config;
 pub mod error;
+pub mod head;
 pub mod ingest;
 pub mod layout;
 pub mod reader;
@@ -52,5 +54,6 @@ pub use error::StoreError;
 pub use reader::Reader;
 pub use time::Clock;
 pub use writer::{
-    CallSender, Ingest, IngestSender, Sample, StoreConfig, WriterHandle, WriterHealth, start_writer,
+    CallSender, HeadSender, Ingest, IngestSender, Sample, StoreConfig, WriterHandle, WriterHealth,
+    start_writer,
 };

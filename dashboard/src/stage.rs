@@ -1,5 +1,5 @@
 //! The dashboard stage of a node: opens the store (its one writer thread), starts the alert
-//! thread and the ingest task, and routes each accepted frame by payload kind: `AlertSync` to
+//! thread, the ingest task and the head endpoint (fresh queries, [`crate::head`]), and routes each accepted frame by payload kind: `AlertSync` to
 //! the alert thread directly, everything else to ingestion. Nothing here waits on a queue: a
 //! full one drops and counts, so a slow or locked store never holds up the mesh.
 //!
@@ -80,6 +80,13 @@ pub fn start(p: StageParams<'_>, tracker: &TaskTracker, shutdown: &CancellationT
         }
     };
     let writer = start_writer_logged(p.cfg.store.clone());
+    // Fresh queries: the writer's unwritten data, on `<store>.sock`.
+    crate::head::serve::start(
+        crate::head::socket_path(path),
+        writer.heads(),
+        tracker,
+        shutdown,
+    );
     let mut ingestor = Ingestor::new(writer.sender()).with_wants(p.wants.clone());
     let params = AlertParams {
         node: p.node.to_owned(),

@@ -1,4 +1,6 @@
-//! `meshmon query`: its arguments and the call into the store's queries.
+//! `meshmon query`: its arguments and the call into the store's queries. On a node without
+//! the dashboard role (and without `--db`), `query hosts` answers from the node's live view:
+//! the host table `meshmon status` gets over the node's port.
 
 use super::{Failure, config_failure};
 use crate::config::Config;
@@ -129,23 +131,25 @@ pub fn query(what: QueryCmd) -> Result<(), Failure> {
         | QueryCmd::Checks { src, .. }
         | QueryCmd::Export { src, .. } => src,
     };
+    let format = match src.format {
+        QueryFormat::Table => F::Table,
+        QueryFormat::Json => F::Json,
+        QueryFormat::Csv => F::Csv,
+    };
     let db = match &src.db {
         Some(p) => p.clone(),
         None => {
-            Config::load(src.config.as_deref())
-                .map_err(config_failure)?
-                .dashboard
-                .store
-                .path
+            let cfg = Config::load(src.config.as_deref()).map_err(config_failure)?;
+            if !cfg.agent.node.dashboard && matches!(what, QueryCmd::Hosts { .. }) {
+                print!("{}", live_hosts(&cfg, format)?);
+                return Ok(());
+            }
+            cfg.dashboard.store.path
         }
     };
     let q = Query {
         db: &db,
-        format: match src.format {
-            QueryFormat::Table => F::Table,
-            QueryFormat::Json => F::Json,
-            QueryFormat::Csv => F::Csv,
-        },
+        format,
         now_ms: meshmon_dashboard::time::now_ms(),
     };
     let fail = |e: StoreError| {
@@ -202,4 +206,61 @@ pub fn query(what: QueryCmd) -> Result<(), Failure> {
     }
     print!("{}", out.text);
     Ok(())
+}
+
+/// How long `query hosts` waits for a node without the dashboard role.
+const LIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// `query hosts` of a node without a store: its live host table, as `meshmon status` gets it
+/// (`uptime_s` is unknown there: null).
+fn live_hosts(cfg: &Config, format: meshmon_dashboard::cli::Format) -> Result<String, Failure> {
+    use meshmon_dashboard::cli::{Cell, render};
+    let target = crate::viewer::local_target(cfg.agent.node.listen);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let status = rt.block_on(crate::viewer::fetch_status(
+        &target,
+        cfg.agent.node.keyring.clone(),
+        LIVE_TIMEOUT,
+    ))?;
+    let now = crate::net::mesh::wall_ms();
+    let mut hosts = status.hosts;
+    hosts.sort_by(|a, b| a.name.cmp(&b.name));
+    let rows: Vec<Vec<Cell>> = hosts
+        .iter()
+        .map(|h| {
+            let text = |s: &str| {
+                if s.is_empty() {
+                    Cell::Null
+                } else {
+                    Cell::Str(s.to_owned())
+                }
+            };
+            vec![
+                Cell::Str(h.name.clone()),
+                Cell::Str(super::status::host_state(h, now).into()),
+                Cell::Time(i64::try_from(h.last_seen_ms).unwrap_or(i64::MAX)),
+                Cell::Int(i64::from(h.hops)),
+                text(&h.version),
+                text(&h.os),
+                Cell::Null,
+                Cell::List(h.tags.clone()),
+                h.clock_offset_ms.map_or(Cell::Null, Cell::Int),
+            ]
+        })
+        .collect();
+    let headers = [
+        "host",
+        "status",
+        "last_seen",
+        "hops",
+        "version",
+        "os",
+        "uptime_s",
+        "tags",
+        "clock_offset_ms",
+    ];
+    Ok(render(format, &headers, &rows))
 }

@@ -7,6 +7,7 @@ use super::{Pref, Reader};
 use crate::agg::{Stats, StatsAcc};
 use crate::error::StoreError;
 use crate::layout::Res;
+use meshmon_proto::SeriesKey;
 use meshmon_proto::metrics::Metric;
 use std::collections::BTreeMap;
 
@@ -17,6 +18,11 @@ const METRICS: [Metric; 4] = [
     Metric::CheckLatencyMs,
     Metric::CheckCertDaysLeft,
 ];
+
+/// The metric names `meshmon query checks` reads.
+pub fn check_metric_names() -> Vec<String> {
+    METRICS.iter().map(|m| m.name().to_owned()).collect()
+}
 
 /// Ranges longer than this read one-minute rollups wherever they exist (raw otherwise).
 const ROLLUP_ABOVE_MS: i64 = 24 * 3_600_000;
@@ -56,9 +62,10 @@ impl Reader {
                 Pref::Raw
             };
             let mut found: BTreeMap<(String, String), [Option<Stats>; 4]> = BTreeMap::new();
-            for (sid, host, i, check) in self.check_series()? {
+            for (sid, key, host, i, check) in self.check_series()? {
                 let mut acc = StatsAcc::new();
-                self.visit(&fl, sid, since, until, pref, &mut acc)?;
+                let head = self.head_samples(&host, &key);
+                self.visit(&fl, sid, head, since, until, pref, &mut acc)?;
                 if let Some(st) = acc.finish() {
                     found.entry((check, host)).or_default()[i] = Some(st);
                 }
@@ -70,8 +77,12 @@ impl Reader {
         })
     }
 
-    /// (series id, host, index in [`METRICS`], check label) of every `check.*` series.
-    fn check_series(&self) -> Result<Vec<(i64, String, usize, String)>, StoreError> {
+    /// (series id in the file, key, host, index in [`METRICS`], check label) of every
+    /// `check.*` series of the file and the head.
+    #[allow(clippy::type_complexity)]
+    fn check_series(
+        &self,
+    ) -> Result<Vec<(Option<i64>, SeriesKey, String, usize, String)>, StoreError> {
         let mut st = self
             .conn
             .prepare_cached(
@@ -91,13 +102,26 @@ impl Reader {
             .map_err(|e| self.err(e))?
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| self.err(e))?;
-        Ok(rows
+        let mut found: Vec<(Option<i64>, SeriesKey, String)> = rows
             .into_iter()
             .filter_map(|(id, host, name, labels)| {
                 let labels: Vec<(String, String)> = serde_json::from_str(&labels).ok()?;
-                let check = labels.into_iter().find(|(k, _)| k == "check")?.1;
-                let i = METRICS.iter().position(|m| m.name() == name)?;
-                Some((id, host, i, check))
+                Some((Some(id), SeriesKey { name, labels }, host))
+            })
+            .collect();
+        if let Some(head) = &self.head {
+            for (host, key) in head.all() {
+                if !found.iter().any(|(_, k, h)| k == key && h == host) {
+                    found.push((None, key.clone(), host.to_owned()));
+                }
+            }
+        }
+        Ok(found
+            .into_iter()
+            .filter_map(|(id, key, host)| {
+                let check = key.labels.iter().find(|(k, _)| k == "check")?.1.clone();
+                let i = METRICS.iter().position(|m| m.name() == key.name)?;
+                Some((id, key, host, i, check))
             })
             .collect())
     }

@@ -5,13 +5,19 @@
 //! raw chunks where raw data is kept (exact), one-minute rollups below the raw floor, one-hour
 //! rollups below the one-minute floor; with `step` of a minute or more, rollups wherever the
 //! hour is already rolled up (long ranges never decode raw data). Parts of a range answered
-//! from rollups are widened to whole buckets. Not responsible for output
-//! formats ([`crate::cli`]) or the arithmetic ([`crate::agg`]).
+//! from rollups are widened to whole buckets.
+//!
+//! With a running node's [`Head`] (its unwritten data, see [`crate::head`]), raw reads merge
+//! the head's samples into the file's, and series and hosts only the head knows yet are
+//! included; the head is asked for before the file is read, so whatever it held is either
+//! still in it or already in the file. Not responsible for output formats ([`crate::cli`])
+//! or the arithmetic ([`crate::agg`]).
 
 use crate::agg::{Stats, StatsAcc};
 use crate::codec::block::Block;
 use crate::codec::chunk;
 use crate::error::StoreError;
+use crate::head::Head;
 use crate::layout::{Res, floor_to, row_id, split_id, window_of};
 use crate::schema::{self, meta_get};
 use meshmon_proto::{Selector, SeriesKey};
@@ -21,39 +27,25 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod checks;
+mod closest;
+mod hosts;
 mod sinks;
 
-pub use checks::CheckRow;
+pub use checks::{CheckRow, check_metric_names};
+use closest::CLOSEST;
+pub use closest::closest;
+pub use hosts::HostRow;
 
 /// A read-only view of a store.
 #[derive(Debug)]
 pub struct Reader {
     conn: Connection,
     path: PathBuf,
+    head: Option<Head>,
 }
 
-/// One row of `meshmon query hosts`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HostRow {
-    /// Host name.
-    pub host: String,
-    /// Heard within 3 of its intervals (at least 5 s).
-    pub up: bool,
-    /// When last heard, ms since the epoch.
-    pub last_seen_ms: i64,
-    /// When first heard.
-    pub first_seen_ms: i64,
-    /// Hop distance when last heard.
-    pub hops: u8,
-    /// meshmon version ("" until host info arrived).
-    pub version: String,
-    /// Operating system.
-    pub os: String,
-    /// Uptime when last heard, from its boot time (`None` when unknown).
-    pub uptime_s: Option<i64>,
-    /// Tags.
-    pub tags: Vec<String>,
-}
+/// A series to read: its id in the file (`None`: only the head has it yet) and key.
+type Sref = (Option<i64>, SeriesKey);
 
 /// The points of one series.
 #[derive(Debug, Clone, PartialEq)]
@@ -112,7 +104,19 @@ impl Reader {
         Ok(Reader {
             conn: schema::open_reader(path)?,
             path: path.to_path_buf(),
+            head: None,
         })
+    }
+
+    /// Merges `head` (a running node's unwritten data) into every query of this reader.
+    pub fn with_head(mut self, head: Head) -> Reader {
+        self.head = Some(head);
+        self
+    }
+
+    /// The head's unwritten samples of `host`'s series `key`.
+    fn head_samples(&self, host: &str, key: &SeriesKey) -> &[(i64, f64)] {
+        self.head.as_ref().map_or(&[], |h| h.samples(host, key))
     }
 
     fn err(&self, e: rusqlite::Error) -> StoreError {
@@ -125,41 +129,6 @@ impl Reader {
         let r = f()?;
         drop(tx);
         Ok(r)
-    }
-
-    /// Every host, by name.
-    pub fn hosts(&self, now_ms: i64) -> Result<Vec<HostRow>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT name, first_seen_ms, last_seen_ms, hops, version, os, tags, interval_ms,
-                 boot_time_s FROM hosts ORDER BY name",
-            )
-            .map_err(|e| self.err(e))?;
-        let rows = st
-            .query_map([], |r| {
-                let last: i64 = r.get(2)?;
-                let interval: i64 = r.get(7)?;
-                let boot: i64 = r.get(8)?;
-                let tags: String = r.get(6)?;
-                let limit = i64::try_from(meshmon_proto::payload::down_after_ms(
-                    u64::try_from(interval).unwrap_or(0),
-                ))
-                .unwrap_or(i64::MAX);
-                Ok(HostRow {
-                    host: r.get(0)?,
-                    first_seen_ms: r.get(1)?,
-                    last_seen_ms: last,
-                    up: now_ms.saturating_sub(last) <= limit,
-                    hops: u8::try_from(r.get::<_, i64>(3)?).unwrap_or(u8::MAX),
-                    version: r.get(4)?,
-                    os: r.get(5)?,
-                    tags: serde_json::from_str(&tags).unwrap_or_default(),
-                    uptime_s: (boot > 0).then(|| (last / 1000 - boot).max(0)),
-                })
-            })
-            .map_err(|e| self.err(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
     }
 
     /// How far the store holds each origin's live frames: (host, boot id, sequence number).
@@ -215,13 +184,44 @@ impl Reader {
         Ok(out)
     }
 
-    fn matching(&self, host: &str, sel: &Selector) -> Result<Vec<(i64, SeriesKey)>, StoreError> {
-        let all = self.host_series(host)?;
-        let found: Vec<_> = all.into_iter().filter(|(_, k)| sel.matches(k)).collect();
+    /// The series of `host` in the file and in the head, sorted by key.
+    fn series_of(&self, host: &str) -> Result<Vec<Sref>, StoreError> {
+        let file = match self.host_series(host) {
+            Err(StoreError::UnknownHost(_))
+                if self.head.as_ref().is_some_and(|h| h.knows_host(host)) =>
+            {
+                Vec::new()
+            }
+            r => r?,
+        };
+        let mut out: Vec<Sref> = file.into_iter().map(|(id, k)| (Some(id), k)).collect();
+        if let Some(head) = &self.head {
+            for k in head.keys(host) {
+                if !out.iter().any(|(_, have)| have == k) {
+                    out.push((None, k.clone()));
+                }
+            }
+        }
+        out.sort_by(|a, b| a.1.cmp(&b.1));
+        Ok(out)
+    }
+
+    fn matching(&self, host: &str, sel: &Selector) -> Result<Vec<Sref>, StoreError> {
+        let all = self.series_of(host)?;
+        let (found, rest): (Vec<Sref>, Vec<Sref>) =
+            all.into_iter().partition(|(_, k)| sel.matches(k));
         if found.is_empty() {
+            let want = selector_text(sel);
+            let names: Vec<String> = rest.into_iter().map(|(_, k)| k.to_string()).collect();
+            let hint = match closest(&want, &names, CLOSEST) {
+                c if c.is_empty() => "; it has no series yet".to_owned(),
+                c => format!(
+                    "; closest: {} ('meshmon query stats --host {host}' lists them all)",
+                    c.join(", ")
+                ),
+            };
             return Err(StoreError::BadArgument(format!(
-                "host '{host}' has no series matching '{}'",
-                selector_text(sel)
+                "host '{host}' has no series matching '{want}'{hint}"
             )));
         }
         Ok(found)
@@ -242,17 +242,20 @@ impl Reader {
             let fl = self.floors()?;
             let mut out = Vec::new();
             for (sid, key) in self.matching(host, sel)? {
-                let points = self.points(&fl, sid, since, until, step)?;
+                let head = self.head_samples(host, &key);
+                let points = self.points(&fl, sid, head, since, until, step)?;
                 out.push(SeriesRows { key, points });
             }
             Ok(out)
         })
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn points(
         &self,
         fl: &Floors,
-        sid: i64,
+        sid: Option<i64>,
+        head: &[(i64, f64)],
         since: i64,
         until: i64,
         step: Option<Duration>,
@@ -261,7 +264,7 @@ impl Reader {
         Ok(match step_ms {
             None => {
                 let mut p = Points(Vec::new());
-                self.visit(fl, sid, since, until, Pref::Raw, &mut p)?;
+                self.visit(fl, sid, head, since, until, Pref::Raw, &mut p)?;
                 p.0
             }
             Some(step) => {
@@ -277,7 +280,7 @@ impl Reader {
                     cur: None,
                     out: Vec::new(),
                 };
-                self.visit(fl, sid, since, until, pref, &mut s)?;
+                self.visit(fl, sid, head, since, until, pref, &mut s)?;
                 s.finish()
             }
         })
@@ -296,11 +299,11 @@ impl Reader {
             let fl = self.floors()?;
             let mut series = Vec::new();
             if sels.is_empty() {
-                series = self.host_series(host)?;
+                series = self.series_of(host)?;
             }
             for sel in sels {
                 for s in self.matching(host, sel)? {
-                    if !series.iter().any(|(id, _)| *id == s.0) {
+                    if !series.iter().any(|(_, k)| *k == s.1) {
                         series.push(s);
                     }
                 }
@@ -308,7 +311,8 @@ impl Reader {
             let mut out = Vec::with_capacity(series.len());
             for (sid, key) in series {
                 let mut acc = StatsAcc::new();
-                self.visit(&fl, sid, since, until, Pref::Raw, &mut acc)?;
+                let head = self.head_samples(host, &key);
+                self.visit(&fl, sid, head, since, until, Pref::Raw, &mut acc)?;
                 out.push((key, acc.finish()));
             }
             Ok(out)
@@ -326,8 +330,9 @@ impl Reader {
     ) -> Result<(), StoreError> {
         self.snapshot(|| {
             let fl = self.floors()?;
-            for (sid, key) in self.host_series(host)? {
-                let points = self.points(&fl, sid, since, until, None)?;
+            for (sid, key) in self.series_of(host)? {
+                let head = self.head_samples(host, &key);
+                let points = self.points(&fl, sid, head, since, until, None)?;
                 f(&key, &points)?;
             }
             Ok(())
@@ -374,11 +379,14 @@ impl Reader {
         })
     }
 
-    /// Feeds `[since, until]` of series `sid` to `sink` in time order from the right sources.
+    /// Feeds `[since, until]` of series `sid` (and the head's `head` samples where raw data
+    /// is read) to `sink` in time order from the right sources.
+    #[allow(clippy::too_many_arguments)]
     fn visit(
         &self,
         fl: &Floors,
-        sid: i64,
+        sid: Option<i64>,
+        head: &[(i64, f64)],
         since: i64,
         until: i64,
         pref: Pref,
@@ -391,7 +399,9 @@ impl Reader {
             Pref::Raw => fl.raw,
             Pref::Rollup(_) => fl.rolled.max(fl.raw),
         };
-        if since < split {
+        if let Some(sid) = sid
+            && since < split
+        {
             let hi = until.min(split - 1);
             let m1_from = since.max(fl.m1);
             if matches!(pref, Pref::Rollup(Res::H1)) || since < fl.m1 {
@@ -408,7 +418,7 @@ impl Reader {
         }
         let lo = since.max(split);
         if lo <= until {
-            self.raw(sid, lo, until, sink)?;
+            self.raw(sid, head, lo, until, sink)?;
         }
         Ok(())
     }
@@ -457,8 +467,23 @@ impl Reader {
         Ok(())
     }
 
-    /// Raw samples in `[from, to]`: sealed chunks, then the open chunk.
-    fn raw(&self, sid: i64, from: i64, to: i64, sink: &mut dyn Sink) -> Result<(), StoreError> {
+    /// Raw samples in `[from, to]`: sealed chunks, then the open chunk, merged with the
+    /// head's samples.
+    fn raw(
+        &self,
+        sid: Option<i64>,
+        head: &[(i64, f64)],
+        from: i64,
+        to: i64,
+        sink: &mut dyn Sink,
+    ) -> Result<(), StoreError> {
+        let head = &head[head.partition_point(|s| s.0 < from)..head.partition_point(|s| s.0 <= to)];
+        let Some(sid) = sid else {
+            for &(t, v) in head {
+                sink.raw(t, v);
+            }
+            return Ok(());
+        };
         let mut st = self
             .conn
             .prepare_cached("SELECT data FROM chunks WHERE id = ?1")
@@ -474,20 +499,27 @@ impl Reader {
         let open_window = open.as_ref().map(|(s, _)| window_of(*s));
         let corrupt = |e| StoreError::corrupt_blob(&self.path, "chunks", e);
         // Only windows that can hold data: between the first and last chunk of any series,
-        // or the open one.
+        // the open one, or the head's.
         let bounds = self.block_bounds("chunks")?;
         let (mut lo, mut hi) = bounds.unwrap_or((i64::MAX, i64::MIN));
         if let Some(w) = open_window {
             (lo, hi) = (lo.min(w), hi.max(w));
         }
+        if let (Some(first), Some(last)) = (head.first(), head.last()) {
+            (lo, hi) = (lo.min(window_of(first.0)), hi.max(window_of(last.0)));
+        }
+        let mut rest = head;
         for w in window_of(from).max(lo)..=window_of(to).min(hi) {
             let blob: Option<Vec<u8>> = st
                 .query_row([row_id(w, sid)], |r| r.get(0))
                 .optional()
                 .map_err(|e| self.err(e))?;
             let open_here = open.as_ref().filter(|_| open_window == Some(w));
+            let n = rest.partition_point(|s| window_of(s.0) <= w);
+            let (head_here, after) = rest.split_at(n);
+            rest = after;
             match (blob, open_here) {
-                (Some(b), None) => {
+                (Some(b), None) if head_here.is_empty() => {
                     chunk::decode_each(&b, |t, v| {
                         if (from..=to).contains(&t) {
                             sink.raw(t, v);
@@ -495,18 +527,21 @@ impl Reader {
                     })
                     .map_err(corrupt)?;
                 }
-                (b, Some((_, ob))) => {
-                    // Both rows exist only around sealing; merge them.
+                (b, open_here) => {
+                    // The file's chunk, its open row (both exist only around sealing) and
+                    // the head's samples of this window, merged.
                     let mut have = match b {
                         Some(b) => chunk::decode(&b).map_err(corrupt)?,
                         None => Vec::new(),
                     };
-                    have = chunk::merge(&have, &chunk::decode(ob).map_err(corrupt)?);
+                    if let Some((_, ob)) = open_here {
+                        have = chunk::merge(&have, &chunk::decode(ob).map_err(corrupt)?);
+                    }
+                    have = chunk::merge(&have, head_here);
                     for (t, v) in have.into_iter().filter(|(t, _)| (from..=to).contains(t)) {
                         sink.raw(t, v);
                     }
                 }
-                (None, None) => {}
             }
         }
         Ok(())

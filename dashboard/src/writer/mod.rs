@@ -13,6 +13,7 @@
 //! Not responsible for reading ([`crate::reader`]) or for the mesh.
 
 mod flush;
+mod head;
 mod health;
 mod maint;
 mod mem;
@@ -132,6 +133,11 @@ pub type Call = Box<dyn FnOnce(Option<&mut Connection>, &std::path::Path) + Send
 enum Msg {
     Ingest(Ingest),
     Call(Call),
+    /// A head request of the control endpoint; the framed reply goes back.
+    Head(
+        crate::head::HeadRequest,
+        tokio::sync::oneshot::Sender<Vec<u8>>,
+    ),
     Flush(Reply),
     Maintain(Reply),
     Shutdown,
@@ -208,6 +214,31 @@ impl CallSender {
     }
 }
 
+/// A sender of head requests into the writer's queue, for the control endpoint's task.
+#[derive(Clone)]
+pub struct HeadSender {
+    tx: SyncSender<Msg>,
+}
+
+impl std::fmt::Debug for HeadSender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HeadSender")
+    }
+}
+
+impl HeadSender {
+    /// Queues `req` without blocking (it is answered after everything queued before it);
+    /// `None` when the queue is full or the writer is gone. The receiver gets the framed
+    /// [`crate::head::HeadReply`].
+    pub fn ask(
+        &self,
+        req: crate::head::HeadRequest,
+    ) -> Option<tokio::sync::oneshot::Receiver<Vec<u8>>> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.tx.try_send(Msg::Head(req, tx)).ok().map(|()| rx)
+    }
+}
+
 /// The handle of a running writer.
 #[derive(Debug)]
 pub struct WriterHandle {
@@ -229,6 +260,13 @@ impl WriterHandle {
     /// A sender of calls on the writer's connection (the alert tables).
     pub fn calls(&self) -> CallSender {
         CallSender {
+            tx: self.sender.tx.clone(),
+        }
+    }
+
+    /// A sender of head requests (the control endpoint).
+    pub fn heads(&self) -> HeadSender {
+        HeadSender {
             tx: self.sender.tx.clone(),
         }
     }

@@ -4,7 +4,7 @@
 
 use super::{
     COALESCE, FLUSH_STEP_ROWS, HOSTS_EVERY_MS, Ingest, MAX_BACKOFF, MSGS_PER_TURN, Msg,
-    PRUNE_EVERY_MS, StoreConfig, TICK, Writer, flush, health, maint, mem,
+    PRUNE_EVERY_MS, StoreConfig, TICK, Writer, flush, head, health, maint, mem,
 };
 use crate::error::StoreError;
 use crate::layout::dur_ms;
@@ -150,6 +150,9 @@ impl Writer {
                     self.connect();
                 }
                 f(self.conn.as_mut(), &self.cfg.path);
+            }
+            Msg::Head(req, reply) => {
+                let _ = reply.send(head::answer(&self.mem, &req));
             }
             Msg::Flush(reply) => {
                 let r = self.flush_all();
