@@ -4,7 +4,10 @@
 
 use std::fmt;
 
-/// A well-known metric. Units are in the name.
+/// A well-known metric. Units are in the name. Most are gauges (the value now); the
+/// cumulative ones (`net.rx_bytes`, `net.rx_packets`, `mesh.frames_in`, `mesh.frames_dropped`,
+/// `mesh.auth_failures`, ...) count since their source started (interface, kernel or agent
+/// boot) and are exported as Prometheus counters ([`crate::prometheus`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Metric {
     CpuUsagePct,
@@ -28,6 +31,10 @@ pub enum Metric {
     DiskInodesUsedPct,
     NetRxBytesPerS,
     NetTxBytesPerS,
+    NetRxBytes,
+    NetTxBytes,
+    NetRxPackets,
+    NetTxPackets,
     HostUptimeS,
     HostBootTimeS,
     GpuUtilPct,
@@ -51,13 +58,14 @@ pub enum Metric {
     CheckCertDaysLeft,
     MeshPeers,
     MeshFramesInPerS,
+    MeshFramesIn,
     MeshFramesDropped,
     MeshAuthFailures,
 }
 
 impl Metric {
     /// Every well-known metric.
-    pub const ALL: [Metric; 46] = [
+    pub const ALL: [Metric; 51] = [
         Metric::CpuUsagePct,
         Metric::CpuCoreUsagePct,
         Metric::CpuLoad1,
@@ -79,6 +87,10 @@ impl Metric {
         Metric::DiskInodesUsedPct,
         Metric::NetRxBytesPerS,
         Metric::NetTxBytesPerS,
+        Metric::NetRxBytes,
+        Metric::NetTxBytes,
+        Metric::NetRxPackets,
+        Metric::NetTxPackets,
         Metric::HostUptimeS,
         Metric::HostBootTimeS,
         Metric::GpuUtilPct,
@@ -102,6 +114,7 @@ impl Metric {
         Metric::CheckCertDaysLeft,
         Metric::MeshPeers,
         Metric::MeshFramesInPerS,
+        Metric::MeshFramesIn,
         Metric::MeshFramesDropped,
         Metric::MeshAuthFailures,
     ];
@@ -131,6 +144,10 @@ impl Metric {
             DiskInodesUsedPct => "disk.inodes_used_pct",
             NetRxBytesPerS => "net.rx_bytes_per_s",
             NetTxBytesPerS => "net.tx_bytes_per_s",
+            NetRxBytes => "net.rx_bytes",
+            NetTxBytes => "net.tx_bytes",
+            NetRxPackets => "net.rx_packets",
+            NetTxPackets => "net.tx_packets",
             HostUptimeS => "host.uptime_s",
             HostBootTimeS => "host.boot_time_s",
             GpuUtilPct => "gpu.util_pct",
@@ -154,6 +171,7 @@ impl Metric {
             CheckCertDaysLeft => "check.cert_days_left",
             MeshPeers => "mesh.peers",
             MeshFramesInPerS => "mesh.frames_in_per_s",
+            MeshFramesIn => "mesh.frames_in",
             MeshFramesDropped => "mesh.frames_dropped",
             MeshAuthFailures => "mesh.auth_failures",
         }
@@ -167,7 +185,8 @@ impl Metric {
             CpuTempC => Some("sensor"),
             DiskUsedBytes | DiskTotalBytes | DiskUsedPct | DiskInodesUsed | DiskInodesTotal
             | DiskInodesUsedPct => Some("mount"),
-            NetRxBytesPerS | NetTxBytesPerS => Some("iface"),
+            NetRxBytesPerS | NetTxBytesPerS | NetRxBytes | NetTxBytes | NetRxPackets
+            | NetTxPackets => Some("iface"),
             GpuUtilPct | GpuMemUsedBytes | GpuMemTotalBytes | GpuTempC | GpuPowerW => Some("gpu"),
             SmartPassed | SmartTempC | SmartPowerOnHours | SmartPercentageUsed
             | SmartMediaErrors | SmartCriticalWarning => Some("device"),

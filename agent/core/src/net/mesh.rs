@@ -313,6 +313,7 @@ impl MeshTask {
                     SeriesKey::new(Metric::MeshFramesInPerS),
                     c.frames_in_per_s.round(),
                 ));
+                values.push((SeriesKey::new(Metric::MeshFramesIn), c.frames_in as f64));
                 values.push((SeriesKey::new(Metric::MeshFramesDropped), dropped as f64));
                 values.push((
                     SeriesKey::new(Metric::MeshAuthFailures),
