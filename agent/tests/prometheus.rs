@@ -8,78 +8,11 @@
 
 mod common;
 
+use common::prom::*;
 use common::*;
-use std::io::{Read as _, Write as _};
-use std::net::TcpStream;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime};
-
-/// A plain HTTP/1.1 GET; returns (status line, body).
-fn get(port: u16, path: &str) -> Option<(String, String)> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).ok()?;
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n")?;
-    let status = head.lines().next()?.to_owned();
-    Some((status, body.to_owned()))
-}
-
-fn which(prog: &str) -> Option<std::path::PathBuf> {
-    std::env::var_os("PATH").and_then(|p| {
-        std::env::split_paths(&p)
-            .map(|d| d.join(prog))
-            .find(|f| f.is_file())
-    })
-}
-
-/// Kills the child on every path out of the test.
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Prometheus with its own temp dir, scraping `targets` every 2 s.
-fn start_prometheus(dir: &Path, targets: &[u16], web_port: u16) -> Killed {
-    let prom = which("prometheus").unwrap_or_else(|| {
-        panic!(
-            "'prometheus' not found in PATH: install Debian's 'prometheus' package (.ci/run does)"
-        )
-    });
-    let cfg = dir.join("prometheus.yml");
-    let targets: Vec<String> = targets.iter().map(|p| format!("'127.0.0.1:{p}'")).collect();
-    std::fs::write(
-        &cfg,
-        format!(
-            "global:\n  scrape_interval: 2s\n  evaluation_interval: 2s\nscrape_configs:\n  - job_name: meshmon\n    static_configs:\n      - targets: [{}]\n",
-            targets.join(", ")
-        ),
-    )
-    .expect("write prometheus.yml");
-    let log = std::fs::File::create(dir.join("prometheus.log")).expect("log");
-    let child = Command::new(prom)
-        .arg(format!("--config.file={}", cfg.display()))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.join("tsdb").display()
-        ))
-        .arg(format!("--web.listen-address=127.0.0.1:{web_port}"))
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("spawn prometheus");
-    Killed(child)
-}
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// A veth pair: `host` in this namespace, its peer in a namespace of its own, with link-local
 /// addresses, and a sender in that namespace pushing UDP to `host` at a steady rate. Dropping
@@ -184,49 +117,6 @@ fn promtool_check(body: &str) {
     );
 }
 
-/// RFC 3339 of a Unix time in seconds (UTC), for `--since`/`--until`.
-fn rfc3339(unix: u64) -> String {
-    let days = unix / 86_400;
-    let rem = unix % 86_400;
-    // Civil from days (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// The one value of an instant-vector answer of Prometheus' query API.
-fn prom_value(web_port: u16, query: &str, at: u64) -> Option<f64> {
-    let q: String = query
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"_.-".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect();
-    let (_, body) = get(web_port, &format!("/api/v1/query?query={q}&time={at}"))?;
-    let v: serde_json::Value = serde_json::from_str(&body).ok()?;
-    let result = v["data"]["result"].as_array()?;
-    if result.len() != 1 {
-        return None;
-    }
-    result[0]["value"][1].as_str()?.parse().ok()
-}
-
 #[tokio::test(flavor = "current_thread")]
 async fn two_endpoints_pass_promtool_and_rate_of_the_counter_matches_meshmon() {
     let _serial = serial();
@@ -285,7 +175,15 @@ async fn two_endpoints_pass_promtool_and_rate_of_the_counter_matches_meshmon() {
 
     // A real Prometheus scrapes both endpoints every 2 s and answers for both hosts.
     let web_port = free_port();
-    let _prom = start_prometheus(dir.path(), &ports, web_port);
+    let _prom = start_prometheus(
+        dir.path(),
+        &format!(
+            "global:\n  scrape_interval: 2s\n  evaluation_interval: 2s\nscrape_configs:\n  - job_name: meshmon\n    static_configs:\n      - targets: ['127.0.0.1:{}', '127.0.0.1:{}']\n",
+            ports[0], ports[1]
+        ),
+        web_port,
+        &[],
+    );
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let answer = get(web_port, "/api/v1/query?query=meshmon_cpu_usage_ratio");
@@ -307,10 +205,7 @@ async fn two_endpoints_pass_promtool_and_rate_of_the_counter_matches_meshmon() {
     // from the first scrape only half an interval back), then rate() over 30 s ending 2 s
     // ago (the store flushes every second) against meshmon's own rates.
     tokio::time::sleep(Duration::from_secs(35)).await;
-    let now = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs();
+    let now = unix_now();
     let at = now - 2; // the store flushes every second
     let query = format!(
         "rate(meshmon_network_receive_bytes_total{{host=\"p1\",iface=\"{iface}\",instance=\"127.0.0.1:{}\"}}[30s])",

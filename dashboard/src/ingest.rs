@@ -51,6 +51,8 @@ pub struct Ingestor {
     wants: Option<tokio::sync::mpsc::Sender<Wanted>>,
     /// Requests the full `wants` queue refused (the position still stays below them).
     pub wants_dropped: u64,
+    /// Remote write, which gets live samples only.
+    remote: Option<crate::remote::Feed>,
 }
 
 impl Ingestor {
@@ -68,7 +70,14 @@ impl Ingestor {
             alert_drops: 0,
             wants: None,
             wants_dropped: 0,
+            remote: None,
         }
+    }
+
+    /// Also hands live samples (never replayed ones) to remote write.
+    pub fn with_remote(mut self, feed: crate::remote::Feed) -> Ingestor {
+        self.remote = Some(feed);
+        self
     }
 
     /// Asks the mesh, through `wants`, for frames the store's full queue refused.
@@ -214,7 +223,12 @@ impl Ingestor {
                             ts_ms,
                             value,
                         })
-                        .collect();
+                        .collect::<Vec<Sample>>();
+                    if !d.replay
+                        && let Some(remote) = &self.remote
+                    {
+                        remote.offer(samples.clone());
+                    }
                     if !self.send(Ingest::Samples(samples)) {
                         // Not held: the position stays below it, and the mesh is asked for
                         // the frame again (it is in its origin's ring for 15 minutes).

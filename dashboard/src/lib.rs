@@ -19,6 +19,8 @@
 //! - [`writer`]: the writer thread, its queue, health and failure handling.
 //! - [`alertdb`]: the alert tables (episodes, notification outbox, silences), read-write.
 //! - [`reader`]: read-only queries (hosts, series, stats, export, alerts).
+//! - [`remote`]: Prometheus remote write of every host's live samples, with catch-up from
+//!   the store after an outage.
 //! - [`cli`]: `meshmon query` output as table, JSON or CSV, from parsed arguments.
 //! - [`codec`]: byte formats of raw chunks and rollup blocks.
 //! - [`agg`]: aggregates (count/min/max/avg/p95/last) and rollup buckets.
@@ -39,6 +41,7 @@ pub mod error;
 pub mod ingest;
 pub mod layout;
 pub mod reader;
+pub mod remote;
 pub mod schema;
 pub mod stage;
 pub mod time;

@@ -61,11 +61,17 @@ pub enum Metric {
     MeshFramesIn,
     MeshFramesDropped,
     MeshAuthFailures,
+    RemoteWriteLagS,
+    RemoteWriteQueueSamples,
+    RemoteWriteSamplesSent,
+    RemoteWriteSamplesDropped,
+    RemoteWriteSamplesRejected,
+    RemoteWriteFailures,
 }
 
 impl Metric {
     /// Every well-known metric.
-    pub const ALL: [Metric; 51] = [
+    pub const ALL: [Metric; 57] = [
         Metric::CpuUsagePct,
         Metric::CpuCoreUsagePct,
         Metric::CpuLoad1,
@@ -117,6 +123,12 @@ impl Metric {
         Metric::MeshFramesIn,
         Metric::MeshFramesDropped,
         Metric::MeshAuthFailures,
+        Metric::RemoteWriteLagS,
+        Metric::RemoteWriteQueueSamples,
+        Metric::RemoteWriteSamplesSent,
+        Metric::RemoteWriteSamplesDropped,
+        Metric::RemoteWriteSamplesRejected,
+        Metric::RemoteWriteFailures,
     ];
 
     /// The canonical dotted name.
@@ -174,6 +186,12 @@ impl Metric {
             MeshFramesIn => "mesh.frames_in",
             MeshFramesDropped => "mesh.frames_dropped",
             MeshAuthFailures => "mesh.auth_failures",
+            RemoteWriteLagS => "remote_write.lag_s",
+            RemoteWriteQueueSamples => "remote_write.queue_samples",
+            RemoteWriteSamplesSent => "remote_write.samples_sent",
+            RemoteWriteSamplesDropped => "remote_write.samples_dropped",
+            RemoteWriteSamplesRejected => "remote_write.samples_rejected",
+            RemoteWriteFailures => "remote_write.failures",
         }
     }
 

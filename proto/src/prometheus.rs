@@ -352,6 +352,36 @@ pub fn mapping(m: Metric) -> Mapping {
             "Frames that failed authentication on the host's meshmon node since it started.",
             None,
         ),
+        RemoteWriteLagS => g(
+            "meshmon_remote_write_lag_seconds",
+            "Age of the newest sample the remote-write receiver accepted from this dashboard node.",
+            None,
+        ),
+        RemoteWriteQueueSamples => g(
+            "meshmon_remote_write_queue_samples",
+            "Samples waiting in this dashboard node's remote-write queue.",
+            None,
+        ),
+        RemoteWriteSamplesSent => c(
+            "meshmon_remote_write_samples_sent_total",
+            "Samples the remote-write receiver accepted from this dashboard node since it started.",
+            None,
+        ),
+        RemoteWriteSamplesDropped => c(
+            "meshmon_remote_write_samples_dropped_total",
+            "Samples dropped from the full remote-write queue since the node started (read back from the store, up to 1 hour old).",
+            None,
+        ),
+        RemoteWriteSamplesRejected => c(
+            "meshmon_remote_write_samples_rejected_total",
+            "Samples the remote-write receiver refused for good (HTTP 4xx) since the node started.",
+            None,
+        ),
+        RemoteWriteFailures => c(
+            "meshmon_remote_write_failures_total",
+            "Remote-write requests that failed and were retried since the node started.",
+            None,
+        ),
     }
 }
 

@@ -2,6 +2,7 @@
 //! files in a temporary directory, and an in-process viewer that records what a node accepts.
 #![allow(dead_code)]
 
+pub mod prom;
 pub mod webhook;
 
 use meshmon_agent::gossip::Delivered;
