@@ -347,6 +347,7 @@ impl Task {
                         }
                         start = end + 1;
                     }
+                    self.outbox.caught_up();
                 }
             }
         }

@@ -4,8 +4,8 @@
 //! of order (Prometheus rejects a whole request for one sample older than what it has).
 //!
 //! Order of work: while there is a hole, nothing newer is sent until the store has caught
-//! up to the queue's oldest sample (and that part of the store is flushed); then the queue,
-//! oldest first, in batches. Catch-up reaches back at most [`MAX_CATCH_UP_MS`].
+//! up to the queue's oldest sample, reading each round as far as the store has flushed; then
+//! the queue, oldest first, in batches. Catch-up reaches back at most [`MAX_CATCH_UP_MS`].
 //!
 //! Not here: HTTP, the store, the wire format (the parent module does the I/O).
 
@@ -49,6 +49,9 @@ pub struct Outbox {
     cap: usize,
     /// Oldest timestamp of a sample dropped and not yet read back from the store.
     hole: Option<i64>,
+    /// The catch-up under way: the newest timestamp it reads, and whether that reaches the
+    /// queue (else the rest of the hole stays).
+    catching: Option<(i64, bool)>,
     /// (host, series) -> newest timestamp delivered (or given up on).
     last: HashMap<(String, SeriesKey), i64>,
     /// Samples dropped from the full queue (or never queued), since start.
@@ -70,6 +73,7 @@ impl Outbox {
             queue: VecDeque::new(),
             cap: cap.max(1),
             hole: None,
+            catching: None,
             last: HashMap::new(),
             dropped: 0,
             sent: 0,
@@ -108,8 +112,14 @@ impl Outbox {
                 // Nothing queued after the hole yet: its end is not known.
                 return Next::Wait;
             };
-            let to = front.ts_ms.saturating_add(OVERLAP_MS);
-            if to > safe_ms {
+            // The queue holds everything from its oldest sample on (plus the overlap); read
+            // the store up to there, or as far as it is flushed: the rest of the hole stays
+            // for the next round. A queue too small to span the store's flush interval thus
+            // makes remote write follow the store, a flush interval behind, instead of
+            // waiting for ever.
+            let whole = front.ts_ms.saturating_add(OVERLAP_MS);
+            let to = whole.min(safe_ms);
+            if to < from {
                 return Next::Wait;
             }
             let floor = now_ms.saturating_sub(MAX_CATCH_UP_MS);
@@ -117,6 +127,7 @@ impl Outbox {
                 self.skipped_ms += u64::try_from(floor - from).unwrap_or(0);
             }
             self.hole = None;
+            self.catching = Some((to, to >= whole));
             return Next::CatchUp {
                 from: from.max(floor),
                 to,
@@ -131,6 +142,19 @@ impl Outbox {
             }
         }
         Next::Idle
+    }
+
+    /// The catch-up [`Next::CatchUp`] asked for was sent: queued samples it covered go, and
+    /// what it could not reach yet (the store had not flushed it) stays a hole.
+    pub fn caught_up(&mut self) {
+        let Some((to, whole)) = self.catching.take() else {
+            return;
+        };
+        self.queue.retain(|s| s.ts_ms > to);
+        if !whole {
+            let rest = to.saturating_add(1);
+            self.hole = Some(self.hole.map_or(rest, |h| h.min(rest)));
+        }
     }
 
     /// Keeps the samples newer than what was delivered of their series, oldest first.
@@ -239,20 +263,36 @@ mod tests {
         o.offer((2..8).map(|i| s("a", i * 1000)).collect());
         assert_eq!(o.dropped, 3);
         assert_eq!(o.queued(), 3);
-        // The hole (2000..) ends at the queue's oldest (5000) + overlap; not in the store yet.
-        assert_eq!(o.next(8000, 9_000), Next::Wait);
+        // The hole (2000..) ends at the queue's oldest (5000) + overlap; the store holds
+        // only up to 3000 yet: that part now, the rest stays a hole.
+        assert_eq!(
+            o.next(8000, 1_000),
+            Next::Wait,
+            "nothing of the hole flushed"
+        );
+        assert_eq!(
+            o.next(8000, 3_000),
+            Next::CatchUp {
+                from: 2000,
+                to: 3000
+            }
+        );
+        let read = o.fresh((2..4).map(|i| s("a", i * 1000)).collect());
+        o.delivered(&read);
+        o.caught_up();
+        assert_eq!(o.queued(), 3, "the queue is newer than the part read");
         assert_eq!(
             o.next(20_000, 10_000),
             Next::CatchUp {
-                from: 2000,
+                from: 3001,
                 to: 5000 + OVERLAP_MS
             }
         );
-        // The store answers 2000..=7000 (it holds the queued ones too): all fresh.
-        let read: Vec<Sample> = (2..8).map(|i| s("a", i * 1000)).collect();
-        let read = o.fresh(read);
-        assert_eq!(read.len(), 6);
+        // The store answers 3001..=10000 (it holds the queued ones too): all fresh.
+        let read = o.fresh((4..8).map(|i| s("a", i * 1000)).collect());
+        assert_eq!(read.len(), 4);
         o.delivered(&read);
+        o.caught_up();
         // The queue's copies are not sent again.
         assert_eq!(o.next(20_000, 10_000), Next::Idle);
         assert_eq!(o.sent, 7);
@@ -274,6 +314,31 @@ mod tests {
             o.skipped_ms,
             u64::try_from(MAX_CATCH_UP_MS + 60_000).unwrap_or(0)
         );
+    }
+
+    #[test]
+    fn a_queue_shorter_than_the_flush_interval_follows_the_store() {
+        // Every round the queue drops again; remote write still advances with the store.
+        let mut o = Outbox::new(2);
+        let mut sent = Vec::new();
+        for round in 0..40i64 {
+            let now = 100_000 + round * 1000;
+            o.offer((0..4).map(|i| s("a", now - 3000 + i * 1000)).collect());
+            let safe = now - 32_000;
+            match o.next(now, safe) {
+                Next::CatchUp { from, to } => {
+                    assert!(to <= safe, "only what the store holds");
+                    sent.push((from, to));
+                    o.caught_up();
+                }
+                Next::Wait => assert!(sent.is_empty(), "round {round}: stuck"),
+                other => panic!("round {round}: {other:?}"),
+            }
+        }
+        assert!(sent.len() >= 8, "{sent:?}");
+        for w in sent.windows(2) {
+            assert_eq!(w[1].0, w[0].1 + 1, "contiguous rounds: {sent:?}");
+        }
     }
 
     #[test]
