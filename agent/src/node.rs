@@ -4,6 +4,8 @@
 //!    frames it accepts to one bounded queue.
 //! 2. **dashboard** (feature `dashboard`, `node.dashboard = true`): store writer, alert thread,
 //!    ingestion (`meshmon_dashboard::stage`); its `AlertSync` payloads go back to the mesh.
+//!    With `export.remote_write_url`, it also pushes every host's live samples to a
+//!    Prometheus remote-write receiver (`meshmon_dashboard::remote`).
 //! 3. **export** (feature `export`, `export.prometheus_listen`): the Prometheus endpoint.
 //! 4. **router**: one task that routes each accepted frame by kind to the stages that want
 //!    it; it never waits (a full stage queue drops and counts).
@@ -102,6 +104,29 @@ impl Routes {
     }
 }
 
+/// Remote write's settings from `[export]`; the stage fills in the store's path and flush
+/// interval.
+#[cfg(feature = "dashboard")]
+fn remote_settings(r: &crate::config::RemoteWriteConfig) -> meshmon_dashboard::remote::Settings {
+    use crate::config::RemoteAuth;
+    use meshmon_dashboard::remote::Auth;
+    meshmon_dashboard::remote::Settings {
+        url: r.url.clone(),
+        auth: match &r.auth {
+            RemoteAuth::None => Auth::None,
+            RemoteAuth::Bearer(t) => Auth::Bearer(t.clone()),
+            RemoteAuth::Basic { user, password } => Auth::Basic {
+                user: user.clone(),
+                password: password.clone(),
+            },
+        },
+        interval: r.interval,
+        queue: r.queue,
+        store: std::path::PathBuf::new(),
+        flush_interval: Duration::from_secs(30),
+    }
+}
+
 /// Runs a node until `shutdown` is cancelled.
 pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let a = &cfg.agent;
@@ -128,6 +153,7 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()>
                 client,
                 gossip: gossip_tx,
                 wants: wants_tx,
+                remote: a.remote_write.as_ref().map(remote_settings),
             },
             &tracker,
             &shutdown,
@@ -159,7 +185,19 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()>
         export_drops: Arc::new(AtomicU64::new(0)),
     };
 
-    // Stage 1: the mesh.
+    // Stage 1: the mesh. A dashboard node's remote write reports through its own samples.
+    #[cfg(feature = "dashboard")]
+    let own_values = dashboard
+        .as_ref()
+        .and_then(|d| d.remote.clone())
+        .map(|stats| {
+            Arc::new(move |out: &mut Vec<(meshmon_proto::SeriesKey, f64)>| {
+                let now = i64::try_from(mesh::wall_ms()).unwrap_or(i64::MAX);
+                out.extend(stats.values(now));
+            }) as mesh::OwnValues
+        });
+    #[cfg(not(feature = "dashboard"))]
+    let own_values = None;
     let mut gossip = GossipConfig::new(&a.node.name, new_boot_id(), a.node.max_hops);
     // Samples are decoded and delivered only where a stage reads them.
     let any_route = routes.any();
@@ -177,6 +215,7 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()>
                 ..Limits::default()
             },
             deliveries: any_route.then_some(deliver_tx),
+            own_values,
         },
         &tracker,
         shutdown.clone(),

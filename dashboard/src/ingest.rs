@@ -54,6 +54,8 @@ pub struct Ingestor {
     pub wants_dropped: u64,
     /// Origins' published clock offsets, to place their timestamps ([`crate::skew`]).
     offsets: Offsets,
+    /// Remote write, which gets live samples only.
+    remote: Option<crate::remote::Feed>,
 }
 
 impl Ingestor {
@@ -72,7 +74,14 @@ impl Ingestor {
             wants: None,
             wants_dropped: 0,
             offsets: Offsets::default(),
+            remote: None,
         }
+    }
+
+    /// Also hands live samples (never replayed ones) to remote write.
+    pub fn with_remote(mut self, feed: crate::remote::Feed) -> Ingestor {
+        self.remote = Some(feed);
+        self
     }
 
     /// Asks the mesh, through `wants`, for frames the store's full queue refused.
@@ -249,7 +258,12 @@ impl Ingestor {
                             ts_ms,
                             value,
                         })
-                        .collect();
+                        .collect::<Vec<Sample>>();
+                    if !d.replay
+                        && let Some(remote) = &self.remote
+                    {
+                        remote.offer(samples.clone());
+                    }
                     if !self.send(Ingest::Samples(samples)) {
                         // Not held: the position stays below it, and the mesh is asked for
                         // the frame again (it is in its origin's ring for 15 minutes).

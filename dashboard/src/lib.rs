@@ -20,6 +20,8 @@
 //! - [`alertdb`]: the alert tables (episodes, notification outbox, silences), read-write.
 //! - [`reader`]: read-only queries (hosts, series, stats, export, alerts).
 //! - [`head`]: a running node's unwritten data, served on `<store>.sock` for fresh queries.
+//! - [`remote`]: Prometheus remote write of every host's live samples, with catch-up from
+//!   the store after an outage.
 //! - [`cli`]: `meshmon query` output as table, JSON or CSV, from parsed arguments.
 //! - [`codec`]: byte formats of raw chunks and rollup blocks.
 //! - [`agg`]: aggregates (count/min/max/avg/p95/last) and rollup buckets.
@@ -42,6 +44,7 @@ pub mod head;
 pub mod ingest;
 pub mod layout;
 pub mod reader;
+pub mod remote;
 pub mod schema;
 pub mod skew;
 pub mod stage;

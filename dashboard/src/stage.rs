@@ -45,6 +45,8 @@ pub struct Stage {
     writer: WriterHandle,
     /// Ends (its sender dropped) when the alert thread has ended.
     alert_thread: Option<tokio::sync::oneshot::Receiver<()>>,
+    /// Remote write's counters, when it is on.
+    pub remote: Option<Arc<crate::remote::Stats>>,
 }
 
 /// What the stage needs from the node.
@@ -59,6 +61,9 @@ pub struct StageParams<'a> {
     /// Where frames the node accepted but could not store are asked for again (the mesh's
     /// backfill); a full queue drops the request, and the store's position stays below them.
     pub wants: mpsc::Sender<Wanted>,
+    /// Remote write (`export.remote_write_url`), when on. Its `store` and `flush_interval`
+    /// are set here from the store's config.
+    pub remote: Option<crate::remote::Settings>,
 }
 
 /// Starts the store writer, the alert thread and the ingest task. A store that cannot be
@@ -88,6 +93,15 @@ pub fn start(p: StageParams<'_>, tracker: &TaskTracker, shutdown: &CancellationT
         shutdown,
     );
     let mut ingestor = Ingestor::new(writer.sender()).with_wants(p.wants.clone());
+    let mut remote = None;
+    if let Some(mut settings) = p.remote {
+        settings.store.clone_from(path);
+        settings.flush_interval = p.cfg.store.flush_every;
+        let (feed, stats) =
+            crate::remote::start(settings, p.client.clone(), tracker, shutdown.clone());
+        ingestor = ingestor.with_remote(feed);
+        remote = Some(stats);
+    }
     let params = AlertParams {
         node: p.node.to_owned(),
         store: path.clone(),
@@ -148,6 +162,7 @@ pub fn start(p: StageParams<'_>, tracker: &TaskTracker, shutdown: &CancellationT
         resume,
         writer,
         alert_thread,
+        remote,
     }
 }
 

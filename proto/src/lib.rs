@@ -11,6 +11,7 @@
 //! - [`seal`]: mesh keys, the keyring used for rotation, sealing and opening frames.
 //! - [`payload`]: the MessagePack payloads, one per [`Kind`].
 //! - [`metrics`]: canonical metric names, series keys and selectors.
+//! - [`prometheus`]: how meshmon series are named, typed and scaled in Prometheus.
 //! - [`ring`]: an origin's ring of its own recent frames, which answers backfill requests.
 //! - [`samples`]: compact sample encoding (series table once, then changed values only).
 //! - [`stream`]: one sample decoder per origin stream (origin, boot, live or replay), bounded.
@@ -25,6 +26,7 @@ pub mod gaps;
 pub mod metrics;
 pub mod num;
 pub mod payload;
+pub mod prometheus;
 pub mod ring;
 pub mod samples;
 pub mod seal;

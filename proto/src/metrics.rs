@@ -4,7 +4,10 @@
 
 use std::fmt;
 
-/// A well-known metric. Units are in the name.
+/// A well-known metric. Units are in the name. Most are gauges (the value now); the
+/// cumulative ones (`net.rx_bytes`, `net.rx_packets`, `mesh.frames_in`, `mesh.frames_dropped`,
+/// `mesh.auth_failures`, ...) count since their source started (interface, kernel or agent
+/// boot) and are exported as Prometheus counters ([`crate::prometheus`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Metric {
     CpuUsagePct,
@@ -28,6 +31,10 @@ pub enum Metric {
     DiskInodesUsedPct,
     NetRxBytesPerS,
     NetTxBytesPerS,
+    NetRxBytes,
+    NetTxBytes,
+    NetRxPackets,
+    NetTxPackets,
     HostUptimeS,
     HostBootTimeS,
     HostClockOffsetMs,
@@ -52,14 +59,21 @@ pub enum Metric {
     CheckCertDaysLeft,
     MeshPeers,
     MeshFramesInPerS,
+    MeshFramesIn,
     MeshFramesDropped,
     MeshAuthFailures,
     MeshNameConflicts,
+    RemoteWriteLagS,
+    RemoteWriteQueueSamples,
+    RemoteWriteSamplesSent,
+    RemoteWriteSamplesDropped,
+    RemoteWriteSamplesRejected,
+    RemoteWriteFailures,
 }
 
 impl Metric {
     /// Every well-known metric.
-    pub const ALL: [Metric; 48] = [
+    pub const ALL: [Metric; 59] = [
         Metric::CpuUsagePct,
         Metric::CpuCoreUsagePct,
         Metric::CpuLoad1,
@@ -81,6 +95,10 @@ impl Metric {
         Metric::DiskInodesUsedPct,
         Metric::NetRxBytesPerS,
         Metric::NetTxBytesPerS,
+        Metric::NetRxBytes,
+        Metric::NetTxBytes,
+        Metric::NetRxPackets,
+        Metric::NetTxPackets,
         Metric::HostUptimeS,
         Metric::HostBootTimeS,
         Metric::HostClockOffsetMs,
@@ -105,9 +123,16 @@ impl Metric {
         Metric::CheckCertDaysLeft,
         Metric::MeshPeers,
         Metric::MeshFramesInPerS,
+        Metric::MeshFramesIn,
         Metric::MeshFramesDropped,
         Metric::MeshAuthFailures,
         Metric::MeshNameConflicts,
+        Metric::RemoteWriteLagS,
+        Metric::RemoteWriteQueueSamples,
+        Metric::RemoteWriteSamplesSent,
+        Metric::RemoteWriteSamplesDropped,
+        Metric::RemoteWriteSamplesRejected,
+        Metric::RemoteWriteFailures,
     ];
 
     /// The canonical dotted name.
@@ -135,6 +160,10 @@ impl Metric {
             DiskInodesUsedPct => "disk.inodes_used_pct",
             NetRxBytesPerS => "net.rx_bytes_per_s",
             NetTxBytesPerS => "net.tx_bytes_per_s",
+            NetRxBytes => "net.rx_bytes",
+            NetTxBytes => "net.tx_bytes",
+            NetRxPackets => "net.rx_packets",
+            NetTxPackets => "net.tx_packets",
             HostUptimeS => "host.uptime_s",
             HostBootTimeS => "host.boot_time_s",
             HostClockOffsetMs => "host.clock_offset_ms",
@@ -159,9 +188,16 @@ impl Metric {
             CheckCertDaysLeft => "check.cert_days_left",
             MeshPeers => "mesh.peers",
             MeshFramesInPerS => "mesh.frames_in_per_s",
+            MeshFramesIn => "mesh.frames_in",
             MeshFramesDropped => "mesh.frames_dropped",
             MeshAuthFailures => "mesh.auth_failures",
             MeshNameConflicts => "mesh.name_conflicts",
+            RemoteWriteLagS => "remote_write.lag_s",
+            RemoteWriteQueueSamples => "remote_write.queue_samples",
+            RemoteWriteSamplesSent => "remote_write.samples_sent",
+            RemoteWriteSamplesDropped => "remote_write.samples_dropped",
+            RemoteWriteSamplesRejected => "remote_write.samples_rejected",
+            RemoteWriteFailures => "remote_write.failures",
         }
     }
 
@@ -173,7 +209,8 @@ impl Metric {
             CpuTempC => Some("sensor"),
             DiskUsedBytes | DiskTotalBytes | DiskUsedPct | DiskInodesUsed | DiskInodesTotal
             | DiskInodesUsedPct => Some("mount"),
-            NetRxBytesPerS | NetTxBytesPerS => Some("iface"),
+            NetRxBytesPerS | NetTxBytesPerS | NetRxBytes | NetTxBytes | NetRxPackets
+            | NetTxPackets => Some("iface"),
             GpuUtilPct | GpuMemUsedBytes | GpuMemTotalBytes | GpuTempC | GpuPowerW => Some("gpu"),
             SmartPassed | SmartTempC | SmartPowerOnHours | SmartPercentageUsed
             | SmartMediaErrors | SmartCriticalWarning => Some("device"),

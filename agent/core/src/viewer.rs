@@ -46,6 +46,7 @@ pub async fn attach(
             keyring,
             limits: Limits::default(),
             deliveries: Some(tx),
+            own_values: None,
         },
         tracker,
         shutdown,

@@ -132,7 +132,30 @@ impl Config {
         let collect = CollectConfig::validate(&raw.collect, &e).map_err(|x| errors.push(x.0));
         let checks = CheckConfig::validate_all(&raw.checks, &e).map_err(|x| errors.push(x.0));
         let update = UpdateConfig::validate(&raw.update, &e).map_err(|x| errors.push(x.0));
-        let prometheus_listen = validate_export(&raw.export, &e).map_err(|x| errors.push(x.0));
+        let export = validate_export(&raw.export, &e).map_err(|x| errors.push(x.0));
+        if let Ok(ExportConfig {
+            remote_write: Some(_),
+            ..
+        }) = &export
+        {
+            if !cfg!(feature = "dashboard") {
+                errors.push(
+                    e.at(
+                        "export.remote_write_url",
+                        format!("is set but {NO_DASHBOARD}"),
+                    )
+                    .0,
+                );
+            } else if !raw.node.dashboard {
+                errors.push(
+                    e.at(
+                        "export.remote_write_url",
+                        "is set but node.dashboard is false (remote write runs on dashboard nodes, from their store)",
+                    )
+                    .0,
+                );
+            }
+        }
         #[cfg(feature = "dashboard")]
         let dashboard = {
             let err = |k: &str, m: String| meshmon_dashboard::config::ConfigError(e.at(k, m).0);
@@ -146,8 +169,8 @@ impl Config {
                     .0,
             );
         }
-        let (Ok(node), Ok(collect), Ok(checks), Ok(update), Ok(prometheus_listen)) =
-            (node, collect, checks, update, prometheus_listen)
+        let (Ok(node), Ok(collect), Ok(checks), Ok(update), Ok(export)) =
+            (node, collect, checks, update, export)
         else {
             return Err(ConfigError(errors.join("\n")));
         };
@@ -165,7 +188,8 @@ impl Config {
                 collect,
                 checks,
                 update,
-                prometheus_listen,
+                prometheus_listen: export.prometheus_listen,
+                remote_write: export.remote_write,
             },
             #[cfg(feature = "dashboard")]
             dashboard,
@@ -183,6 +207,7 @@ impl Config {
             eff.store.path = Some(self.dashboard.store.path.clone());
             eff.notify.slack_webhook = redact_url(&eff.notify.slack_webhook);
             eff.notify.webhooks = eff.notify.webhooks.iter().map(|u| redact_url(u)).collect();
+            eff.export.remote_write_url = redact_url(&eff.export.remote_write_url);
         }
         toml::to_string_pretty(&eff).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
     }

@@ -318,3 +318,114 @@ fn a_build_without_the_dashboard_refuses_the_role_and_keeps_its_sections() {
     );
     parse("[store]\nretention = \"3d\"\n[[alert]]\nname = \"x\"\n").expect("kept, unused");
 }
+
+#[cfg(feature = "dashboard")]
+#[test]
+fn remote_write_is_validated_and_reads_its_secret_files() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let c = parse("").expect("valid");
+    assert!(c.agent.remote_write.is_none(), "off by default");
+    let dash = "[node]\ndashboard = true\n[export]\n";
+    let c = parse(&format!(
+        "{dash}remote_write_url = \"http://127.0.0.1:9090/api/v1/write\"\n"
+    ))
+    .expect("valid");
+    let r = c.agent.remote_write.expect("on");
+    assert_eq!(r.interval, Duration::from_secs(10));
+    assert_eq!(r.auth, RemoteAuth::None);
+    assert_eq!(r.queue, 200_000);
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token = dir.path().join("token");
+    std::fs::write(&token, "\n s3cret \n").expect("write");
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let basic = dir.path().join("basic");
+    std::fs::write(&basic, "meshmon:pa:ss\n").expect("write");
+    std::fs::set_permissions(&basic, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+    let url = "remote_write_url = \"https://prom.example/api/v1/write\"\n";
+    let c = parse(&format!(
+        "{dash}{url}remote_write_bearer_file = \"{}\"\nremote_write_interval = \"2s\"\n",
+        token.display()
+    ))
+    .expect("valid");
+    let r = c.agent.remote_write.expect("on");
+    assert_eq!(r.auth, RemoteAuth::Bearer("s3cret".into()));
+    assert_eq!(r.interval, Duration::from_secs(2));
+    assert!(
+        !format!("{r:?}").contains("s3cret"),
+        "Debug hides the token"
+    );
+
+    let e = parse(&format!(
+        "{dash}{url}remote_write_basic_auth_file = \"{}\"\n",
+        basic.display()
+    ))
+    .expect_err("0640");
+    assert!(
+        e.to_string()
+            .starts_with("t.toml: export.remote_write_basic_auth_file: ")
+            && e.to_string().contains("permissions 0640 are too open"),
+        "{e}"
+    );
+    std::fs::set_permissions(&basic, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let c = parse(&format!(
+        "{dash}{url}remote_write_basic_auth_file = \"{}\"\n",
+        basic.display()
+    ))
+    .expect("valid");
+    assert_eq!(
+        c.agent.remote_write.expect("on").auth,
+        RemoteAuth::Basic {
+            user: "meshmon".into(),
+            password: "pa:ss".into()
+        }
+    );
+
+    for (text, want) in [
+        (
+            format!("{dash}remote_write_url = \"prom:9090\"\n"),
+            "t.toml: export.remote_write_url: 'prom:9090' is not an http:// or https:// URL",
+        ),
+        (
+            format!("{dash}{url}remote_write_interval = \"100ms\"\n"),
+            "t.toml: export.remote_write_interval: '100ms' is out of range (1s to 5m)",
+        ),
+        (
+            format!("{dash}{url}remote_write_interval = \"often\"\n"),
+            "t.toml: export.remote_write_interval: 'often' is not a duration (expected e.g. '500ms', '30s', '5m', '12h', '7d')",
+        ),
+        (
+            format!("{dash}remote_write_bearer_file = \"{}\"\n", token.display()),
+            "t.toml: export.remote_write_bearer_file: is set but export.remote_write_url is empty",
+        ),
+        (
+            format!(
+                "{dash}{url}remote_write_bearer_file = \"{}\"\nremote_write_basic_auth_file = \"{}\"\n",
+                token.display(),
+                basic.display()
+            ),
+            "t.toml: export.remote_write_basic_auth_file: is set together with export.remote_write_bearer_file; keep only one",
+        ),
+        (
+            format!("[export]\n{url}"),
+            "t.toml: export.remote_write_url: is set but node.dashboard is false (remote write runs on dashboard nodes, from their store)",
+        ),
+        (
+            format!("{dash}{url}remote_write_queue = 10\n"),
+            "t.toml: export.remote_write_queue: 10 is too small (at least 1000 samples)",
+        ),
+    ] {
+        let e = parse(&text).expect_err(want);
+        assert_eq!(e.to_string(), want);
+    }
+    let missing = format!(
+        "{dash}{url}remote_write_bearer_file = \"{}\"\n",
+        dir.path().join("nope").display()
+    );
+    let e = parse(&missing).expect_err("missing file");
+    assert!(
+        e.to_string()
+            .starts_with("t.toml: export.remote_write_bearer_file: '"),
+        "{e}"
+    );
+}

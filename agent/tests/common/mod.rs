@@ -4,6 +4,7 @@
 
 pub mod netns;
 pub mod netns_watch;
+pub mod prom;
 pub mod webhook;
 
 use meshmon_agent::gossip::Delivered;

@@ -1,9 +1,11 @@
-//! Network byte rates per interface from the counters in `/proc/net/dev`: the difference
-//! since the previous reading divided by the time that actually passed. The loopback interface
-//! is skipped. A counter that went backwards (interface re-created, driver reset) gives no
-//! value for that reading rather than a negative or huge rate.
+//! Network traffic per interface from `/proc/net/dev`: the kernel's byte and packet counters
+//! as they are (`net.rx_bytes`, `net.rx_packets`, ...: Prometheus counters, so `rate()` works
+//! at any scrape interval), and byte rates: the difference since the previous reading divided
+//! by the time that actually passed. The loopback interface is skipped. A counter that went
+//! backwards (interface re-created, driver reset) gives no rate for that reading rather than a
+//! negative or huge one.
 //!
-//! Not here: packet, error or drop counts; per-connection data.
+//! Not here: error or drop counts; per-connection data.
 
 use super::{CollectError, Sample, parse_error, push_labelled, read};
 use meshmon_proto::metrics::Metric;
@@ -12,11 +14,13 @@ use std::time::{Duration, Instant};
 
 const NET_DEV: &str = "/proc/net/dev";
 
-/// Received and transmitted byte counters of one interface.
+/// Received and transmitted byte and packet counters of one interface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Counters {
     rx: u64,
     tx: u64,
+    rx_packets: u64,
+    tx_packets: u64,
 }
 
 /// The previous reading.
@@ -27,7 +31,9 @@ pub(super) struct Net {
 }
 
 impl Net {
-    /// `net.rx_bytes_per_s{iface}` and `net.tx_bytes_per_s{iface}` since the previous call.
+    /// The counters (`net.rx_bytes{iface}`, `net.tx_bytes`, `net.rx_packets`,
+    /// `net.tx_packets`), and `net.rx_bytes_per_s{iface}` and `net.tx_bytes_per_s{iface}`
+    /// since the previous call.
     pub(super) fn collect(&mut self, out: &mut Vec<Sample>) -> Result<(), CollectError> {
         let text = read(NET_DEV)?;
         let now = Instant::now();
@@ -46,6 +52,15 @@ impl Net {
     ) {
         let secs = elapsed.map_or(0.0, |e| e.as_secs_f64());
         for (iface, c) in &counters {
+            // Exact below 2^53 (8 PiB).
+            for (metric, v) in [
+                (Metric::NetRxBytes, c.rx),
+                (Metric::NetTxBytes, c.tx),
+                (Metric::NetRxPackets, c.rx_packets),
+                (Metric::NetTxPackets, c.tx_packets),
+            ] {
+                push_labelled(out, metric, iface, v as f64);
+            }
             let Some(p) = self.prev.get(iface).filter(|_| secs > 0.0) else {
                 continue;
             };
@@ -76,10 +91,20 @@ fn parse(text: &str) -> Result<Vec<(String, Counters)>, CollectError> {
             .split_ascii_whitespace()
             .map(|w| w.parse().map_err(|_| bad()))
             .collect::<Result<_, _>>()?;
-        let (Some(&rx), Some(&tx)) = (fields.first(), fields.get(8)) else {
+        let (Some(&rx), Some(&rx_packets), Some(&tx), Some(&tx_packets)) =
+            (fields.first(), fields.get(1), fields.get(8), fields.get(9))
+        else {
             return Err(bad());
         };
-        out.push((iface.to_owned(), Counters { rx, tx }));
+        out.push((
+            iface.to_owned(),
+            Counters {
+                rx,
+                tx,
+                rx_packets,
+                tx_packets,
+            },
+        ));
     }
     Ok(out)
 }
@@ -100,6 +125,7 @@ mod tests {
 
     fn rates(out: &[Sample]) -> Vec<(String, String, f64)> {
         out.iter()
+            .filter(|(k, _)| k.name.ends_with("_per_s"))
             .map(|(k, v)| {
                 (
                     k.name.clone(),
@@ -119,7 +145,9 @@ mod tests {
                 "eth0".to_owned(),
                 Counters {
                     rx: 57_676_233,
-                    tx: 134_338
+                    tx: 134_338,
+                    rx_packets: 2003,
+                    tx_packets: 1350,
                 }
             )]
         );
@@ -133,7 +161,19 @@ mod tests {
         let t0 = Instant::now();
         let mut out = Vec::new();
         net.update(parse(&dev(1000, 500)).expect("a"), t0, None, &mut out);
-        assert!(out.is_empty(), "first reading has no rate");
+        assert!(rates(&out).is_empty(), "first reading has no rate");
+        let counters: Vec<String> = out.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        assert_eq!(
+            counters,
+            [
+                "net.rx_bytes{iface=\"eth0\"} 1000",
+                "net.tx_bytes{iface=\"eth0\"} 500",
+                "net.rx_packets{iface=\"eth0\"} 2003",
+                "net.tx_packets{iface=\"eth0\"} 1350",
+            ],
+            "counters from the first reading on"
+        );
+        out.clear();
         let two_s = Duration::from_secs(2);
         net.update(
             parse(&dev(5000, 700)).expect("b"),
@@ -168,6 +208,6 @@ mod tests {
             Some(Duration::ZERO),
             &mut out,
         );
-        assert!(out.is_empty());
+        assert!(rates(&out).is_empty());
     }
 }

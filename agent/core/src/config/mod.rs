@@ -20,7 +20,10 @@ pub const DEFAULT_PORT: u16 = 6130;
 #[error("{0}")]
 pub struct ConfigError(pub String);
 
+mod export;
 mod raw;
+
+pub use export::{ExportConfig, RemoteAuth, RemoteWriteConfig, validate_export};
 
 pub use raw::*;
 
@@ -123,6 +126,8 @@ pub struct AgentConfig {
     pub update: UpdateConfig,
     /// Where the Prometheus endpoint listens; `None`: off.
     pub prometheus_listen: Option<SocketAddr>,
+    /// Remote write (dashboard nodes); `None`: off.
+    pub remote_write: Option<RemoteWriteConfig>,
 }
 
 impl NodeConfig {
@@ -332,20 +337,7 @@ impl UpdateConfig {
     }
 }
 
-/// Validates `[export]`: the Prometheus endpoint's address, `None` when off.
-pub fn validate_export(x: &RawExport, e: &Errs) -> Result<Option<SocketAddr>, ConfigError> {
-    match non_empty(&x.prometheus_listen) {
-        None => Ok(None),
-        Some(a) => a.parse::<SocketAddr>().map(Some).map_err(|_| {
-            e.at(
-                "export.prometheus_listen",
-                format!("'{a}' is not an address (expected host:port)"),
-            )
-        }),
-    }
-}
-
-fn is_http_url(url: &str) -> bool {
+pub(crate) fn is_http_url(url: &str) -> bool {
     url.starts_with("http://") || url.starts_with("https://")
 }
 

@@ -21,13 +21,52 @@ pub struct RawUpdate {
 }
 
 /// `[export]`.
-#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawExport {
     /// `host:port` of a Prometheus endpoint (`GET /metrics`) with the latest value of every
     /// metric of every host; "" (the default) turns it off.
     #[serde(default)]
     pub prometheus_listen: String,
+    /// Prometheus remote-write URL (e.g. `http://prometheus:9090/api/v1/write`); dashboard
+    /// nodes push every host's live samples there. "" (the default) turns it off.
+    #[serde(default)]
+    pub remote_write_url: String,
+    /// File whose first line is a bearer token for remote write (mode 0600); "" for none.
+    #[serde(default)]
+    pub remote_write_bearer_file: String,
+    /// File whose first line is `user:password` for remote write's basic auth (mode 0600);
+    /// "" for none.
+    #[serde(default)]
+    pub remote_write_basic_auth_file: String,
+    /// How often queued samples are pushed.
+    #[serde(default = "default_remote_write_interval")]
+    pub remote_write_interval: String,
+    /// Samples remote write queues while the receiver is slow or down; past it the oldest
+    /// are dropped (and read back from the store when the receiver is back, up to 1 hour).
+    #[serde(default = "default_remote_write_queue")]
+    pub remote_write_queue: usize,
+}
+
+fn default_remote_write_interval() -> String {
+    "10s".into()
+}
+
+fn default_remote_write_queue() -> usize {
+    200_000
+}
+
+impl Default for RawExport {
+    fn default() -> RawExport {
+        RawExport {
+            prometheus_listen: String::new(),
+            remote_write_url: String::new(),
+            remote_write_bearer_file: String::new(),
+            remote_write_basic_auth_file: String::new(),
+            remote_write_interval: default_remote_write_interval(),
+            remote_write_queue: default_remote_write_queue(),
+        }
+    }
 }
 
 /// `[node]`.

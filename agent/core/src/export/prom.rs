@@ -1,15 +1,19 @@
 //! The Prometheus model and text format: [`LatestValues`] keeps the latest live value of
 //! every series of every host (decoded from the frames this node accepts), and [`render`]
 //! writes it, with the node's own mesh counters, in the text exposition format 0.0.4.
+//! Names, types, units and help come from `meshmon_proto::prometheus`; cumulative metrics
+//! are the agents' raw counters, exported as they arrive.
 //!
-//! Not here: sockets or tasks (`export::mod`), or anything historic (replayed frames are
-//! ignored: Prometheus wants the present, the store keeps the past).
+//! Not here: sockets or tasks (`export::mod`), the name mapping (`proto`), or anything
+//! historic (replayed frames are ignored: Prometheus wants the present, the store keeps the
+//! past).
 
 use crate::gossip::Delivered;
 use meshmon_proto::payload::Status;
+use meshmon_proto::prometheus;
 use meshmon_proto::stream::{StreamId, Streams};
 use meshmon_proto::{Flags, Payload, SeriesKey};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 
 /// Hosts not heard for this long leave the output.
@@ -105,36 +109,6 @@ struct Family {
     series: BTreeMap<String, f64>,
 }
 
-/// `cpu.usage_pct` -> `meshmon_cpu_usage_pct`; anything outside `[a-zA-Z0-9_:]` becomes `_`.
-pub fn metric_name(dotted: &str) -> String {
-    let mut out = String::with_capacity(dotted.len() + 8);
-    out.push_str("meshmon_");
-    out.extend(dotted.chars().map(|c| {
-        if c.is_ascii_alphanumeric() || c == '_' || c == ':' {
-            c
-        } else {
-            '_'
-        }
-    }));
-    out
-}
-
-/// A valid label name: `[a-zA-Z_][a-zA-Z0-9_]*`, never reserved (`__`) and never `host`
-/// (which is ours): those get an `exported_` prefix, as Prometheus does on conflicts.
-fn label_name(raw: &str) -> String {
-    let mut s: String = raw
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .collect();
-    if s.is_empty() || s.starts_with(|c: char| c.is_ascii_digit()) {
-        s.insert(0, '_');
-    }
-    if s == "host" || s.starts_with("__") {
-        s.insert_str(0, "exported_");
-    }
-    s
-}
-
 /// Escapes a label value: backslash, double quote and newline.
 pub fn escape_label(v: &str) -> String {
     let mut out = String::with_capacity(v.len());
@@ -178,27 +152,33 @@ fn value(v: f64) -> String {
 /// The whole exposition: every host's latest values (hosts heard within
 /// [`HOST_STALE_MS`] of `now_ms`), then the node's counters; families sorted by name.
 pub fn render(latest: &LatestValues, node: &NodeCounters, now_ms: u64) -> String {
+    // Hosts the mesh holds for down leave the output at once, so Prometheus marks their
+    // series stale (as it does for a target that stops exposing a series) instead of
+    // repeating their last values; `meshmon_up` says 0 for them.
+    let down: HashSet<&str> = node
+        .status
+        .iter()
+        .flat_map(|s| &s.hosts)
+        .filter(|h| {
+            now_ms.saturating_sub(h.last_seen_ms)
+                > meshmon_proto::payload::down_after_ms(h.interval_ms)
+        })
+        .map(|h| h.name.as_str())
+        .collect();
     let mut families: BTreeMap<String, Family> = BTreeMap::new();
     for (host, h) in &latest.hosts {
-        if now_ms.saturating_sub(h.seen_ms) >= HOST_STALE_MS {
+        if now_ms.saturating_sub(h.seen_ms) >= HOST_STALE_MS || down.contains(host.as_str()) {
             continue;
         }
         for (key, (v, _ts)) in &h.series {
-            let name = metric_name(&key.name);
-            let mut pairs = vec![("host".to_owned(), host.clone())];
-            for (k, val) in &key.labels {
-                let k = label_name(k);
-                if !pairs.iter().any(|(seen, _)| *seen == k) {
-                    pairs.push((k, val.clone()));
-                }
-            }
-            pairs.sort();
-            let fam = families.entry(name).or_insert_with(|| Family {
-                help: format!("meshmon metric {}, latest value per host", key.name),
-                kind: "gauge",
+            let f = prometheus::family(&key.name);
+            let pairs = prometheus::labels(host, key);
+            let fam = families.entry(f.name).or_insert_with(|| Family {
+                help: f.help,
+                kind: f.kind.as_str(),
                 series: BTreeMap::new(),
             });
-            fam.series.insert(labels(&pairs), *v);
+            fam.series.insert(labels(&pairs), *v * f.scale);
         }
     }
     // The node's own counters replace any host metric that maps to the same name.
@@ -323,7 +303,7 @@ mod tests {
     #[test]
     fn live_samples_decode_and_a_restart_drops_old_series() {
         let mut l = LatestValues::default();
-        let cpu = key("cpu.usage_pct", &[]);
+        let cpu = key("cpu.load1", &[]);
         let gone = key("gone.metric", &[]);
         let mut enc = SampleEncoder::new();
         for mut d in frames(1, &mut enc, &[(cpu.clone(), 5.0), (gone.clone(), 1.0)]) {
@@ -334,47 +314,40 @@ mod tests {
             l.on_frame(&d, 10);
         }
         let out = render(&l, &NodeCounters::default(), 10);
-        assert!(
-            out.contains("meshmon_cpu_usage_pct{host=\"h\"} 5\n"),
-            "{out}"
-        );
+        assert!(out.contains("meshmon_load1{host=\"h\"} 5\n"), "{out}");
         assert!(out.contains("meshmon_gone_metric{host=\"h\"} 1\n"), "{out}");
         let mut enc = SampleEncoder::new();
         for d in frames(2, &mut enc, &[(cpu, 7.0)]) {
             l.on_frame(&d, 20);
         }
         let out = render(&l, &NodeCounters::default(), 20);
-        assert!(
-            out.contains("meshmon_cpu_usage_pct{host=\"h\"} 7\n"),
-            "{out}"
-        );
+        assert!(out.contains("meshmon_load1{host=\"h\"} 7\n"), "{out}");
         assert!(!out.contains("gone_metric"), "{out}");
     }
 
     #[test]
     fn names_labels_and_families() {
         let mut l = LatestValues::default();
-        l.set("srv01", key("cpu.usage_pct", &[]), 12.5, 1000);
-        l.set("srv02", key("cpu.usage_pct", &[]), 3.0, 1000);
-        l.set("srv01", key("disk.used_pct", &[("mount", "/")]), 40.0, 1000);
+        l.set("srv01", key("cpu.load1", &[]), 12.5, 1000);
+        l.set("srv02", key("cpu.load1", &[]), 3.0, 1000);
+        l.set(
+            "srv01",
+            key("disk.used_bytes", &[("mount", "/")]),
+            40.0,
+            1000,
+        );
         let out = render(&l, &NodeCounters::default(), 2000);
         assert!(
-            out.contains("meshmon_cpu_usage_pct{host=\"srv01\"} 12.5\n"),
+            out.contains("meshmon_load1{host=\"srv01\"} 12.5\n"),
             "{out}"
         );
+        assert!(out.contains("meshmon_load1{host=\"srv02\"} 3\n"), "{out}");
         assert!(
-            out.contains("meshmon_cpu_usage_pct{host=\"srv02\"} 3\n"),
+            out.contains("meshmon_filesystem_used_bytes{host=\"srv01\",mount=\"/\"} 40\n"),
             "{out}"
         );
-        assert!(
-            out.contains("meshmon_disk_used_pct{host=\"srv01\",mount=\"/\"} 40\n"),
-            "{out}"
-        );
-        assert_eq!(
-            out.matches("# TYPE meshmon_cpu_usage_pct gauge\n").count(),
-            1
-        );
-        assert_eq!(out.matches("# HELP meshmon_cpu_usage_pct ").count(), 1);
+        assert_eq!(out.matches("# TYPE meshmon_load1 gauge\n").count(), 1);
+        assert_eq!(out.matches("# HELP meshmon_load1 ").count(), 1);
         let types: Vec<&str> = out.lines().filter(|x| x.starts_with("# TYPE")).collect();
         let mut sorted = types.clone();
         sorted.sort_unstable();
@@ -415,8 +388,8 @@ mod tests {
     #[test]
     fn stale_hosts_leave_the_output() {
         let mut l = LatestValues::default();
-        l.set("old", key("cpu.usage_pct", &[]), 1.0, 0);
-        l.set("new", key("cpu.usage_pct", &[]), 1.0, HOST_STALE_MS);
+        l.set("old", key("cpu.load1", &[]), 1.0, 0);
+        l.set("new", key("cpu.load1", &[]), 1.0, HOST_STALE_MS);
         let out = render(&l, &NodeCounters::default(), HOST_STALE_MS + 1);
         assert!(!out.contains("host=\"old\""), "{out}");
         assert!(out.contains("host=\"new\""), "{out}");
@@ -455,7 +428,25 @@ mod tests {
             delivery_drops: 1,
             export_drops: 0,
         };
-        let out = render(&LatestValues::default(), &node, 10_500);
+        let mut l = LatestValues::default();
+        l.set(
+            "n",
+            key("net.rx_bytes", &[("iface", "eth0")]),
+            12_345.0,
+            10_000,
+        );
+        l.set("n", key("cpu.usage_pct", &[]), 50.0, 10_000);
+        l.set("gone", key("cpu.load1", &[]), 1.0, 10_000);
+        let out = render(&l, &node, 10_500);
+        assert!(out.contains("# TYPE meshmon_network_receive_bytes_total counter\nmeshmon_network_receive_bytes_total{host=\"n\",iface=\"eth0\"} 12345\n"), "{out}");
+        assert!(
+            out.contains(
+                "# TYPE meshmon_cpu_usage_ratio gauge\nmeshmon_cpu_usage_ratio{host=\"n\"} 0.5\n"
+            ),
+            "{out}"
+        );
+        // A host the mesh holds for down leaves the output (Prometheus marks it stale).
+        assert!(!out.contains("meshmon_load1"), "{out}");
         assert!(out.contains("# TYPE meshmon_node_frames_dropped_total counter\nmeshmon_node_frames_dropped_total 7\n"), "{out}");
         assert!(
             out.contains("meshmon_node_auth_failures_total 2\n"),

@@ -64,7 +64,13 @@ pub struct MeshParams {
     pub limits: Limits,
     /// Where accepted frames go (store, viewer UI); `None` to discard.
     pub deliveries: Option<mpsc::Sender<Delivered>>,
+    /// More of the node's own values, added to its samples every interval next to
+    /// `mesh.*` (a dashboard node's `remote_write.*`); `None` for none.
+    pub own_values: Option<OwnValues>,
 }
+
+/// Adds values to the node's own samples; called on the mesh task, so it must not block.
+pub type OwnValues = Arc<dyn Fn(&mut Vec<(SeriesKey, f64)>) + Send + Sync>;
 
 /// The running mesh: send commands, read counters.
 pub struct MeshHandle {
@@ -188,6 +194,7 @@ pub async fn start(
         outbound: HashMap::new(),
         next_peer: 1,
         deliveries: params.deliveries,
+        own_values: params.own_values,
         queue_drops: queue_drops.clone(),
         encoder: SampleEncoder::new(),
         start: Instant::now(),
@@ -236,6 +243,7 @@ struct MeshTask {
     outbound: HashMap<PeerId, (usize, u32)>,
     next_peer: PeerId,
     deliveries: Option<mpsc::Sender<Delivered>>,
+    own_values: Option<OwnValues>,
     queue_drops: Arc<AtomicU64>,
     encoder: SampleEncoder,
     start: Instant,
@@ -313,6 +321,7 @@ impl MeshTask {
                     SeriesKey::new(Metric::MeshFramesInPerS),
                     c.frames_in_per_s.round(),
                 ));
+                values.push((SeriesKey::new(Metric::MeshFramesIn), c.frames_in as f64));
                 values.push((SeriesKey::new(Metric::MeshFramesDropped), dropped as f64));
                 values.push((
                     SeriesKey::new(Metric::MeshAuthFailures),
@@ -324,6 +333,9 @@ impl MeshTask {
                 ));
                 if let Some(off) = self.gossip.clock_offset_ms() {
                     values.push((SeriesKey::new(Metric::HostClockOffsetMs), off as f64));
+                }
+                if let Some(own) = &self.own_values {
+                    own(&mut values);
                 }
                 for p in self.encoder.encode(&values) {
                     self.feed(Input::Local(p)).await;
