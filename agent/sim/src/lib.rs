@@ -38,6 +38,7 @@ pub mod config;
 pub mod error;
 mod host;
 mod link;
+pub mod mesh;
 mod run;
 pub mod stats;
 mod values;

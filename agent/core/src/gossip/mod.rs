@@ -20,6 +20,7 @@ pub mod backfill;
 pub mod dedup;
 mod flood;
 mod link;
+pub mod memory;
 pub mod peer;
 mod replay;
 #[cfg(test)]

@@ -1,0 +1,97 @@
+//! An estimate of the memory the machine keeps, for the mesh simulator's "state per node"
+//! figure: per-origin tables (de-duplication windows, the host table, descriptors, reverse
+//! routes) and per-link state, counted from their lengths, capacities and heap strings.
+//! An estimate, not an allocator measurement: hash tables are counted as hashbrown lays them
+//! out (buckets a power of two, one control byte per bucket), allocator overhead is left out.
+//!
+//! Not here: deciding anything. Keep it in step when a per-origin structure is added.
+
+use super::{Gossip, peer::Peer};
+use std::collections::HashMap;
+use std::mem::size_of;
+
+/// Bytes held, by part.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Memory {
+    /// Origins in the host table.
+    pub origins: usize,
+    /// De-duplication and anti-replay windows.
+    pub dedup: usize,
+    /// The host table.
+    pub hosts: usize,
+    /// The latest host info and series table frame of every origin, sealed.
+    pub descriptors: usize,
+    /// Reverse routes for backfill.
+    pub routes: usize,
+    /// Links.
+    pub links: usize,
+    /// This node's own recent frames (backfill ring).
+    pub ring: usize,
+}
+
+impl Memory {
+    /// Everything.
+    pub fn total(&self) -> usize {
+        self.per_origin() + self.links + self.ring
+    }
+
+    /// What grows with the number of origins.
+    pub fn per_origin(&self) -> usize {
+        self.dedup + self.hosts + self.descriptors + self.routes
+    }
+}
+
+/// Bytes of a hash table's buckets for `capacity` entries of `entry` bytes.
+pub(crate) fn table_bytes(capacity: usize, entry: usize) -> usize {
+    if capacity == 0 {
+        return 0;
+    }
+    let buckets = (capacity.saturating_mul(8) / 7).max(4).next_power_of_two();
+    buckets * (entry + 1)
+}
+
+fn map_bytes<K, V>(m: &HashMap<K, V>) -> usize {
+    table_bytes(m.capacity(), size_of::<(K, V)>())
+}
+
+impl Gossip {
+    /// An estimate of the bytes this machine keeps (see [`Memory`]). It walks every origin:
+    /// call it for reports, not on the hot path.
+    pub fn memory(&self) -> Memory {
+        let hosts = map_bytes(&self.hosts)
+            + self
+                .hosts
+                .iter()
+                .map(|(k, h)| {
+                    k.capacity()
+                        + h.name.capacity()
+                        + h.version.capacity()
+                        + h.os.capacity()
+                        + h.tags.capacity() * size_of::<String>()
+                        + h.tags.iter().map(String::capacity).sum::<usize>()
+                })
+                .sum::<usize>();
+        let descriptors = map_bytes(&self.descriptors)
+            + self
+                .descriptors
+                .iter()
+                .map(|(k, d)| k.capacity() + d.iter().flatten().map(|b| b.len()).sum::<usize>())
+                .sum::<usize>();
+        let routes =
+            map_bytes(&self.routes) + self.routes.keys().map(String::capacity).sum::<usize>();
+        let links = self
+            .peers
+            .values()
+            .map(|p| size_of::<Peer>() + p.addr.capacity() + 3 * size_of::<usize>())
+            .sum();
+        Memory {
+            origins: self.hosts.len(),
+            dedup: self.dedup.memory(),
+            hosts,
+            descriptors,
+            routes,
+            links,
+            ring: self.ring.memory(),
+        }
+    }
+}
