@@ -29,7 +29,7 @@ struct Args {
     #[arg(long, default_value_t = 8)]
     max_degree: usize,
     /// Per-link one-way latency range in ms, drawn once per link: MIN,MAX.
-    #[arg(long, default_value = "0.5,5", value_delimiter = ',', num_args = 2)]
+    #[arg(long, default_value = "0.5,5", value_delimiter = ',')]
     latency_ms: Vec<f64>,
     /// Mean of the exponential jitter added to every message, ms.
     #[arg(long, default_value_t = 0.2)]
@@ -86,6 +86,9 @@ fn main() {
         eprintln!("gossip_sim: {m}");
         std::process::exit(2)
     };
+    if args.latency_ms.len() != 2 {
+        bad("--latency-ms: expected MIN,MAX in ms, e.g. 0.5,5".into());
+    }
     let kill_mode = match args.kill_mode.as_str() {
         "crash" => KillMode::Crash,
         "exit" => KillMode::Exit,

@@ -95,3 +95,35 @@ impl Gossip {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{GossipConfig, Input, Now};
+    use super::*;
+    use meshmon_proto::payload::HostInfo;
+    use meshmon_proto::{Key, Keyring, Payload};
+
+    #[test]
+    fn own_frames_count_in_the_tables_and_the_ring() {
+        let ring = Keyring::new(vec![Key::NULL]).expect("ring");
+        let mut g = Gossip::new(GossipConfig::new("n0", 1, 8), ring);
+        assert_eq!(g.memory().total(), 0);
+        let now = Now {
+            mono_us: 1_000_000,
+            wall_ms: 1_700_000_000_000,
+        };
+        let info = Payload::HostInfo(HostInfo {
+            os: "Debian".into(),
+            ..HostInfo::default()
+        });
+        g.handle(now, Input::Local(info), &mut Vec::new());
+        let m = g.memory();
+        assert_eq!(m.origins, 1);
+        assert!(m.hosts > 0 && m.descriptors > 0, "{m:?}");
+        assert!(m.ring >= g.ring_memory() && m.ring > 0);
+        assert_eq!(m.total(), m.per_origin() + m.links + m.ring);
+        assert_eq!(table_bytes(0, 8), 0);
+        assert_eq!(table_bytes(3, 8), 4 * 9, "at least 4 buckets");
+        assert_eq!(table_bytes(14, 8), 16 * 9);
+    }
+}

@@ -940,7 +940,11 @@ impl Sim {
                 late: self.late,
                 late_threshold_us: late,
             },
-            partition: (self.fault == Fault::Partition).then_some(PartitionFigures {
+            partition: (self.fault == Fault::Partition).then(|| PartitionFigures {
+                half_diameters: [0u8, 1].map(|h| {
+                    let mask: Vec<bool> = self.side.iter().map(|s| *s == h).collect();
+                    self.graph.diameter(&mask)
+                }),
                 duration_s: (self.heal_at - self.w1) as f64 / 1e6,
                 cut_links: self
                     .links

@@ -222,6 +222,6 @@ mod tests {
         assert!(g.connected(&alive));
         let side = g.halves(&mut rng).expect("halves");
         assert_eq!(side.iter().filter(|s| **s == 0).count(), 100);
-        assert!(g.diameter(&vec![true; 200]).is_some_and(|d| d >= 3));
+        assert!(g.diameter(&[true; 200]).is_some_and(|d| d >= 3));
     }
 }

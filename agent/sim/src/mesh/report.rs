@@ -48,6 +48,9 @@ pub struct Heal {
 pub struct PartitionFigures {
     pub duration_s: f64,
     pub cut_links: usize,
+    /// The longest shortest path inside each half: beyond the hop limit, frames cannot
+    /// cross a half while it is cut off.
+    pub half_diameters: [Option<usize>; 2],
     /// (frame, node) pairs on the origin's own side never delivered, from the last interval
     /// before the partition to the run's end (0 wanted).
     pub same_side_missed: u64,
@@ -219,6 +222,12 @@ pub fn table(kills: &[Report], partitions: &[Report]) -> String {
     prow("partition: links cut, duration s", &|r| {
         r.partition.map_or("-".into(), |p| {
             format!("{}, {:.0}", p.cut_links, p.duration_s)
+        })
+    });
+    prow("partition: diameter of each half", &|r| {
+        r.partition.map_or("-".into(), |p| {
+            let d = |x: Option<usize>| x.map_or("-".into(), |d| d.to_string());
+            format!("{}, {}", d(p.half_diameters[0]), d(p.half_diameters[1]))
         })
     });
     prow("partition: heal, s", &|r| heal(&r.heal));
