@@ -170,6 +170,8 @@ pub(super) struct Sim {
     late: u64,
     hist: Histogram,
     memory: (Spread, Spread),
+    /// Median bytes per origin: dedup, hosts, descriptors, routes.
+    memory_parts: [f64; 4],
     dropped_at_w0: u64,
     dropped_in_window: u64,
 }
@@ -347,6 +349,7 @@ impl Sim {
             late: 0,
             hist: Histogram::default(),
             memory: (Spread::default(), Spread::default()),
+            memory_parts: [0.0; 4],
             dropped_at_w0: 0,
             dropped_in_window: 0,
         })
@@ -775,12 +778,21 @@ impl Sim {
         // The measured window ends here: the state per node, and the threshold of lateness.
         let mut total = Vec::new();
         let mut per_origin = Vec::new();
+        let mut parts: [Vec<f64>; 4] = Default::default();
         for node in &self.nodes {
             let m = node.g.memory();
+            let o = m.origins.max(1) as f64;
             total.push(m.total() as f64);
-            per_origin.push(m.per_origin() as f64 / m.origins.max(1) as f64);
+            per_origin.push(m.per_origin() as f64 / o);
+            for (v, b) in parts
+                .iter_mut()
+                .zip([m.dedup, m.hosts, m.descriptors, m.routes])
+            {
+                v.push(b as f64 / o);
+            }
         }
         self.memory = (Spread::of(&mut total), Spread::of(&mut per_origin));
+        self.memory_parts = parts.each_mut().map(|v| Spread::of(v).median);
         let dropped: u64 = self.nodes.iter().map(|n| n.g.counters().dropped).sum();
         self.dropped_in_window = dropped - self.dropped_at_w0;
         self.late_us = Some((self.hist.max() as f64 * self.cfg.late_factor) as u64);
@@ -835,6 +847,7 @@ impl Sim {
             deliveries,
             memory_total: self.memory.0,
             memory_per_origin: self.memory.1,
+            memory_parts: self.memory_parts,
             dropped: self.dropped_in_window,
         };
         // Judging: every counted origin's frames against every other counted node.

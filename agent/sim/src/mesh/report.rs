@@ -26,6 +26,9 @@ pub struct Figures {
     /// the origins divided by the origins known.
     pub memory_total: Spread,
     pub memory_per_origin: Spread,
+    /// Median bytes per origin of each part: de-duplication windows, host table,
+    /// descriptors (the latest sealed host info and series table), reverse routes.
+    pub memory_parts: [f64; 4],
     /// Frames the machines dropped in the window (credits, rate limits, stale).
     pub dropped: u64,
 }
@@ -190,6 +193,10 @@ pub fn table(kills: &[Report], partitions: &[Report]) -> String {
     });
     row("state bytes per origin, med", &|r| {
         format!("{:.0}", r.steady.memory_per_origin.median)
+    });
+    row("  of which dedup/hosts/descr./routes", &|r| {
+        let p = r.steady.memory_parts;
+        format!("{:.0}/{:.0}/{:.0}/{:.0}", p[0], p[1], p[2], p[3])
     });
     row("killed at once (diameter after)", &|r| {
         format!(
