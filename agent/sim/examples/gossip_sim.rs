@@ -106,7 +106,7 @@ fn main() {
             bad(format!("{flag}: one duration, or one per --nodes value"));
         }
     }
-    // The value for size i: given, or by size (large meshes cost ~50 s of CPU per simulated
+    // The value for size i: given, or by size (large meshes cost ~85 s of CPU per simulated
     // second with flooding, so their windows are shorter).
     let pick = |v: &Option<Vec<Duration>>, i: usize, n: usize, small: u64, large: u64| match v {
         Some(v) => v[if v.len() == 1 { 0 } else { i }],
