@@ -18,10 +18,10 @@
 //! does (retry at 1 s, give up at 3 s).
 //!
 //! ```no_run
-//! use meshmon_sim::mesh::{Fault, MeshConfig, run};
+//! use meshmon_sim::mesh::{Fault, MeshConfig, report, run};
 //! let cfg = MeshConfig::new(100);
-//! let report = run(&cfg, Fault::Kill).expect("runs");
-//! assert_eq!(report.missed, 0);
+//! let r = run(&cfg, Fault::Kill).expect("runs");
+//! println!("{}", report::table(&[r], &[]));
 //! ```
 //!
 //! # Layout
