@@ -8,7 +8,9 @@
 //! hosts answer a dashboard's backfill requests. The fleet re-dials when the node restarts.
 //!
 //! It is a library for in-process tests ([`Fleet::start`]) and the `fleet_sim` example for
-//! benchmarks. It depends on the protocol crate only, not on the agent or dashboard.
+//! benchmarks. The fleet depends on the protocol crate only; the gossip simulator ([`mesh`],
+//! the `gossip_sim` example) runs the agent core's gossip machine (without its optional
+//! features), never the dashboard.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), meshmon_sim::SimError> {
@@ -32,12 +34,15 @@
 //!   `meshmon_proto::ring::OwnRing`, as a real agent keeps them.
 //! - `link`: the link protocol as a node (hello, credits, heartbeats), sans-io.
 //! - `run`: the fleet's task: turns, the connection, reconnects.
+//! - [`mesh`]: the gossip simulator: N real gossip machines on a random graph in simulated
+//!   time, with latency, loss, kills and partitions.
 //! - [`stats`]: counters. [`error`]: [`SimError`].
 
 pub mod config;
 pub mod error;
 mod host;
 mod link;
+pub mod mesh;
 mod run;
 pub mod stats;
 mod values;

@@ -203,6 +203,14 @@ impl Dedup {
         self.origins.len()
     }
 
+    /// An estimate of the bytes held: the table and the origin names.
+    pub fn memory(&self) -> usize {
+        super::memory::table_bytes(
+            self.origins.capacity(),
+            std::mem::size_of::<(String, OriginWindow)>(),
+        ) + self.origins.keys().map(String::capacity).sum::<usize>()
+    }
+
     /// Whether no origin is tracked.
     pub fn is_empty(&self) -> bool {
         self.origins.is_empty()

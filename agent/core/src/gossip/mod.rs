@@ -24,6 +24,7 @@ pub mod clock;
 pub mod dedup;
 mod link;
 mod live;
+pub mod memory;
 pub mod names;
 pub mod peer;
 mod replay;

@@ -1,0 +1,66 @@
+//! The gossip simulator on 100 nodes (mean degree 5, 3-8), with the real gossip machine and
+//! real sealing: after 10 % of the nodes are killed at once, no surviving node misses a frame
+//! of a surviving origin, the mesh heals within 3 s of simulated time, and every node knows
+//! every host. Short windows keep it quick in a debug build (opening frames dominates).
+//!
+//! Two link latencies: a LAN (0.2-0.4 ms per link), which flooding passes, and the
+//! simulator's default spread (0.5-5 ms per link), which flooding fails today: a node takes the
+//! first copy of a frame, and the fastest path can be longer than the hop limit allows to go
+//! on, so after the kill a node five hops from an origin hears it only through neighbours whose
+//! first copies had already travelled 7 hops, and never again (see scripts/BENCHMARKS.md).
+
+use meshmon_sim::mesh::{Fault, MeshConfig, Report, run};
+use std::time::Duration;
+
+fn small(latency_ms: (u64, u64)) -> MeshConfig {
+    let mut cfg = MeshConfig::new(100);
+    cfg.seed = 14;
+    cfg.latency = (
+        Duration::from_micros(latency_ms.0),
+        Duration::from_micros(latency_ms.1),
+    );
+    cfg.warmup = Duration::from_secs(2);
+    cfg.measure = Duration::from_secs(1);
+    cfg.after = Duration::from_secs(4);
+    cfg.drain = Duration::from_secs(1);
+    cfg.series = 7;
+    cfg
+}
+
+fn check(r: &Report) {
+    eprintln!(
+        "{}",
+        meshmon_sim::mesh::report::table(std::slice::from_ref(r), &[])
+    );
+    for s in &r.stale {
+        eprintln!("silent: {s:?}");
+    }
+    assert_eq!(r.killed, 10);
+    assert!(r.steady.deliveries > 0, "frames flowed in the window");
+    assert_eq!(
+        r.missed, 0,
+        "no surviving node misses a surviving origin's frame"
+    );
+    assert!(r.heal.healed, "healed before the run ended");
+    assert!(
+        r.heal.time_us <= 3_000_000,
+        "healed within 3 s, took {} ms",
+        r.heal.time_us / 1000
+    );
+    assert_eq!(r.hosts_missing, 0, "every node sees every host");
+    assert_eq!(r.stale_pairs, 0, "every node still hears every host");
+    assert!(r.steady.latency_p50_us > 0 && r.steady.latency_max_us < 1_000_000);
+}
+
+#[test]
+fn a_lan_of_100_nodes_heals_after_ten_percent_are_killed() {
+    check(&run(&small((200, 400)), Fault::Kill).expect("runs"));
+}
+
+#[test]
+#[ignore = "fails with flooding: the hop limit cuts off first copies that took a fast long path \
+            (frames missed for good after the kill); enable when forwarding no longer depends \
+            on the first copy's hop count"]
+fn spread_latencies_100_nodes_heal_after_ten_percent_are_killed() {
+    check(&run(&small((500, 5000)), Fault::Kill).expect("runs"));
+}
