@@ -5,6 +5,7 @@
 //! Not here: link frames (`link`) or backfill traffic (`replay`).
 
 use super::dedup::Seen;
+use super::tree::Duplicate;
 use super::{Action, Delivered, Gossip, Now, PeerId, Space};
 use bytes::Bytes;
 use meshmon_proto::frame::with_hops;
@@ -50,9 +51,21 @@ impl Gossip {
                 self.counters.duplicates += 1;
                 // A second copy on a link that pushes this origin: that link is not on the
                 // origin's tree (PRUNE, section 6 of PROTOCOL.md).
-                if !replay && self.cfg.role == Role::Node && self.trees.prune(&h.origin, from) {
-                    self.counters.prunes += 1;
-                    debug!(origin = %h.origin, peer = from, "duplicate; pruning the link for this origin");
+                if !replay && self.cfg.role == Role::Node {
+                    let dup = self
+                        .trees
+                        .on_duplicate(&h.origin, h.boot_id, h.seq, frame.hops, from);
+                    match dup {
+                        Duplicate::Pruned => self.counters.prunes += 1,
+                        Duplicate::Shorter { old_hops } => {
+                            self.counters.prunes += 1;
+                            // The first copy came too far to be passed on: pass this one on.
+                            if old_hops.saturating_add(1) >= self.cfg.max_hops {
+                                self.forward_shorter_copy(from, bytes, &frame, out);
+                            }
+                        }
+                        Duplicate::Nothing => {}
+                    }
                 }
                 return;
             }
@@ -88,6 +101,7 @@ impl Gossip {
             frame.header.boot_id,
             frame.header.seq,
             Some(from),
+            frame.hops,
             now.mono_us,
             forward.as_ref().filter(|_| self.cfg.role == Role::Node),
         );
@@ -150,6 +164,35 @@ impl Gossip {
                 out.push(Action::Send { peer: id, bytes });
             } else {
                 self.counters.dropped += 1;
+            }
+        }
+    }
+
+    /// A copy of an accepted frame that came over fewer links than the first, which was too
+    /// far to be passed on: verified, then pushed on like a new frame (not delivered again).
+    fn forward_shorter_copy(
+        &mut self,
+        from: PeerId,
+        bytes: &Bytes,
+        frame: &Frame,
+        out: &mut Vec<Action>,
+    ) {
+        let distance = frame.hops.saturating_add(1);
+        if distance >= self.cfg.max_hops || self.keyring.open_parsed(bytes, frame).is_err() {
+            return;
+        }
+        let forward = Bytes::from(with_hops(bytes, distance));
+        let lazy = self.trees.lazy(&frame.header.origin);
+        for (&id, p) in self.peers.iter_mut() {
+            if id != from && p.is_node() && !lazy.contains(&id) {
+                if p.take_credit() {
+                    out.push(Action::Send {
+                        peer: id,
+                        bytes: forward.clone(),
+                    });
+                } else {
+                    self.counters.dropped += 1;
+                }
             }
         }
     }
@@ -218,6 +261,7 @@ impl Gossip {
             header.boot_id,
             header.seq,
             None,
+            0,
             now.mono_us,
             Some(&bytes),
         );

@@ -489,7 +489,10 @@ impl Gossip {
         self.ring.prune(now.wall_ms);
         self.trees.prune_cache(now.mono_us);
         // Grafts (and prunes) ride the next heartbeat of their link, sent below at once.
-        self.counters.grafts += self.trees.due_grafts(now.mono_us);
+        let dedup = &self.dedup;
+        self.counters.grafts += self.trees.due_grafts(now.mono_us, |origin, boot, seq| {
+            dedup.check(origin, boot, seq) != dedup::Seen::New
+        });
         let wanted = self
             .tracker
             .as_mut()

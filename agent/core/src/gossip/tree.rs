@@ -33,6 +33,18 @@ pub const MAX_GRAFT_SPAN: u64 = 64;
 /// Announcements per heartbeat frame (about 25 bytes each; a frame holds at most 64 KiB).
 pub const HAVES_PER_FRAME: usize = 1500;
 
+/// What a duplicate did to the tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Duplicate {
+    /// The link it came on turned lazy.
+    Pruned,
+    /// It came over fewer links: its link is the parent now, the old parent was pruned. The
+    /// first copy had `old_hops`.
+    Shorter { old_hops: u8 },
+    /// Nothing changed.
+    Nothing,
+}
+
 /// One origin's tree, as this node sees it.
 #[derive(Debug, Default)]
 struct OriginTree {
@@ -40,9 +52,10 @@ struct OriginTree {
     lazy: Vec<PeerId>,
     /// The link the newest frame came on first (`None`: none, or this node's own frames).
     from: Option<PeerId>,
-    /// The newest frame: (boot, seq), and when it arrived (monotonic).
+    /// The newest frame: (boot, seq), when it arrived (monotonic) and its hop count then.
     top: (u64, u64),
     top_us: u64,
+    top_hops: u8,
     /// Recent frames as this node forwards them: (boot, seq, arrived, bytes).
     recent: VecDeque<(u64, u64, u64, Bytes)>,
 }
@@ -105,6 +118,7 @@ impl Trees {
         boot: u64,
         seq: u64,
         from: Option<PeerId>,
+        hops: u8,
         now_us: u64,
         bytes: Option<&Bytes>,
     ) {
@@ -121,6 +135,7 @@ impl Trees {
         if (boot, seq) > t.top {
             t.top = (boot, seq);
             t.top_us = now_us;
+            t.top_hops = hops;
             t.from = from;
         }
         if let Some(b) = bytes {
@@ -132,12 +147,48 @@ impl Trees {
                 }
             }
         }
-        if let Some(m) = self.missing.get(origin)
-            && m.boot <= boot
-            && (m.boot < boot || m.to_seq <= seq)
-        {
+        // A newer boot makes an older boot's missing frames moot; within a boot, what is
+        // still missing is checked when the graft is due (`due_grafts`), since a newer frame
+        // arriving does not bring the ones before it.
+        if self.missing.get(origin).is_some_and(|m| m.boot < boot) {
             self.missing.remove(origin);
         }
+    }
+
+    /// A duplicate of `origin` arrived on `peer` with `hops`. Normally that link turns lazy
+    /// for the origin ([`Trees::prune`]). But a copy of the newest frame that came over fewer
+    /// links than the first one shows a shorter path: then the link it came on becomes the
+    /// origin's parent and the old parent is pruned instead, so trees converge to the fewest
+    /// hops (first arrivals alone can build deep trees that the hop limit cuts).
+    pub(crate) fn on_duplicate(
+        &mut self,
+        origin: &str,
+        boot: u64,
+        seq: u64,
+        hops: u8,
+        peer: PeerId,
+    ) -> Duplicate {
+        let shorter = self.origins.get(origin).and_then(|t| {
+            (t.top == (boot, seq) && hops < t.top_hops)
+                .then_some(t.from)
+                .flatten()
+                .filter(|parent| *parent != peer)
+                .map(|parent| (parent, t.top_hops))
+        });
+        let Some((parent, old_hops)) = shorter else {
+            return if self.prune(origin, peer) {
+                Duplicate::Pruned
+            } else {
+                Duplicate::Nothing
+            };
+        };
+        self.prune(origin, parent);
+        if let Some(t) = self.origins.get_mut(origin) {
+            t.lazy.retain(|p| *p != peer);
+            t.from = Some(peer);
+            t.top_hops = hops;
+        }
+        Duplicate::Shorter { old_hops }
     }
 
     /// A duplicate of `origin` arrived on `peer`: the link turns lazy for it, and the peer is
@@ -210,6 +261,14 @@ impl Trees {
                     m.announcers.push(peer);
                 }
             }
+            Some(m) if m.boot == boot => {
+                // A newer frame announced while older ones are still missing: widen the range.
+                m.to_seq = seq;
+                m.from_seq = m.from_seq.max(seq.saturating_sub(MAX_GRAFT_SPAN - 1));
+                if !m.announcers.contains(&peer) {
+                    m.announcers.push(peer);
+                }
+            }
             _ => {
                 if self.missing.len() >= self.max_origins && !self.missing.contains_key(origin) {
                     return;
@@ -231,14 +290,22 @@ impl Trees {
 
     /// Grafts that are due: each turns the chosen announcer's link eager for the origin and
     /// queues the graft for its next heartbeat ([`Trees::has_pending`]). Returns how many.
-    pub(crate) fn due_grafts(&mut self, now_us: u64) -> u64 {
+    /// `seen(origin, boot, seq)` says whether a frame arrived meanwhile: the range asked for
+    /// shrinks to what is still missing, and a range that arrived whole is done.
+    pub(crate) fn due_grafts(&mut self, now_us: u64, seen: impl Fn(&str, u64, u64) -> bool) -> u64 {
         let mut grafts = 0;
         let mut done = Vec::new();
         for (origin, m) in self.missing.iter_mut() {
             if now_us < m.next_us {
                 continue;
             }
-            if m.tries >= GRAFT_TRIES || m.announcers.is_empty() {
+            while m.from_seq <= m.to_seq && seen(origin, m.boot, m.from_seq) {
+                m.from_seq += 1;
+            }
+            while m.to_seq >= m.from_seq && seen(origin, m.boot, m.to_seq) {
+                m.to_seq -= 1;
+            }
+            if m.from_seq > m.to_seq || m.tries >= GRAFT_TRIES || m.announcers.is_empty() {
                 done.push(origin.clone());
                 continue;
             }
