@@ -97,9 +97,7 @@ impl Gossip {
         let forward =
             (distance < self.cfg.max_hops).then(|| Bytes::from(with_hops(bytes, distance)));
         self.trees.on_frame(
-            &frame.header.origin,
-            frame.header.boot_id,
-            frame.header.seq,
+            &frame.header,
             Some(from),
             frame.hops,
             now.mono_us,
@@ -256,15 +254,8 @@ impl Gossip {
             .push(header.seq, header.ts_ms, header.kind, key, bytes.clone());
         self.touch_host(&header, 0, now);
         self.remember_descriptor(&header, &bytes, 0);
-        self.trees.on_frame(
-            &header.origin,
-            header.boot_id,
-            header.seq,
-            None,
-            0,
-            now.mono_us,
-            Some(&bytes),
-        );
+        self.trees
+            .on_frame(&header, None, 0, now.mono_us, Some(&bytes));
         if let Payload::HostInfo(info) = &payload {
             let name = self.cfg.name.clone();
             self.set_host_info(&name, info);

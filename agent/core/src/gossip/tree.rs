@@ -14,6 +14,7 @@
 
 use super::PeerId;
 use bytes::Bytes;
+use meshmon_proto::Header;
 use meshmon_proto::payload::{Graft, Have};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -114,14 +115,13 @@ impl Trees {
     /// this node forwards (kept for grafts; `None` when it is not forwarded).
     pub(crate) fn on_frame(
         &mut self,
-        origin: &str,
-        boot: u64,
-        seq: u64,
+        h: &Header,
         from: Option<PeerId>,
         hops: u8,
         now_us: u64,
         bytes: Option<&Bytes>,
     ) {
+        let (origin, boot, seq) = (h.origin.as_str(), h.boot_id, h.seq);
         if !self.origins.contains_key(origin) {
             if self.origins.len() >= self.max_origins {
                 self.evict();
