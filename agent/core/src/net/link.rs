@@ -98,10 +98,7 @@ async fn resolve(target: &str) -> std::io::Result<SocketAddr> {
         .ok_or_else(|| std::io::Error::other(format!("'{target}' resolves to no address")))
 }
 
-async fn connect_once<E: From<LinkEvent>>(
-    p: &mut LinkParams<E>,
-    conn: u32,
-) -> anyhow::Result<()> {
+async fn connect_once<E: From<LinkEvent>>(p: &mut LinkParams<E>, conn: u32) -> anyhow::Result<()> {
     let remote = resolve(&p.target).await?;
     let relay_stop = p.shutdown.child_token();
     let _stop_relay = relay_stop.clone().drop_guard();

@@ -265,8 +265,7 @@ impl MeshTask {
                     peer: p,
                     direction: Direction::Out,
                     addr,
-                })
-                ;
+                });
             }
             NetEvent::Link(LinkEvent::Down { link, conn }) => {
                 if let Some(p) = self.link_peer(link, conn) {

@@ -363,7 +363,10 @@ mod tests {
 
     fn frames(parts: &[&[u8]]) -> Vec<u8> {
         let first = Bytes::copy_from_slice(parts[0]);
-        let more = parts[1..].iter().map(|p| Bytes::copy_from_slice(p)).collect();
+        let more = parts[1..]
+            .iter()
+            .map(|p| Bytes::copy_from_slice(p))
+            .collect();
         let mut out = Vec::new();
         encode(&Message { first, more }, &mut out);
         out
