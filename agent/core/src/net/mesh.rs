@@ -31,7 +31,7 @@ const EVENT_QUEUE: usize = 8192;
 /// Capacity of each link task's command channel.
 const LINK_QUEUE: usize = 2048;
 /// Most events handled per wake-up before the other inputs (commands, tick, shutdown) are
-/// looked at again.
+/// looked at again (the task also yields to the others every 128 events, tokio's budget).
 pub const EVENT_BATCH: usize = 256;
 
 /// A request from the node to the mesh task.
@@ -174,7 +174,12 @@ pub async fn start(
                     Some(ev) => {
                         task.on_net(ev);
                         // Whatever else arrived meanwhile, without going back to select.
+                        // `try_recv` does not count against tokio's cooperative budget, so
+                        // each event is charged here: under a backlog the task still yields
+                        // every 128 events as `recv` alone would, and the connection tasks
+                        // (heartbeats, credits), ingest and the router keep running.
                         for _ in 1..EVENT_BATCH {
+                            tokio::task::consume_budget().await;
                             match ev_rx.try_recv() {
                                 Ok(ev) => task.on_net(ev),
                                 Err(_) => break,
