@@ -2,12 +2,13 @@
 # One benchmark harness for the whole system. Builds the release binary and the benchmark
 # examples once, runs every per-area benchmark (footprint next to node_exporter and Netdata,
 # the 8-node line, the 50-node mesh, the store, the TUI, alert latency, the Docker walk, a
-# dashboard under 500 simulated hosts), keeps each one's own table under
+# dashboard under 500 simulated hosts, and in full runs the receive path: CPU per received
+# frame under 200 and 1,000 simulated hosts), keeps each one's own table under
 # $BENCH_OUT (default: a temp dir, printed), and prints ONE combined Markdown table:
 #   | figure | median | min | max | target | ratio/note |
 # Single-run figures have their value in `median` and '-' in min/max.
 #
-#   scripts/bench.sh            full run (about 8 minutes on a 2-core VM once built)
+#   scripts/bench.sh            full run (about 15 minutes on a 2-core VM once built)
 #   scripts/bench.sh --quick    about 2.5 minutes: shorter windows and a subset, see below
 #
 # --quick: footprint over 20 s (Netdata included), bench_mesh.sh --quick --only 4 (bytes/s
@@ -78,6 +79,7 @@ else
   run alert 200 python3 scripts/bench_alert.py --rounds 10 --no-build
   run docker 300 scripts/bench_docker.sh
   run dashboard 250 python3 scripts/bench_dashboard.py --duration 60 --no-build
+  run rx 600 python3 scripts/bench_rx.py --no-build --hosts 200,1000 --repeats 3 --window 30 --warmup 15
 fi
 
 python3 - "$out" "$quick" "$(( $(date +%s) - start ))" <<'EOF'
@@ -182,8 +184,20 @@ for line in text("dashboard").splitlines():
             f"{c[1]} / {c[3]} / {c[4]}", target=c[5])
 failed("dashboard", "dashboard under a simulated fleet")
 
+# rx (full runs only): | binary | node | N | frames/s | CPU % | idle CPU % | us/frame utime+stime (min-max) | us/frame schedstat (min-max) | net |
+for line in text("rx").splitlines():
+    c = cells(line)
+    if line.startswith("|") and len(c) >= 9 and c[2].isdigit():
+        m = re.match(r"([\d.]+) \(([\d.]+)-([\d.]+)\)", c[7])
+        if m:
+            add(f"receive path: CPU us per received frame, {c[1]}, {c[2]} hosts at 1 s (schedstat)",
+                m.group(1), m.group(2), m.group(3), target="<= 15",
+                note=f"n=3; {c[4]} % of a core; utime+stime {c[6]}; net of the idle node {c[8]}")
+if not quick:
+    failed("rx", "receive path")
+
 print(f"\nmeshmon benchmarks ({'--quick' if quick else 'full'} run, {took} s in all"
-      + "; ".join([""] + [f"{n} {status(n)[1]} s" for n in ("footprint", "mesh", "mesh50", "store", "tui", "alert", "docker", "dashboard")])
+      + "; ".join([""] + [f"{n} {status(n)[1]} s" for n in ("footprint", "mesh", "mesh50", "store", "tui", "alert", "docker", "dashboard", "rx")])
       + f"; raw tables in {out})\n")
 print("| figure | median | min | max | target | ratio/note |")
 print("|---|---|---|---|---|---|")

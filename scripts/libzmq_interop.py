@@ -48,7 +48,7 @@ def check_inbound(binary, ctx, heartbeats):
     quiet_drops = disconnects(monitor)
     dealer.send_multipart([b"after", b"quiet"])
     ok = dealer.recv_multipart() == [b"after", b"quiet"]
-    print(f"inbound  libzmq DEALER -> guard -> zmq.rs ROUTER, heartbeats={heartbeats}: "
+    print(f"inbound  libzmq DEALER -> guard (in-line ROUTER, no zmq.rs), heartbeats={heartbeats}: "
           f"echo ok={ok}, disconnects busy={busy_drops} quiet={quiet_drops}")
     dealer.disable_monitor()
     dealer.close(0)

@@ -1,9 +1,10 @@
 //! Round-trip latency of a zmq.rs DEALER -> ROUTER echo, direct and through the guard, on
 //! 127.0.0.1. Prints a table; run with `cargo run --release --example guard_bench`.
 //!
-//! Paths: `direct` (no guard), `inbound` (DEALER -> run_inbound -> ROUTER, one guarded
-//! hop), `relay+inbound` (DEALER -> open_outbound -> run_inbound -> ROUTER, the real mesh
-//! path between two nodes). A round trip crosses each hop twice.
+//! Paths: `direct` (DEALER -> zmq.rs ROUTER, no guard), `inbound` (DEALER -> run_inbound,
+//! served in-line and echoed by `wire::echo`: how a node receives), `relay+inbound`
+//! (DEALER -> open_outbound -> run_inbound, the real mesh path between two nodes). A round
+//! trip crosses each hop twice.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,8 +13,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use bytes::Bytes;
 use meshmon_agent::net::guard::{GuardStats, open_outbound, run_inbound};
+use meshmon_agent::net::wire;
 use meshmon_agent::net::zmtp::Limits;
 use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use zeromq::{DealerSocket, RouterSocket, Socket, SocketRecv, SocketSend, ZmqMessage};
 
@@ -27,9 +30,11 @@ async fn main() -> Result<()> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let guard = listener.local_addr()?;
     let stats = Arc::new(GuardStats::default());
+    let (events, consumer) = mpsc::channel(1024);
+    tokio::spawn(wire::echo(consumer));
     tokio::spawn(run_inbound(
         listener,
-        router,
+        events,
         Limits::default(),
         Arc::clone(&stats),
         shutdown.clone(),

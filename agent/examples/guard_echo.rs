@@ -1,8 +1,9 @@
-//! A zmq.rs endpoint behind the guard, for interop checks against other ZMTP stacks
+//! The guard's endpoints, for interop checks against other ZMTP stacks
 //! (`scripts/libzmq_interop.py` drives it with libzmq through pyzmq).
 //!
-//! - `guard_echo inbound`: a zmq.rs ROUTER that echoes every message, behind `run_inbound`
-//!   on 127.0.0.1; prints the guard's address, then serves until SIGINT.
+//! - `guard_echo inbound`: `run_inbound` on 127.0.0.1, whose connections (served in-line,
+//!   without zmq.rs) echo every message (`wire::echo`); prints the guard's address, then
+//!   serves until SIGINT.
 //! - `guard_echo outbound ADDR COUNT PAUSE_MS`: a zmq.rs DEALER linked to ADDR through
 //!   `open_outbound`; sends COUNT messages PAUSE_MS apart, expects each echoed, prints `ok`.
 //!
@@ -15,10 +16,12 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use bytes::Bytes;
 use meshmon_agent::net::guard::{GuardStats, open_outbound, run_inbound};
+use meshmon_agent::net::wire;
 use meshmon_agent::net::zmtp::Limits;
 use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use zeromq::{DealerSocket, RouterSocket, Socket, SocketRecv, SocketSend, ZmqMessage};
+use zeromq::{DealerSocket, Socket, SocketRecv, SocketSend, ZmqMessage};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
@@ -42,20 +45,14 @@ async fn main() -> Result<()> {
 }
 
 async fn inbound(stats: &Arc<GuardStats>) -> Result<()> {
-    let mut router = RouterSocket::new();
-    let endpoint = router.bind("tcp://127.0.0.1:0").await?;
-    let upstream: SocketAddr = endpoint.to_string().trim_start_matches("tcp://").parse()?;
-    tokio::spawn(async move {
-        while let Ok(message) = router.recv().await {
-            let _ = router.send(message).await;
-        }
-    });
+    let (events, consumer) = mpsc::channel(1024);
+    tokio::spawn(wire::echo(consumer));
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     println!("{}", listener.local_addr()?);
     let shutdown = CancellationToken::new();
     let guard = tokio::spawn(run_inbound(
         listener,
-        upstream,
+        events,
         Limits::default(),
         Arc::clone(stats),
         shutdown.clone(),

@@ -1,5 +1,6 @@
-//! Helpers shared by the guard integration tests: hand-built ZMTP bytes, an echoing zmq.rs
-//! ROUTER behind a guard, a legitimate DEALER that keeps chatting, raw TCP probes and RSS.
+//! Helpers shared by the guard integration tests: hand-built ZMTP bytes, a guard whose
+//! connections are answered by an echoing consumer (`wire::echo`), a plain zmq.rs echo
+//! ROUTER, a legitimate DEALER that keeps chatting, raw TCP probes and RSS.
 //! Each test binary uses a different subset, hence the `dead_code` allowance.
 #![allow(dead_code)]
 
@@ -10,9 +11,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use meshmon_agent::net::guard::{GuardSnapshot, GuardStats, run_inbound};
+use meshmon_agent::net::wire;
 use meshmon_agent::net::zmtp::Limits;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use zeromq::{DealerSocket, RouterSocket, Socket, SocketRecv, SocketSend, ZmqMessage};
@@ -82,7 +85,7 @@ pub async fn echo_router() -> SocketAddr {
     addr_of(&endpoint)
 }
 
-/// A running inbound guard in front of an echoing ROUTER.
+/// A running inbound guard whose consumer echoes every message to its sender.
 pub struct Guard {
     pub addr: SocketAddr,
     pub stats: Arc<GuardStats>,
@@ -92,14 +95,15 @@ pub struct Guard {
 
 impl Guard {
     pub async fn start(limits: Limits) -> Self {
-        let upstream = echo_router().await;
+        let (events, consumer) = mpsc::channel(1024);
+        tokio::spawn(wire::echo(consumer));
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("guard binds");
         let addr = listener.local_addr().expect("bound address");
         let stats = Arc::new(GuardStats::default());
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(run_inbound(
             listener,
-            upstream,
+            events,
             limits,
             Arc::clone(&stats),
             shutdown.clone(),

@@ -1,18 +1,22 @@
-//! The tokio side of the ZMTP guard: TCP proxies that put every byte a remote peer sends
-//! through a [`ZmtpValidator`] before it reaches zmq.rs.
+//! The tokio side of the ZMTP guard: every byte a remote peer sends goes through a
+//! [`ZmtpValidator`] first.
 //!
-//! - [`run_inbound`] owns the node's public port. Each accepted connection is proxied to the
-//!   internal zmq.rs ROUTER on 127.0.0.1, validating remote -> ROUTER.
+//! - [`run_inbound`] owns the node's public port. Each accepted connection is served in-line
+//!   by its own task ([`super::wire`]): validated, assembled into whole messages and handed to
+//!   the consumer's event queue (the mesh task's); the consumer's messages are framed and
+//!   written back. No loopback proxy and no zmq.rs on this path.
 //! - [`open_outbound`] dials a neighbour and offers a one-shot 127.0.0.1 listener for our
 //!   zmq.rs DEALER, validating neighbour -> DEALER.
 //!
 //! Per connection it enforces the handshake deadline, the idle timeout after the handshake
-//! and (inbound) the connection cap, and it closes both sides on the first violation. The
-//! bytes our own zmq.rs writes are piped unvalidated. Memory per connection is two fixed
-//! [`BUF_LEN`] buffers plus the validator, allocated only once the peer has sent something.
+//! and (inbound) the connection cap, and it closes the connection on the first violation.
+//! An inbound connection costs nothing but its socket and a small task until the peer sends
+//! a byte; then one [`BUF_LEN`] buffer, the validator and the message being assembled. An
+//! outbound relay holds two [`BUF_LEN`] buffers; the bytes our zmq.rs writes are piped
+//! unvalidated.
 //!
-//! Not responsible for: parsing ZMTP (that is [`super::zmtp`]), the zmq.rs sockets
-//! themselves, reconnecting (the mesh layer reopens a link when its relay ends), or
+//! Not responsible for: parsing ZMTP (that is [`super::zmtp`]), framing messages
+//! ([`super::wire`]), reconnecting (the mesh layer reopens a link when its relay ends), or
 //! authenticating peers (mesh frames are sealed in `meshmon_proto`).
 
 use std::io;
@@ -23,19 +27,19 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, timeout, timeout_at};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
+use super::wire::{self, ConnId, Event};
 use super::zmtp::{Limits, Violation, ZmtpValidator};
 
 /// Size of each per-connection read buffer.
 pub const BUF_LEN: usize = 8 * 1024;
-/// How long [`open_outbound`] waits for the neighbour, and the inbound guard for the
-/// internal ROUTER, to accept the TCP connection.
+/// How long [`open_outbound`] waits for the neighbour to accept the TCP connection.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Pause after a failed `accept` (e.g. out of file descriptors) so the loop does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
@@ -109,25 +113,29 @@ impl Drop for OpenGauge {
     }
 }
 
-/// Accepts on `listener`, proxies each connection to `upstream` (the internal zmq.rs ROUTER)
-/// through the validator. Runs until `shutdown` is cancelled, then closes every connection
-/// and returns once their tasks have finished.
+/// Accepts on `listener` and serves each connection in-line ([`wire`]): its messages go to
+/// `events` as `E::from(Event)`, in order, framed by `Up` and `Down` per connection. Runs
+/// until `shutdown` is cancelled, then closes every connection and returns once their
+/// tasks have finished.
 ///
-/// The upstream connection is made only when the peer's first bytes have passed the
-/// validator, so scans and idle sockets never reach zmq.rs. Every ZMTP client (zmq.rs and
+/// Nothing is allocated for a connection, and nothing is sent to it, until the peer's first
+/// bytes have arrived, so scans and idle sockets stay cheap. Every ZMTP client (zmq.rs and
 /// libzmq alike) sends at least its signature before waiting for ours.
-pub async fn run_inbound(
+pub async fn run_inbound<E>(
     listener: TcpListener,
-    upstream: SocketAddr,
+    events: mpsc::Sender<E>,
     limits: Limits,
     stats: Arc<GuardStats>,
     shutdown: CancellationToken,
-) {
+) where
+    E: From<Event> + Send + 'static,
+{
     let tracker = TaskTracker::new();
     let slots = Arc::new(Semaphore::new(
         limits.max_connections.min(Semaphore::MAX_PERMITS),
     ));
     let limits = Arc::new(limits);
+    let mut next_conn: ConnId = 0;
     loop {
         let accepted = tokio::select! {
             () = shutdown.cancelled() => break,
@@ -150,12 +158,15 @@ pub async fn run_inbound(
             continue;
         };
         bump(&stats.accepted);
+        next_conn += 1;
+        let conn = next_conn;
         let (limits, stats, shutdown) = (Arc::clone(&limits), Arc::clone(&stats), shutdown.clone());
+        let events = events.clone();
         tracker.spawn(async move {
             let _open = OpenGauge::new(Arc::clone(&stats));
             let deadline = Instant::now() + limits.handshake_timeout;
             let end = tokio::select! {
-                end = serve_inbound(stream, upstream, &limits, deadline) => end,
+                end = serve_inbound(stream, peer, conn, &limits, deadline, &events) => end,
                 () = shutdown.cancelled() => End::Shutdown,
             };
             report(peer, end, &stats);
@@ -201,12 +212,13 @@ pub async fn open_outbound(
     Ok((local, handle))
 }
 
-/// Why a proxied connection ended.
+/// Why a guarded connection ended.
 #[derive(Debug)]
-enum End {
+pub(super) enum End {
     /// The remote peer closed its side.
     RemoteClosed,
-    /// Our zmq.rs socket closed its side.
+    /// Our side closed it: the zmq.rs socket (outbound relay), or the consumer dropped the
+    /// connection's handle or its event queue (inbound).
     LocalClosed,
     /// `shutdown` was cancelled.
     Shutdown,
@@ -220,8 +232,6 @@ enum End {
     RemoteIo(io::Error),
     /// Reading from or writing to the local zmq.rs socket failed.
     LocalIo(io::Error),
-    /// The internal ROUTER could not be reached.
-    Upstream(io::Error),
     /// Our DEALER did not connect to the outbound relay in time.
     LocalNeverConnected,
 }
@@ -240,31 +250,30 @@ fn report(peer: SocketAddr, end: End, stats: &GuardStats) {
             bump(&stats.idle_timeouts);
             info!(peer = %peer, "closed connection: peer silent past the idle timeout");
         }
-        End::Upstream(error) => {
-            warn!(peer = %peer, %error, "closed connection: local zmq socket unreachable");
-        }
         End::LocalNeverConnected => {
             warn!(peer = %peer, "closed link: the local socket never connected to the relay");
         }
         End::RemoteIo(error) => debug!(peer = %peer, %error, "closed connection: remote i/o error"),
         End::LocalIo(error) => debug!(peer = %peer, %error, "closed connection: local i/o error"),
         End::RemoteClosed => debug!(peer = %peer, "connection closed by the remote"),
-        End::LocalClosed => debug!(peer = %peer, "connection closed by the local socket"),
+        End::LocalClosed => debug!(peer = %peer, "connection closed by our side"),
         End::Shutdown => debug!(peer = %peer, "connection closed for shutdown"),
     }
 }
 
-/// One inbound connection: wait for the first bytes, validate, reach the ROUTER, relay.
-async fn serve_inbound(
+/// One inbound connection: wait for the first bytes, then serve it in-line.
+async fn serve_inbound<E: From<Event>>(
     remote: TcpStream,
-    upstream: SocketAddr,
+    peer: SocketAddr,
+    conn: ConnId,
     limits: &Limits,
     deadline: Instant,
+    events: &mpsc::Sender<E>,
 ) -> End {
     if let Err(error) = remote.set_nodelay(true) {
         return End::RemoteIo(error);
     }
-    // Wait without a buffer, a validator or an upstream connection: idle sockets stay cheap.
+    // Wait without a buffer or a validator: idle sockets stay cheap.
     // `peek`, not `readable`: tokio marks accepted sockets readable before any byte arrives.
     match timeout_at(deadline, remote.peek(&mut [0u8; 1])).await {
         Err(_elapsed) => return End::HandshakeTimeout,
@@ -273,32 +282,7 @@ async fn serve_inbound(
         Ok(Ok(_)) => {}
     }
     // Boxed so that the state of a connection still waiting above stays small.
-    Box::pin(connect_and_relay(remote, upstream, limits, deadline)).await
-}
-
-/// The peer has sent something: validate it, reach the ROUTER, relay.
-async fn connect_and_relay(
-    mut remote: TcpStream,
-    upstream: SocketAddr,
-    limits: &Limits,
-    deadline: Instant,
-) -> End {
-    let mut pump = Pump::new(limits, deadline);
-    // Only bytes that passed the validator justify a connection to zmq.rs.
-    while pump.out.is_empty() {
-        if let Err(end) = pump.read_validated(&mut remote).await {
-            return end;
-        }
-    }
-    let local = match timeout(CONNECT_TIMEOUT, TcpStream::connect(upstream)).await {
-        Ok(Ok(local)) => local,
-        Ok(Err(error)) => return End::Upstream(error),
-        Err(_elapsed) => return End::Upstream(io::ErrorKind::TimedOut.into()),
-    };
-    if let Err(error) = local.set_nodelay(true) {
-        return End::LocalIo(error);
-    }
-    relay(remote, local, pump).await
+    Box::pin(wire::serve(remote, peer, conn, limits, deadline, events)).await
 }
 
 /// One outbound link: wait for our DEALER on the relay listener, then relay.

@@ -53,12 +53,13 @@ pub enum LinkCmd {
     Reset,
 }
 
-/// Everything a link task needs.
-pub struct LinkParams {
+/// Everything a link task needs. Events go to `events` as `E::from(LinkEvent)` (the mesh
+/// task's one event queue).
+pub struct LinkParams<E> {
     pub link: usize,
     /// `host:port`, resolved at each attempt.
     pub target: String,
-    pub events: mpsc::Sender<LinkEvent>,
+    pub events: mpsc::Sender<E>,
     pub commands: mpsc::Receiver<LinkCmd>,
     pub limits: Limits,
     pub stats: Arc<GuardStats>,
@@ -66,7 +67,7 @@ pub struct LinkParams {
 }
 
 /// Runs the link until shutdown.
-pub async fn run(mut p: LinkParams) {
+pub async fn run<E: From<LinkEvent>>(mut p: LinkParams<E>) {
     let mut backoff = BACKOFF_START;
     let mut conn: u32 = 0;
     while !p.shutdown.is_cancelled() {
@@ -97,7 +98,7 @@ async fn resolve(target: &str) -> std::io::Result<SocketAddr> {
         .ok_or_else(|| std::io::Error::other(format!("'{target}' resolves to no address")))
 }
 
-async fn connect_once(p: &mut LinkParams, conn: u32) -> anyhow::Result<()> {
+async fn connect_once<E: From<LinkEvent>>(p: &mut LinkParams<E>, conn: u32) -> anyhow::Result<()> {
     let remote = resolve(&p.target).await?;
     let relay_stop = p.shutdown.child_token();
     let _stop_relay = relay_stop.clone().drop_guard();
@@ -112,11 +113,11 @@ async fn connect_once(p: &mut LinkParams, conn: u32) -> anyhow::Result<()> {
     let (mut tx, mut rx) = dealer.split();
     info!(target = %p.target, %remote, "link up");
     if p.events
-        .send(LinkEvent::Up {
+        .send(E::from(LinkEvent::Up {
             link: p.link,
             conn,
             addr: p.target.clone(),
-        })
+        }))
         .await
         .is_err()
     {
@@ -132,7 +133,7 @@ async fn connect_once(p: &mut LinkParams, conn: u32) -> anyhow::Result<()> {
                     let bytes = m.into_vec().into_iter().next().unwrap_or_default();
                     // Bounded by credits; see the inbound reader in the mesh task.
                     let ev = LinkEvent::Message { link: p.link, conn, bytes };
-                    if p.events.send(ev).await.is_err() {
+                    if p.events.send(E::from(ev)).await.is_err() {
                         break Ok(());
                     }
                 }
@@ -151,7 +152,10 @@ async fn connect_once(p: &mut LinkParams, conn: u32) -> anyhow::Result<()> {
             },
         }
     };
-    let _ = p.events.send(LinkEvent::Down { link: p.link, conn }).await;
+    let _ = p
+        .events
+        .send(E::from(LinkEvent::Down { link: p.link, conn }))
+        .await;
     if let Err(error) = &result {
         info!(target = %p.target, %error, "link down");
     }

@@ -1,16 +1,18 @@
-//! The mesh task: the one owner of the gossip state machine and of the internal zmq.rs
-//! ROUTER. It wires the inbound guard (public port -> ROUTER), one link task per configured
+//! The mesh task: the one owner of the gossip state machine. It wires the inbound guard
+//! (public port, connections served in-line by `wire`), one link task per configured
 //! neighbour, local commands (samples, host info) and a clock tick into [`Gossip`], and
 //! performs the actions it returns. Every channel is bounded; a full one drops and counts.
+//! Inbound connections and links send their events straight into the one event queue; the
+//! task drains up to [`EVENT_BATCH`] of them per wake-up, and never waits on a socket.
 //!
 //! A viewer (the TUI, `meshmon status`) runs this same task with no listener, one target and
 //! the viewer role, so the link protocol exists once.
 
 use super::guard::{self, GuardStats};
 use super::link::{self, LinkCmd, LinkEvent, LinkParams};
+use super::wire::{self, ConnId, Message};
 use super::zmtp::Limits;
 use crate::gossip::{Action, Delivered, Direction, Gossip, GossipConfig, Input, Now, PeerId};
-use bytes::Bytes;
 use meshmon_proto::payload::{HostInfo, Status};
 use meshmon_proto::samples::SampleEncoder;
 use meshmon_proto::{Keyring, Payload, SeriesKey, metrics::Metric};
@@ -22,15 +24,15 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{debug, info, warn};
-use zeromq::{RouterSocket, Socket, SocketRecv, SocketSend, ZmqMessage};
+use tracing::{debug, info};
 
 /// Capacity of the channel from sockets to the mesh task.
 const EVENT_QUEUE: usize = 8192;
 /// Capacity of each link task's command channel.
 const LINK_QUEUE: usize = 2048;
-/// How long a send into the ROUTER may take (credits make this immediate in practice).
-const ROUTER_SEND_TIMEOUT: Duration = Duration::from_millis(200);
+/// Most events handled per wake-up before the other inputs (commands, tick, shutdown) are
+/// looked at again (the task also yields to the others every 128 events, tokio's budget).
+pub const EVENT_BATCH: usize = 256;
 
 /// A request from the node to the mesh task.
 #[derive(Debug)]
@@ -89,9 +91,22 @@ fn now(start: Instant) -> Now {
 
 pub use meshmon_proto::clock::wall_ms;
 
+/// What the sockets tell the mesh task, in one queue.
 enum NetEvent {
-    Inbound { identity: Bytes, bytes: Bytes },
+    Inbound(wire::Event),
     Link(LinkEvent),
+}
+
+impl From<wire::Event> for NetEvent {
+    fn from(e: wire::Event) -> Self {
+        Self::Inbound(e)
+    }
+}
+
+impl From<LinkEvent> for NetEvent {
+    fn from(e: LinkEvent) -> Self {
+        Self::Link(e)
+    }
 }
 
 /// Starts the mesh on `tracker`; it runs until `shutdown` is cancelled.
@@ -105,53 +120,18 @@ pub async fn start(
     let (ev_tx, mut ev_rx) = mpsc::channel::<NetEvent>(EVENT_QUEUE);
     let (cmd_tx, cmd_rx) = mpsc::channel::<MeshCommand>(64);
 
-    // Inbound: public listener -> guard -> internal ROUTER on loopback.
-    let router_tx = if let Some(listener) = params.listener {
-        let internal = std::net::TcpListener::bind(("127.0.0.1", 0))?;
-        let internal_addr = internal.local_addr()?;
-        let mut router = RouterSocket::new();
-        router.bind_listener(internal).await?;
-        let (router_tx, mut router_rx) = router.split();
+    // Inbound: public listener -> guard, which serves each connection in-line.
+    if let Some(listener) = params.listener {
         tracker.spawn(guard::run_inbound(
             listener,
-            internal_addr,
+            ev_tx.clone(),
             params.limits.clone(),
             guard_stats.clone(),
             shutdown.clone(),
         ));
-        let ev = ev_tx.clone();
-        let stop = shutdown.clone();
-        tracker.spawn(async move {
-            loop {
-                let msg = tokio::select! {
-                    _ = stop.cancelled() => break,
-                    m = router_rx.recv() => m,
-                };
-                let Ok(msg) = msg else { continue };
-                let mut parts = msg.into_vec().into_iter();
-                let (Some(identity), Some(bytes)) = (parts.next(), parts.next()) else {
-                    continue;
-                };
-                // Waiting here (rather than dropping) is bounded: credits cap what each peer
-                // may have in flight, and a frame dropped before gossip counted it would never
-                // be acknowledged and would stall its sender. Waiting stops reading the
-                // sockets, so TCP pushes back on a sender that ignores its credits.
-                if ev
-                    .send(NetEvent::Inbound { identity, bytes })
-                    .await
-                    .is_err()
-                {
-                    break;
-                }
-            }
-        });
-        Some(router_tx)
-    } else {
-        None
-    };
+    }
 
     // Outbound: one task per neighbour.
-    let (link_ev_tx, mut link_ev_rx) = mpsc::channel::<LinkEvent>(EVENT_QUEUE);
     let mut links = Vec::new();
     for (i, target) in params.neighbours.iter().enumerate() {
         let (tx, rx) = mpsc::channel(LINK_QUEUE);
@@ -159,35 +139,17 @@ pub async fn start(
         tracker.spawn(link::run(LinkParams {
             link: i,
             target: target.clone(),
-            events: link_ev_tx.clone(),
+            events: ev_tx.clone(),
             commands: rx,
             limits: params.limits.clone(),
             stats: guard_stats.clone(),
             shutdown: shutdown.clone(),
         }));
     }
-    drop(link_ev_tx);
-    {
-        let ev = ev_tx.clone();
-        let stop = shutdown.clone();
-        tracker.spawn(async move {
-            loop {
-                let e = tokio::select! {
-                    _ = stop.cancelled() => break,
-                    e = link_ev_rx.recv() => e,
-                };
-                let Some(e) = e else { break };
-                if ev.send(NetEvent::Link(e)).await.is_err() {
-                    break;
-                }
-            }
-        });
-    }
     drop(ev_tx);
 
     let mut task = MeshTask {
         gossip: Gossip::new(params.gossip, params.keyring),
-        router: router_tx,
         links,
         inbound: HashMap::new(),
         inbound_rev: HashMap::new(),
@@ -209,18 +171,35 @@ pub async fn start(
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // A viewer drops its command sender: that only disables the branch.
         let mut commands_open = true;
+        // Created once: a fresh `cancelled()` per wake-up would register with the token anew.
+        let stopped = stop.cancelled();
+        tokio::pin!(stopped);
         loop {
             tokio::select! {
-                _ = stop.cancelled() => break,
+                () = &mut stopped => break,
                 ev = ev_rx.recv() => match ev {
-                    Some(ev) => task.on_net(ev).await,
+                    Some(ev) => {
+                        task.on_net(ev);
+                        // Whatever else arrived meanwhile, without going back to select.
+                        // `try_recv` does not count against tokio's cooperative budget, so
+                        // each event is charged here: under a backlog the task still yields
+                        // every 128 events as `recv` alone would, and the connection tasks
+                        // (heartbeats, credits), ingest and the router keep running.
+                        for _ in 1..EVENT_BATCH {
+                            tokio::task::consume_budget().await;
+                            match ev_rx.try_recv() {
+                                Ok(ev) => task.on_net(ev),
+                                Err(_) => break,
+                            }
+                        }
+                    }
                     None => break,
                 },
                 cmd = cmd_rx.recv(), if commands_open => match cmd {
-                    Some(cmd) => task.on_command(cmd).await,
+                    Some(cmd) => task.on_command(cmd),
                     None => commands_open = false,
                 },
-                _ = tick.tick() => task.feed(Input::Tick).await,
+                _ = tick.tick() => task.feed(Input::Tick),
             }
         }
         debug!("mesh task stopped");
@@ -234,11 +213,11 @@ pub async fn start(
 
 struct MeshTask {
     gossip: Gossip,
-    router: Option<zeromq::RouterSendHalf>,
     links: Vec<mpsc::Sender<LinkCmd>>,
-    /// ROUTER identity -> peer, and back.
-    inbound: HashMap<Bytes, PeerId>,
-    inbound_rev: HashMap<PeerId, Bytes>,
+    /// Inbound connection -> peer, and peer -> (connection, its handle). Dropping the handle
+    /// closes the connection.
+    inbound: HashMap<ConnId, PeerId>,
+    inbound_rev: HashMap<PeerId, (ConnId, wire::Peer)>,
     /// peer -> (link index, connection number), and the current peer of each link.
     outbound: HashMap<PeerId, (usize, u32)>,
     next_peer: PeerId,
@@ -264,25 +243,33 @@ impl MeshTask {
             .map(|(k, _)| *k)
     }
 
-    async fn on_net(&mut self, ev: NetEvent) {
+    fn on_net(&mut self, ev: NetEvent) {
         match ev {
-            NetEvent::Inbound { identity, bytes } => {
-                let peer = match self.inbound.get(&identity) {
-                    Some(p) => *p,
-                    None => {
-                        let p = self.alloc_peer();
-                        self.inbound.insert(identity.clone(), p);
-                        self.inbound_rev.insert(p, identity);
-                        self.feed(Input::PeerUp {
-                            peer: p,
-                            direction: Direction::In,
-                            addr: "inbound".into(),
-                        })
-                        .await;
-                        p
-                    }
-                };
-                self.feed(Input::Message { peer, bytes }).await;
+            NetEvent::Inbound(wire::Event::Up { conn, peer, .. }) => {
+                let p = self.alloc_peer();
+                self.inbound.insert(conn, p);
+                self.inbound_rev.insert(p, (conn, peer));
+                self.feed(Input::PeerUp {
+                    peer: p,
+                    direction: Direction::In,
+                    // PROTOCOL.md 7: status shows accepted links as `inbound`.
+                    addr: "inbound".into(),
+                });
+            }
+            NetEvent::Inbound(wire::Event::Message { conn, message }) => {
+                if let Some(&peer) = self.inbound.get(&conn) {
+                    // Mesh messages are single-part; other parts are ignored (PROTOCOL.md 1).
+                    self.feed(Input::Message {
+                        peer,
+                        bytes: message.first,
+                    });
+                }
+            }
+            NetEvent::Inbound(wire::Event::Down { conn }) => {
+                if let Some(peer) = self.inbound.remove(&conn) {
+                    self.inbound_rev.remove(&peer);
+                    self.feed(Input::PeerDown { peer });
+                }
             }
             NetEvent::Link(LinkEvent::Up { link, conn, addr }) => {
                 let p = self.alloc_peer();
@@ -291,24 +278,23 @@ impl MeshTask {
                     peer: p,
                     direction: Direction::Out,
                     addr,
-                })
-                .await;
+                });
             }
             NetEvent::Link(LinkEvent::Down { link, conn }) => {
                 if let Some(p) = self.link_peer(link, conn) {
                     self.outbound.remove(&p);
-                    self.feed(Input::PeerDown { peer: p }).await;
+                    self.feed(Input::PeerDown { peer: p });
                 }
             }
             NetEvent::Link(LinkEvent::Message { link, conn, bytes }) => {
                 if let Some(peer) = self.link_peer(link, conn) {
-                    self.feed(Input::Message { peer, bytes }).await;
+                    self.feed(Input::Message { peer, bytes });
                 }
             }
         }
     }
 
-    async fn on_command(&mut self, cmd: MeshCommand) {
+    fn on_command(&mut self, cmd: MeshCommand) {
         match cmd {
             MeshCommand::Samples(mut values) => {
                 let c = self.gossip.counters().clone();
@@ -338,11 +324,11 @@ impl MeshTask {
                     own(&mut values);
                 }
                 for p in self.encoder.encode(&values) {
-                    self.feed(Input::Local(p)).await;
+                    self.feed(Input::Local(p));
                 }
             }
-            MeshCommand::HostInfo(info) => self.feed(Input::Local(Payload::HostInfo(info))).await,
-            MeshCommand::Gossip(payload) => self.feed(Input::Local(payload)).await,
+            MeshCommand::HostInfo(info) => self.feed(Input::Local(Payload::HostInfo(info))),
+            MeshCommand::Gossip(payload) => self.feed(Input::Local(payload)),
             MeshCommand::Status(reply) => {
                 let _ = reply.send(self.gossip.status());
             }
@@ -355,24 +341,23 @@ impl MeshTask {
                     origin,
                     boot_id,
                     seq,
-                })
-                .await;
+                });
             }
-            MeshCommand::Want(w) => self.feed(Input::Want(w)).await,
+            MeshCommand::Want(w) => self.feed(Input::Want(w)),
         }
     }
 
-    async fn feed(&mut self, input: Input) {
+    fn feed(&mut self, input: Input) {
         let now = now(self.start);
         let mut actions = std::mem::take(&mut self.actions);
         self.gossip.handle(now, input, &mut actions);
         for a in actions.drain(..) {
-            self.perform(a).await;
+            self.perform(a);
         }
         self.actions = actions;
     }
 
-    async fn perform(&mut self, action: Action) {
+    fn perform(&mut self, action: Action) {
         match action {
             Action::Send { peer, bytes } => {
                 if let Some(&(link, _)) = self.outbound.get(&peer) {
@@ -381,25 +366,11 @@ impl MeshTask {
                     {
                         self.queue_drops.fetch_add(1, Ordering::Relaxed);
                     }
-                } else if let (Some(identity), Some(router)) =
-                    (self.inbound_rev.get(&peer), self.router.as_mut())
+                } else if let Some((_, conn)) = self.inbound_rev.get(&peer)
+                    && conn.try_send(Message::single(bytes)).is_err()
                 {
-                    let mut msg = ZmqMessage::from(bytes);
-                    msg.push_front(identity.clone());
-                    match tokio::time::timeout(ROUTER_SEND_TIMEOUT, router.send(msg)).await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(error)) => {
-                            debug!(peer, %error, "inbound peer gone");
-                            self.forget_inbound(peer);
-                            let now = now(self.start);
-                            self.gossip
-                                .handle(now, Input::PeerDown { peer }, &mut Vec::new());
-                        }
-                        Err(_) => {
-                            warn!(peer, "send to inbound peer took over 200 ms; frame dropped");
-                            self.queue_drops.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
+                    // Full (credits keep it from filling) or closed (its Down is queued).
+                    self.queue_drops.fetch_add(1, Ordering::Relaxed);
                 }
             }
             Action::Disconnect { peer } => {
@@ -433,10 +404,11 @@ impl MeshTask {
         }
     }
 
+    /// Closes an inbound connection (dropping its handle) and forgets it.
     fn forget_inbound(&mut self, peer: PeerId) {
-        if let Some(identity) = self.inbound_rev.remove(&peer) {
-            self.inbound.remove(&identity);
-            info!(peer, "inbound link dropped");
+        if let Some((conn, _handle)) = self.inbound_rev.remove(&peer) {
+            self.inbound.remove(&conn);
+            info!(peer, "inbound link closed");
         }
     }
 }

@@ -2,19 +2,21 @@
 //!
 //! zmq.rs trusts the frame sizes it reads (a 2^44-byte claim aborts the process) and has no
 //! handshake timeout and no heartbeats, so every byte from the network passes through a
-//! [`ZmtpValidator`] before it reaches zmq.rs. The validator checks the greeting (NULL
-//! mechanism only), requires READY as the first command, enforces frame, command and part
-//! limits, and drops PING/PONG commands that zmq.rs cannot handle.
+//! [`ZmtpValidator`]: before it reaches zmq.rs (outbound links) or before `net::wire`
+//! assembles it into messages (inbound connections, which never touch zmq.rs). The
+//! validator checks the greeting (NULL mechanism only), requires READY as the first command,
+//! enforces frame, command and part limits, and drops PING/PONG commands.
 //!
-//! It is streaming: greeting bytes and message-frame bodies are passed on as they arrive
-//! (libzmq sends its greeting in parts and waits for ours in between, so buffering would
-//! deadlock). Only frame headers (at most 9 bytes), the 20-byte mechanism field and command
-//! frames (capped by [`Limits::max_command`]) are held back until complete. Memory is
-//! O(`max_command`) whatever the peer claims.
+//! It is streaming: greeting bytes and message-frame bodies are handed to a [`Sink`] as they
+//! arrive (libzmq sends its greeting in parts and waits for ours in between, so buffering
+//! would deadlock). Only frame headers (at most 9 bytes), the 20-byte mechanism field and
+//! command frames (capped by [`Limits::max_command`]) are held back until complete. Memory is
+//! O(`max_command`) whatever the peer claims. A `Vec<u8>` sink receives the validated bytes
+//! unchanged (minus PING/PONG), ready to be forwarded.
 //!
 //! Not responsible for: sockets, timers (the `*_timeout` and `max_connections` fields of
-//! [`Limits`] are enforced by `net::guard`), the direction our own zmq.rs writes, or the
-//! contents of messages (that is `meshmon_proto`'s job).
+//! [`Limits`] are enforced by `net::guard`), the direction we write, or the contents of
+//! messages (that is `meshmon_proto`'s job).
 
 use std::time::Duration;
 
@@ -121,9 +123,60 @@ pub enum Violation {
     /// A command frame's body is not a well-formed ZMTP command.
     #[error("malformed command: {0}")]
     MalformedCommand(&'static str),
+    /// The peer's READY names a socket type ours cannot talk to (ZMTP's compatibility table).
+    #[error("incompatible peer socket type '{0}'")]
+    SocketType(String),
     /// A command other than PING/PONG after the handshake (a second READY, ERROR, SUBSCRIBE...).
     #[error("command '{0}' is not allowed after the handshake")]
     UnexpectedCommand(String),
+}
+
+/// Receives what passed a [`ZmtpValidator`], in stream order.
+pub trait Sink {
+    /// Bytes of the peer's greeting, in order (the mechanism field as one piece, once whole).
+    fn greeting(&mut self, bytes: &[u8]);
+    /// The READY command, whole (frame header and body), and its properties, well formed.
+    fn ready(&mut self, command: &[u8], properties: &[u8]);
+    /// A message frame starts: its header bytes, whether more parts follow, its body size
+    /// (within [`Limits::max_frame`]).
+    fn frame_header(&mut self, header: &[u8], more: bool, size: u64);
+    /// Body bytes of the current message frame, as they arrive.
+    fn body(&mut self, bytes: &[u8]);
+    /// The current message frame is complete.
+    fn frame_end(&mut self);
+}
+
+/// The validated bytes, unchanged, for forwarding to a ZMTP library.
+impl Sink for Vec<u8> {
+    fn greeting(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+    fn ready(&mut self, command: &[u8], _properties: &[u8]) {
+        self.extend_from_slice(command);
+    }
+    fn frame_header(&mut self, header: &[u8], _more: bool, _size: u64) {
+        self.extend_from_slice(header);
+    }
+    fn body(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+    fn frame_end(&mut self) {}
+}
+
+/// The value of property `name` (compared ignoring ASCII case, as ZMTP says) in READY's
+/// `properties`, as checked by the validator; `None` when absent or malformed.
+pub fn property<'a>(mut props: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    while let Some((&name_len, rest)) = props.split_first() {
+        let (key, rest) = rest.split_at_checked(usize::from(name_len))?;
+        let (len_be, rest) = rest.split_first_chunk::<4>()?;
+        let value_len = usize::try_from(u32::from_be_bytes(*len_be)).ok()?;
+        let (value, rest) = rest.split_at_checked(value_len)?;
+        if key.eq_ignore_ascii_case(name) {
+            return Some(value);
+        }
+        props = rest;
+    }
+    None
 }
 
 /// Where the validator is in the peer's stream.
@@ -179,13 +232,13 @@ impl ZmtpValidator {
         self.handshake_done
     }
 
-    /// Consumes `input` and appends to `out` the bytes that may be forwarded: all of them,
-    /// except PING/PONG commands, which are dropped. Incomplete frame headers, mechanism
-    /// fields and commands are held until the bytes that complete them arrive.
+    /// Consumes `input` and hands to `out` what passed: all of it, except PING/PONG
+    /// commands, which are dropped. Incomplete frame headers, mechanism fields and commands
+    /// are held until the bytes that complete them arrive.
     ///
     /// On `Err` the connection must be closed; `out` may hold bytes from before the
     /// violation and should be discarded. Every later call returns the same violation.
-    pub fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), Violation> {
+    pub fn feed<S: Sink>(&mut self, input: &[u8], out: &mut S) -> Result<(), Violation> {
         if let Some(violation) = &self.failed {
             return Err(violation.clone());
         }
@@ -198,7 +251,7 @@ impl ZmtpValidator {
         result
     }
 
-    fn feed_inner(&mut self, mut input: &[u8], out: &mut Vec<u8>) -> Result<(), Violation> {
+    fn feed_inner<S: Sink>(&mut self, mut input: &[u8], out: &mut S) -> Result<(), Violation> {
         while let Some((&byte, rest)) = input.split_first() {
             match self.state {
                 State::Greeting { pos } => {
@@ -213,10 +266,13 @@ impl ZmtpValidator {
                 State::Body { remaining } => {
                     let n = chunk_len(remaining, input.len());
                     let (now, rest) = input.split_at(n);
-                    out.extend_from_slice(now);
+                    out.body(now);
                     input = rest;
                     self.state = match remaining - n as u64 {
-                        0 => header_state(),
+                        0 => {
+                            out.frame_end();
+                            header_state()
+                        }
                         left => State::Body { remaining: left },
                     };
                 }
@@ -236,7 +292,12 @@ impl ZmtpValidator {
     }
 
     /// Checks greeting byte `pos` and forwards it (mechanism bytes once all 20 are in).
-    fn greeting_byte(&mut self, pos: usize, byte: u8, out: &mut Vec<u8>) -> Result<(), Violation> {
+    fn greeting_byte<S: Sink>(
+        &mut self,
+        pos: usize,
+        byte: u8,
+        out: &mut S,
+    ) -> Result<(), Violation> {
         match pos {
             0 | 9 => {
                 let expected = if pos == 0 { 0xff } else { 0x7f };
@@ -256,10 +317,10 @@ impl ZmtpValidator {
             self.mechanism[pos - MECH_START] = byte;
             if pos == MECH_START + MECH_LEN - 1 {
                 check_mechanism(&self.mechanism)?;
-                out.extend_from_slice(&self.mechanism);
+                out.greeting(&self.mechanism);
             }
         } else {
-            out.push(byte);
+            out.greeting(std::slice::from_ref(&byte));
         }
         self.state = if pos + 1 == GREETING_LEN {
             header_state()
@@ -270,11 +331,11 @@ impl ZmtpValidator {
     }
 
     /// Handles a frame header of which `len` bytes are collected.
-    fn header_byte(
+    fn header_byte<S: Sink>(
         &mut self,
         header: [u8; 9],
         len: usize,
-        out: &mut Vec<u8>,
+        out: &mut S,
     ) -> Result<(), Violation> {
         let flags = header[0];
         if len == 1 {
@@ -327,13 +388,11 @@ impl ZmtpValidator {
                 max: self.max_frame,
             });
         }
-        self.parts = if flags & FLAG_MORE != 0 {
-            self.parts + 1
-        } else {
-            0
-        };
-        out.extend_from_slice(header);
+        let more = flags & FLAG_MORE != 0;
+        self.parts = if more { self.parts + 1 } else { 0 };
+        out.frame_header(header, more, size);
         self.state = if size == 0 {
+            out.frame_end();
             header_state()
         } else {
             State::Body { remaining: size }
@@ -343,7 +402,7 @@ impl ZmtpValidator {
 
     /// A whole command frame (header and body) is in `self.command`: forward READY once,
     /// drop PING/PONG, reject anything else.
-    fn command_done(&mut self, out: &mut Vec<u8>) -> Result<(), Violation> {
+    fn command_done<S: Sink>(&mut self, out: &mut S) -> Result<(), Violation> {
         self.state = header_state();
         let header_len = if self.command.first().is_some_and(|f| f & FLAG_LONG != 0) {
             9
@@ -358,7 +417,7 @@ impl ZmtpValidator {
             }
             check_properties(properties)?;
             self.handshake_done = true;
-            out.extend_from_slice(&self.command);
+            out.ready(&self.command, properties);
         } else if name != b"PING" && name != b"PONG" {
             return Err(Violation::UnexpectedCommand(
                 String::from_utf8_lossy(name).into_owned(),

@@ -1,0 +1,472 @@
+//! One inbound ZMTP connection served in-line, without zmq.rs: the guard's per-connection
+//! task validates the peer's bytes ([`ZmtpValidator`]), assembles them into whole messages
+//! and hands those straight to the mesh task's event queue; it writes the mesh task's
+//! messages to the peer with ZMTP framing itself. Our side of the handshake is a ROUTER
+//! (ZMTP 3.0, NULL mechanism), so any DEALER (zmq.rs, libzmq) talks to it unchanged.
+//!
+//! Per connection: one read buffer ([`super::guard::BUF_LEN`]), the validator, the message
+//! being assembled (it grows with the bytes the peer actually sent, at most
+//! [`Limits::max_parts`] x [`Limits::max_frame`]), and a bounded send queue
+//! ([`SEND_QUEUE`]). A full event queue makes the reader wait (credits bound what a peer may
+//! have in flight, and TCP pushes back); a full send queue drops (the mesh task counts it).
+//!
+//! Not responsible for: accepting, the connection cap and the handshake deadline's start
+//! (`guard`), what messages mean (the mesh task and gossip), outbound links (`link`).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{ReadHalf, WriteHalf};
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{Instant, timeout_at};
+
+use super::guard::{BUF_LEN, End};
+use super::zmtp::{self, Limits, Sink, Violation, ZmtpValidator};
+
+/// Capacity of each connection's send queue (as each outbound link's).
+pub const SEND_QUEUE: usize = 2048;
+/// Most messages the writer encodes into one write.
+const WRITE_BATCH: usize = 256;
+
+/// One ZeroMQ message: one part or more. Mesh messages have one (`more` empty, so a
+/// single-part message allocates nothing beyond its body).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// The first part.
+    pub first: Bytes,
+    /// Further parts, in order.
+    pub more: Vec<Bytes>,
+}
+
+impl Message {
+    /// A single-part message.
+    pub fn single(bytes: Bytes) -> Self {
+        Self {
+            first: bytes,
+            more: Vec::new(),
+        }
+    }
+
+    /// All parts, in order.
+    pub fn parts(&self) -> impl Iterator<Item = &Bytes> {
+        std::iter::once(&self.first).chain(&self.more)
+    }
+}
+
+/// Identifies one inbound connection for as long as the guard runs.
+pub type ConnId = u64;
+
+/// What an inbound connection tells its consumer (the mesh task). For one connection,
+/// `Up` comes first, then its messages in order, then `Down`.
+#[derive(Debug)]
+pub enum Event {
+    /// The peer completed the ZMTP handshake. Send to it through `peer`; dropping `peer`
+    /// closes the connection.
+    Up {
+        conn: ConnId,
+        addr: SocketAddr,
+        peer: Peer,
+    },
+    /// One whole message from the peer.
+    Message { conn: ConnId, message: Message },
+    /// The connection ended (after `Up`).
+    Down { conn: ConnId },
+}
+
+/// The consumer's handle on one connection.
+#[derive(Debug)]
+pub struct Peer {
+    tx: mpsc::Sender<Message>,
+    /// Never sent on: dropping it tells the connection to close.
+    _alive: oneshot::Sender<()>,
+}
+
+impl Peer {
+    /// Queues a message for the peer without waiting; `Err` when the queue is full or the
+    /// connection has ended (the message is dropped either way).
+    pub fn try_send(&self, message: Message) -> Result<(), Message> {
+        self.tx.try_send(message).map_err(|e| e.into_inner())
+    }
+}
+
+/// A consumer that sends every message back on the connection it came from, until the
+/// guard ends: the echo endpoint of the guard's tests and of `examples/guard_echo.rs` (the
+/// libzmq interop check).
+pub async fn echo(mut events: mpsc::Receiver<Event>) {
+    let mut peers = std::collections::HashMap::new();
+    while let Some(event) = events.recv().await {
+        match event {
+            Event::Up { conn, peer, .. } => {
+                peers.insert(conn, peer);
+            }
+            Event::Message { conn, message } => {
+                if let Some(peer) = peers.get(&conn) {
+                    // A full queue drops, as the mesh task does.
+                    let _ = peer.try_send(message);
+                }
+            }
+            Event::Down { conn } => {
+                peers.remove(&conn);
+            }
+        }
+    }
+}
+
+/// Our greeting as a server (ZMTP 3.0, NULL) followed by READY as a ROUTER.
+fn handshake() -> Vec<u8> {
+    let mut out = vec![0u8; 64];
+    out[0] = 0xff;
+    out[9] = 0x7f;
+    out[10] = 3;
+    out[12..16].copy_from_slice(b"NULL");
+    out[32] = 1; // as-server
+    let mut body = vec![5];
+    body.extend_from_slice(b"READY");
+    body.push(11);
+    body.extend_from_slice(b"Socket-Type");
+    body.extend_from_slice(&6u32.to_be_bytes());
+    body.extend_from_slice(b"ROUTER");
+    out.push(0x04);
+    out.push(body.len() as u8);
+    out.extend(body);
+    out
+}
+
+/// Appends `message` to `out` as ZMTP message frames.
+pub fn encode(message: &Message, out: &mut Vec<u8>) {
+    let last = message.more.len();
+    for (i, part) in message.parts().enumerate() {
+        let more = if i < last { 0x01 } else { 0 };
+        match u8::try_from(part.len()) {
+            Ok(len) => out.extend_from_slice(&[more, len]),
+            Err(_) => {
+                out.push(more | 0x02);
+                out.extend_from_slice(&(part.len() as u64).to_be_bytes());
+            }
+        }
+        out.extend_from_slice(part);
+    }
+}
+
+/// Socket types a ROUTER may talk to (ZMTP's compatibility table).
+const PEER_TYPES: [&[u8]; 3] = [b"DEALER", b"REQ", b"ROUTER"];
+
+/// Builds whole messages from what passed the validator.
+#[derive(Debug, Default)]
+struct Assembler {
+    /// Body of the frame being read.
+    part: BytesMut,
+    /// Whether more frames follow the one being read.
+    more: bool,
+    /// Earlier frames of the message being read.
+    parts: Vec<Bytes>,
+    /// Complete messages not yet handed on.
+    done: Vec<Message>,
+    /// The peer's READY named a socket type we cannot talk to.
+    bad_type: Option<String>,
+}
+
+impl Sink for Assembler {
+    fn greeting(&mut self, _bytes: &[u8]) {}
+
+    fn ready(&mut self, _command: &[u8], properties: &[u8]) {
+        let kind = zmtp::property(properties, b"Socket-Type").unwrap_or_default();
+        if !PEER_TYPES.contains(&kind) {
+            self.bad_type = Some(String::from_utf8_lossy(kind).into_owned());
+        }
+    }
+
+    fn frame_header(&mut self, _header: &[u8], more: bool, size: u64) {
+        // Grows with what actually arrives: a claim alone reserves at most one buffer.
+        let cap = usize::try_from(size).map_or(BUF_LEN, |s| s.min(BUF_LEN));
+        self.part = BytesMut::with_capacity(cap);
+        self.more = more;
+    }
+
+    fn body(&mut self, bytes: &[u8]) {
+        self.part.extend_from_slice(bytes);
+    }
+
+    fn frame_end(&mut self) {
+        let part = std::mem::take(&mut self.part).freeze();
+        if self.more {
+            self.parts.push(part);
+            return;
+        }
+        let message = if self.parts.is_empty() {
+            Message::single(part)
+        } else {
+            let mut parts = std::mem::take(&mut self.parts);
+            parts.push(part);
+            let first = parts.remove(0);
+            Message { first, more: parts }
+        };
+        self.done.push(message);
+    }
+}
+
+/// The reading side of one connection.
+struct Reader {
+    validator: ZmtpValidator,
+    assembler: Assembler,
+    buf: Box<[u8]>,
+}
+
+impl Reader {
+    /// Validates and assembles one chunk from the peer.
+    fn feed(&mut self, n: usize) -> Result<(), End> {
+        let input = self.buf.get(..n).unwrap_or_default();
+        self.validator
+            .feed(input, &mut self.assembler)
+            .map_err(End::Violation)?;
+        match self.assembler.bad_type.take() {
+            Some(kind) => Err(End::Violation(Violation::SocketType(kind))),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Serves one inbound connection whose peer has sent something, until it ends. `deadline`
+/// bounds the handshake; events go to `events` as `E::from(Event)`.
+pub(super) async fn serve<E>(
+    mut remote: TcpStream,
+    addr: SocketAddr,
+    conn: ConnId,
+    limits: &Limits,
+    deadline: Instant,
+    events: &mpsc::Sender<E>,
+) -> End
+where
+    E: From<Event>,
+{
+    let mut reader = Reader {
+        validator: ZmtpValidator::new(limits),
+        assembler: Assembler::default(),
+        buf: vec![0; BUF_LEN].into_boxed_slice(),
+    };
+    // Handshake: our greeting and READY go out once the peer's first bytes passed (a scan
+    // or an HTTP request gets nothing), then the peer's greeting and READY must complete.
+    let mut greeted = false;
+    while !reader.validator.handshake_done() {
+        let n = match timeout_at(deadline, remote.read(&mut reader.buf)).await {
+            Err(_elapsed) => return End::HandshakeTimeout,
+            Ok(Ok(0)) => return End::RemoteClosed,
+            Ok(Ok(n)) => n,
+            Ok(Err(error)) => return End::RemoteIo(error),
+        };
+        if let Err(end) = reader.feed(n) {
+            return end;
+        }
+        if !greeted {
+            match timeout_at(deadline, remote.write_all(&handshake())).await {
+                Err(_elapsed) => return End::HandshakeTimeout,
+                Ok(Err(error)) => return End::RemoteIo(error),
+                Ok(Ok(())) => greeted = true,
+            }
+        }
+    }
+    let (tx, rx) = mpsc::channel(SEND_QUEUE);
+    let (alive, closed) = oneshot::channel();
+    let peer = Peer { tx, _alive: alive };
+    if events
+        .send(E::from(Event::Up { conn, addr, peer }))
+        .await
+        .is_err()
+    {
+        return End::LocalClosed;
+    }
+    let end = {
+        let (mut rd, mut wr) = remote.split();
+        tokio::select! {
+            end = read_loop(&mut rd, &mut reader, limits.idle_timeout, conn, events) => end,
+            end = write_loop(&mut wr, rx) => end,
+            _ = closed => End::LocalClosed,
+        }
+    };
+    // Best effort: the consumer may be gone (shutdown).
+    let _ = events.send(E::from(Event::Down { conn })).await;
+    end
+}
+
+/// Reads, validates and hands on whole messages until the peer stops or breaks a rule.
+async fn read_loop<E: From<Event>>(
+    rd: &mut ReadHalf<'_>,
+    reader: &mut Reader,
+    idle_timeout: Duration,
+    conn: ConnId,
+    events: &mpsc::Sender<E>,
+) -> End {
+    // One timer for the connection, re-armed only when it fires: a read costs no timer work.
+    let mut last = Instant::now();
+    let idle = tokio::time::sleep_until(last + idle_timeout);
+    tokio::pin!(idle);
+    loop {
+        for message in reader.assembler.done.drain(..) {
+            // Waiting here is bounded: credits cap what each peer may have in flight, and
+            // while we wait we do not read, so TCP pushes back on a peer that ignores them.
+            if events
+                .send(E::from(Event::Message { conn, message }))
+                .await
+                .is_err()
+            {
+                return End::LocalClosed;
+            }
+        }
+        let read = tokio::select! {
+            read = rd.read(&mut reader.buf) => read,
+            () = &mut idle => {
+                if last.elapsed() >= idle_timeout {
+                    return End::IdleTimeout;
+                }
+                idle.as_mut().reset(last + idle_timeout);
+                continue;
+            }
+        };
+        let n = match read {
+            Ok(0) => return End::RemoteClosed,
+            Ok(n) => n,
+            Err(error) => return End::RemoteIo(error),
+        };
+        last = Instant::now();
+        if let Err(end) = reader.feed(n) {
+            return end;
+        }
+    }
+}
+
+/// Writes queued messages, as many per write as are waiting, until the queue closes.
+async fn write_loop(wr: &mut WriteHalf<'_>, mut rx: mpsc::Receiver<Message>) -> End {
+    let mut batch = Vec::new();
+    let mut out = Vec::new();
+    loop {
+        if rx.recv_many(&mut batch, WRITE_BATCH).await == 0 {
+            return End::LocalClosed;
+        }
+        for message in batch.drain(..) {
+            encode(&message, &mut out);
+        }
+        if let Err(error) = wr.write_all(&out).await {
+            return End::RemoteIo(error);
+        }
+        out.clear();
+        // A burst may have grown it; keep the steady state small.
+        out.shrink_to(2 * BUF_LEN);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frames(parts: &[&[u8]]) -> Vec<u8> {
+        let first = Bytes::copy_from_slice(parts[0]);
+        let more = parts[1..]
+            .iter()
+            .map(|p| Bytes::copy_from_slice(p))
+            .collect();
+        let mut out = Vec::new();
+        encode(&Message { first, more }, &mut out);
+        out
+    }
+
+    fn assemble(input: &[u8], chunk: usize) -> Result<Vec<Message>, Violation> {
+        let mut v = ZmtpValidator::new(&Limits::default());
+        let mut a = Assembler::default();
+        for piece in input.chunks(chunk.max(1)) {
+            v.feed(piece, &mut a)?;
+        }
+        if let Some(kind) = a.bad_type {
+            return Err(Violation::SocketType(kind));
+        }
+        Ok(a.done)
+    }
+
+    fn client_handshake(socket_type: &[u8]) -> Vec<u8> {
+        let mut h = handshake();
+        h[32] = 0;
+        // Replace our READY's socket type with the client's.
+        h.truncate(64);
+        let mut body = vec![5];
+        body.extend_from_slice(b"READY");
+        body.push(11);
+        body.extend_from_slice(b"Socket-Type");
+        body.extend_from_slice(&(socket_type.len() as u32).to_be_bytes());
+        body.extend_from_slice(socket_type);
+        h.push(0x04);
+        h.push(body.len() as u8);
+        h.extend(body);
+        h
+    }
+
+    #[test]
+    fn our_handshake_passes_our_own_validator() {
+        let mut v = ZmtpValidator::new(&Limits::default());
+        let mut a = Assembler::default();
+        assert_eq!(v.feed(&handshake(), &mut a), Ok(()));
+        assert!(v.handshake_done());
+        assert_eq!(a.bad_type, None);
+    }
+
+    #[test]
+    fn messages_are_assembled_whatever_the_chunking() {
+        let mut input = client_handshake(b"DEALER");
+        input.extend(frames(&[b"one"]));
+        input.extend(frames(&[b"a", b"", &[7; 300], &[9; 20_000]]));
+        input.extend(frames(&[&[1; 255]]));
+        input.extend(frames(&[&[2; 256]]));
+        for chunk in [1, 2, 7, 64, 1000, input.len()] {
+            let got = assemble(&input, chunk).expect("valid");
+            let parts: Vec<Vec<&[u8]>> = got
+                .iter()
+                .map(|m| m.parts().map(|p| &p[..]).collect())
+                .collect();
+            let want: Vec<Vec<&[u8]>> = vec![
+                vec![b"one"],
+                vec![b"a", b"", &[7; 300], &[9; 20_000]],
+                vec![&[1; 255]],
+                vec![&[2; 256]],
+            ];
+            assert_eq!(parts, want, "chunk {chunk}");
+        }
+    }
+
+    #[test]
+    fn incompatible_socket_types_are_refused() {
+        for ok in [&b"DEALER"[..], b"REQ", b"ROUTER"] {
+            assert!(assemble(&client_handshake(ok), 64).is_ok());
+        }
+        for bad in [&b"PUB"[..], b"SUB", b"PAIR", b""] {
+            assert_eq!(
+                assemble(&client_handshake(bad), 64).map(|_| ()),
+                Err(Violation::SocketType(
+                    String::from_utf8_lossy(bad).into_owned()
+                ))
+            );
+        }
+    }
+
+    #[test]
+    fn a_claimed_frame_reserves_at_most_one_buffer() {
+        let mut v = ZmtpValidator::new(&Limits::default());
+        let mut a = Assembler::default();
+        let mut input = client_handshake(b"DEALER");
+        input.push(0x02);
+        input.extend_from_slice(&60_000u64.to_be_bytes());
+        assert_eq!(v.feed(&input, &mut a), Ok(()));
+        assert!(a.part.capacity() <= BUF_LEN);
+    }
+
+    #[test]
+    fn encode_uses_short_and_long_frames() {
+        let mut out = Vec::new();
+        encode(&Message::single(Bytes::from_static(b"hi")), &mut out);
+        assert_eq!(out, b"\x00\x02hi");
+        out.clear();
+        encode(&Message::single(Bytes::from(vec![0; 256])), &mut out);
+        assert_eq!(&out[..9], &[0x02, 0, 0, 0, 0, 0, 0, 1, 0]);
+        assert_eq!(out.len(), 9 + 256);
+    }
+}
