@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 
 /// An announced frame missing this long is grafted from its announcer. Announcements ride
 /// the heartbeat (once a second), so the eager copy normally arrived long before.
-pub const GRAFT_AFTER_US: u64 = 400_000;
+pub const GRAFT_AFTER_US: u64 = 150_000;
 /// A graft unanswered this long is sent again, to the next announcer.
 pub const GRAFT_RETRY_US: u64 = 1_000_000;
 /// Tries per missing frame before it is given up (a dashboard's backfill still gets it).
