@@ -12,23 +12,6 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn query(config: &Path, args: &[&str]) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_meshmon"))
-        .arg("query")
-        .args(args)
-        .arg("--config")
-        .arg(config)
-        .args(["--format", "json"])
-        .output()
-        .expect("run meshmon query");
-    assert!(
-        out.status.success(),
-        "query {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("json")
-}
-
 /// A `dup` node whose textfile metric `dup_which` says which of the two it is.
 fn dup(dir: &Path, which: u32, neighbour: u16) -> Spec {
     let text = dir.join("text");

@@ -9,28 +9,9 @@ mod common;
 use common::webhook::Webhook;
 use common::*;
 use serde_json::Value;
-use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 const TEN_MIN_MS: i64 = 600_000;
-
-fn query(config: &Path, args: &[&str]) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_meshmon"))
-        .arg("query")
-        .args(args)
-        .arg("--config")
-        .arg(config)
-        .args(["--format", "json"])
-        .output()
-        .expect("run meshmon query");
-    assert!(
-        out.status.success(),
-        "query {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("json")
-}
 
 fn now_ms() -> i64 {
     meshmon_agent::net::mesh::wall_ms() as i64

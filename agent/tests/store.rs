@@ -6,25 +6,7 @@ mod common;
 
 use common::*;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
-
-fn query(config: &Path, args: &[&str]) -> serde_json::Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_meshmon"))
-        .arg("query")
-        .args(args)
-        .arg("--config")
-        .arg(config)
-        .args(["--format", "json"])
-        .output()
-        .expect("run meshmon query");
-    assert!(
-        out.status.success(),
-        "query {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("json")
-}
 
 fn host_states(config: &Path) -> Vec<(String, String)> {
     let v = query(config, &["hosts"]);

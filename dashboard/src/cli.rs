@@ -87,6 +87,20 @@ pub enum Cell {
     Null,
 }
 
+/// The columns of `meshmon query hosts`, from the store or (on a node without the dashboard
+/// role) from the node's live view.
+pub const HOST_COLUMNS: [&str; 9] = [
+    "host",
+    "status",
+    "last_seen",
+    "hops",
+    "version",
+    "os",
+    "uptime_s",
+    "tags",
+    "clock_offset_ms",
+];
+
 impl Query<'_> {
     /// The store, with the running node's head merged in when `head` is asked for; the
     /// second value is a warning when the head was wanted but could not be had.
@@ -193,18 +207,7 @@ impl Query<'_> {
                 ]
             })
             .collect();
-        let headers = [
-            "host",
-            "status",
-            "last_seen",
-            "hops",
-            "version",
-            "os",
-            "uptime_s",
-            "tags",
-            "clock_offset_ms",
-        ];
-        Ok(self.done(&headers, &rows, warn))
+        Ok(self.done(&HOST_COLUMNS, &rows, warn))
     }
 
     /// `meshmon query series`: `ts, value` of the one series `metric` selects (default range:

@@ -251,16 +251,5 @@ fn live_hosts(cfg: &Config, format: meshmon_dashboard::cli::Format) -> Result<St
             ]
         })
         .collect();
-    let headers = [
-        "host",
-        "status",
-        "last_seen",
-        "hops",
-        "version",
-        "os",
-        "uptime_s",
-        "tags",
-        "clock_offset_ms",
-    ];
-    Ok(render(format, &headers, &rows))
+    Ok(render(format, &meshmon_dashboard::cli::HOST_COLUMNS, &rows))
 }

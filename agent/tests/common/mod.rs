@@ -422,3 +422,21 @@ pub async fn decode_values(
     });
     stop
 }
+
+/// `meshmon query ARGS --config CONFIG --format json`, which must succeed: its JSON.
+pub fn query(config: &Path, args: &[&str]) -> serde_json::Value {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_meshmon"))
+        .arg("query")
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .args(["--format", "json"])
+        .output()
+        .expect("run meshmon query");
+    assert!(
+        out.status.success(),
+        "query {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("json")
+}

@@ -141,25 +141,47 @@ impl Gossip {
         if self.cfg.role == Role::Viewer {
             return;
         }
-        // Pushed to every viewer, and to the node peers that are eager for this origin; the
-        // lazy ones hear of it in their next heartbeat (announcements).
-        let lazy = self.trees.lazy(&frame.header.origin);
+        self.push(
+            &frame.header.origin,
+            from,
+            Some(bytes),
+            forward.as_ref(),
+            out,
+        );
+    }
+
+    /// Pushes a received frame on: to every viewer as received (`to_viewers`), and to the node
+    /// peers that are eager for its origin as forwarded (`to_nodes`); the lazy ones hear of it
+    /// in their next heartbeat (announcements). Never back to `from`; a peer out of credit
+    /// costs a counted drop.
+    fn push(
+        &mut self,
+        origin: &str,
+        from: PeerId,
+        to_viewers: Option<&Bytes>,
+        to_nodes: Option<&Bytes>,
+        out: &mut Vec<Action>,
+    ) {
+        let lazy = self.trees.lazy(origin);
         for (&id, p) in self.peers.iter_mut() {
             if id == from {
                 continue;
             }
             let bytes = if p.is_viewer() {
-                bytes.clone()
+                to_viewers
             } else if p.is_node() && !lazy.contains(&id) {
-                match &forward {
-                    Some(f) => f.clone(),
-                    None => continue,
-                }
+                to_nodes
             } else {
+                None
+            };
+            let Some(bytes) = bytes else {
                 continue;
             };
             if p.take_credit() {
-                out.push(Action::Send { peer: id, bytes });
+                out.push(Action::Send {
+                    peer: id,
+                    bytes: bytes.clone(),
+                });
             } else {
                 self.counters.dropped += 1;
             }
@@ -180,19 +202,7 @@ impl Gossip {
             return;
         }
         let forward = Bytes::from(with_hops(bytes, distance));
-        let lazy = self.trees.lazy(&frame.header.origin);
-        for (&id, p) in self.peers.iter_mut() {
-            if id != from && p.is_node() && !lazy.contains(&id) {
-                if p.take_credit() {
-                    out.push(Action::Send {
-                        peer: id,
-                        bytes: forward.clone(),
-                    });
-                } else {
-                    self.counters.dropped += 1;
-                }
-            }
-        }
+        self.push(&frame.header.origin, from, None, Some(&forward), out);
     }
 
     pub(super) fn touch_host(&mut self, h: &Header, hops: u8, now: Now) {
