@@ -107,6 +107,8 @@ pub struct SampleDecoder {
     state: Vec<Option<f64>>,
     last_n: u64,
     whole: bool,
+    /// A samples payload was applied (`last_n` means something).
+    applied: bool,
 }
 
 /// Why samples could not be (fully) decoded.
@@ -133,7 +135,9 @@ impl SampleDecoder {
             .collect();
         self.tables.insert(t.table, keys);
         if self.tables.len() > 2 {
-            let newest = t.table;
+            // The newest held, not the one just learnt: a table that arrives late (over a
+            // slower path, or by a graft) must not evict the one in use.
+            let newest = self.tables.keys().copied().max().unwrap_or(t.table);
             self.tables
                 .retain(|k, _| *k == newest || *k == newest.wrapping_sub(1));
         }
@@ -145,6 +149,20 @@ impl SampleDecoder {
         let Some(keys) = self.tables.get(&s.t) else {
             return (Vec::new(), Some(SampleGap::UnknownTable(s.t)));
         };
+        if self.applied && s.n <= self.last_n {
+            // A late frame (it came over a slower path, or by a graft after newer ones): its
+            // own values only, and the delta state is left as it is, since rewinding it would
+            // leave every later delta partial until the next key frame.
+            let out = if s.k {
+                known(keys, s.v.iter().map(|v| v.map(|n| n.0)))
+            } else {
+                changes(&s.c)
+                    .filter_map(|(i, v)| keys.get(i).map(|k| (k.clone(), v)))
+                    .collect()
+            };
+            return (out, (!s.k).then_some(SampleGap::Partial));
+        }
+        self.applied = true;
         if s.t != self.table {
             self.table = s.t;
             self.state = vec![None; keys.len()];
@@ -157,40 +175,43 @@ impl SampleDecoder {
                 .map(|i| s.v.get(i).copied().flatten().map(|n| n.0))
                 .collect();
             self.whole = true;
-            for (k, v) in keys.iter().zip(&self.state) {
-                if let Some(v) = v {
-                    out.push((k.clone(), *v));
-                }
-            }
+            out = known(keys, self.state.iter().copied());
         } else {
             let in_order = self.whole && self.last_n.checked_add(1) == Some(s.n);
             if !in_order {
                 self.whole = false;
                 gap = Some(SampleGap::Partial);
             }
-            for pair in s.c.chunks_exact(2) {
-                let idx = pair[0].0;
-                if idx < 0.0 || idx.fract() != 0.0 {
-                    continue;
-                }
-                if let Some(slot) = self.state.get_mut(idx as usize) {
-                    *slot = Some(pair[1].0);
+            for (idx, value) in changes(&s.c) {
+                if let Some(slot) = self.state.get_mut(idx) {
+                    *slot = Some(value);
                     if !self.whole {
-                        out.push((keys[idx as usize].clone(), pair[1].0));
+                        out.push((keys[idx].clone(), value));
                     }
                 }
             }
             if self.whole {
-                for (k, v) in keys.iter().zip(&self.state) {
-                    if let Some(v) = v {
-                        out.push((k.clone(), *v));
-                    }
-                }
+                out = known(keys, self.state.iter().copied());
             }
         }
         self.last_n = s.n;
         (out, gap)
     }
+}
+
+/// The (index, value) pairs of a delta's `c`, skipping indexes that are not whole numbers.
+fn changes(c: &[Num]) -> impl Iterator<Item = (usize, f64)> + '_ {
+    c.chunks_exact(2)
+        .filter(|p| p[0].0 >= 0.0 && p[0].0.fract() == 0.0)
+        .map(|p| (p[0].0 as usize, p[1].0))
+}
+
+/// The series of `keys` that have a value, by position.
+fn known(keys: &[SeriesKey], values: impl Iterator<Item = Option<f64>>) -> Vec<(SeriesKey, f64)> {
+    keys.iter()
+        .zip(values)
+        .filter_map(|(k, v)| v.map(|v| (k.clone(), v)))
+        .collect()
 }
 
 #[cfg(test)]
@@ -279,6 +300,75 @@ mod tests {
         assert!(matches!(out[0], Payload::SeriesTable(_)));
         let (v, _) = feed(&mut dec, &out);
         assert_eq!(v.len(), 3);
+    }
+
+    #[test]
+    fn a_late_frame_decodes_alone_and_leaves_the_deltas_whole() {
+        let mut enc = SampleEncoder::new();
+        let mut dec = SampleDecoder::new();
+        let first = enc.encode(&values(1.0, 8e9));
+        feed(&mut dec, &first);
+        let late = enc.encode(&values(2.0, 8e9));
+        let third = enc.encode(&values(3.0, 8e9));
+        let (v, gap) = feed(&mut dec, &third);
+        assert_eq!(
+            gap,
+            Some(SampleGap::Partial),
+            "the second is missing so far"
+        );
+        assert_eq!(v, vec![(SeriesKey::new(Metric::CpuUsagePct), 3.0)]);
+        // The second arrives after the third: its own change only, nothing rewound.
+        let (v, gap) = feed(&mut dec, &late);
+        assert_eq!(gap, Some(SampleGap::Partial));
+        assert_eq!(v, vec![(SeriesKey::new(Metric::CpuUsagePct), 2.0)]);
+        // A late key frame decodes whole on its own.
+        let (v, gap) = feed(&mut dec, &first);
+        assert_eq!((v.len(), gap), (2, None));
+        // Later deltas are not hurt by the late frames: whole again at the next key frame,
+        // as if they had never come.
+        let mut last = (Vec::new(), None);
+        for i in 0..KEY_EVERY {
+            last = feed(&mut dec, &enc.encode(&values(4.0 + i as f64, 8e9)));
+            if last.0.len() == 2 {
+                break;
+            }
+        }
+        assert_eq!(last.0.len(), 2);
+        let (v, gap) = feed(&mut dec, &enc.encode(&values(9.0, 8e9)));
+        assert_eq!((v.len(), gap), (2, None), "in-order deltas decode whole");
+    }
+
+    #[test]
+    fn a_delta_after_a_late_frame_of_the_same_stream_is_still_whole() {
+        let mut enc = SampleEncoder::new();
+        let mut dec = SampleDecoder::new();
+        feed(&mut dec, &enc.encode(&values(1.0, 8e9)));
+        let second = enc.encode(&values(2.0, 8e9));
+        feed(&mut dec, &second);
+        feed(&mut dec, &second);
+        let (v, gap) = feed(&mut dec, &enc.encode(&values(3.0, 8e9)));
+        assert_eq!(
+            (v.len(), gap),
+            (2, None),
+            "a repeated frame rewinds nothing"
+        );
+    }
+
+    #[test]
+    fn a_late_older_table_does_not_evict_the_one_in_use() {
+        let mut enc = SampleEncoder::new();
+        let mut dec = SampleDecoder::new();
+        let first = enc.encode(&values(1.0, 8e9));
+        feed(&mut dec, &first);
+        let mut more = values(1.0, 8e9);
+        more.push((SeriesKey::labelled(Metric::DiskUsedPct, "/"), 40.0));
+        feed(&mut dec, &enc.encode(&more));
+        more.push((SeriesKey::labelled(Metric::DiskUsedPct, "/data"), 50.0));
+        feed(&mut dec, &enc.encode(&more));
+        // The first table arrives again, late.
+        feed(&mut dec, &first[..1]);
+        let (v, gap) = feed(&mut dec, &enc.encode(&more));
+        assert_eq!((v.len(), gap), (4, None), "the newest table is still known");
     }
 
     #[test]

@@ -131,6 +131,19 @@ impl Dedup {
         w.classify(seq)
     }
 
+    /// The oldest seq in `range` of `origin`'s boot `boot_id` not seen yet: the gap a graft
+    /// asks for.
+    pub fn first_new(
+        &self,
+        origin: &str,
+        boot_id: u64,
+        range: std::ops::RangeInclusive<u64>,
+    ) -> Option<u64> {
+        range
+            .into_iter()
+            .find(|s| self.check(origin, boot_id, *s) == Seen::New)
+    }
+
     /// The newest seq seen of `origin` in boot `boot_id` (0: none).
     pub fn top(&self, origin: &str, boot_id: u64) -> u64 {
         self.origins
@@ -140,7 +153,9 @@ impl Dedup {
     }
 
     /// Records an authenticated frame as seen. Call only after [`Dedup::check`] said `New`.
-    pub fn mark(&mut self, origin: &str, boot_id: u64, seq: u64) {
+    /// Returns the newest seq seen of that boot before it (0: none), as [`Dedup::top`] would
+    /// have, without a second look-up on the receive path.
+    pub fn mark(&mut self, origin: &str, boot_id: u64, seq: u64) -> u64 {
         self.clock += 1;
         let clock = self.clock;
         if !self.origins.contains_key(origin) && self.origins.len() >= self.max_origins {
@@ -158,10 +173,12 @@ impl Dedup {
             self.rivals.insert(origin.to_owned(), old);
         }
         let Some(w) = self.origins.get_mut(origin) else {
-            return;
+            return 0;
         };
         w.used = clock;
+        let before = if w.boot_id == boot_id { w.top } else { 0 };
         w.record(seq);
+        before
     }
 
     /// Classifies a frame of an older boot than `origin`'s newest (a rival host with the same
@@ -236,6 +253,17 @@ fn evict(map: &mut HashMap<String, OriginWindow>) {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn mark_returns_the_newest_before_it_and_first_new_finds_gaps() {
+        let mut d = Dedup::new(10);
+        assert_eq!(d.mark("a", 1, 3), 0, "nothing of the boot before");
+        assert_eq!(d.mark("a", 1, 6), 3);
+        assert_eq!(d.mark("a", 1, 4), 6, "an older frame: the newest stays");
+        assert_eq!(d.first_new("a", 1, 3..=6), Some(5));
+        assert_eq!(d.first_new("a", 1, 3..=4), None);
+        assert_eq!(d.mark("a", 2, 1), 0, "a newer boot starts over");
+    }
 
     #[test]
     fn new_duplicate_stale() {

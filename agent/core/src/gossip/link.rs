@@ -4,11 +4,11 @@
 //! Not here: gossip frames (trees, de-duplication), which are in the parent module.
 
 use super::dedup::Seen;
-use super::tree::{HAVES_PER_FRAME, MAX_GRAFT_SPAN};
+use super::tree::{CACHE_FRAMES, HAVES_PER_FRAME, MAX_GRAFT_SPAN};
 use super::{Action, Delivered, Gossip, Now, Peer, PeerId, Space};
 use bytes::Bytes;
 use meshmon_proto::frame::with_hops;
-use meshmon_proto::payload::{Graft, Heartbeat, Hello, Role, Status};
+use meshmon_proto::payload::{Graft, Have, Heartbeat, Hello, Role, Status};
 
 /// Hosts per status frame: a host's entry is about 100-150 bytes, a frame at most 64 KiB.
 pub const STATUS_HOSTS_PER_FRAME: usize = 300;
@@ -72,7 +72,10 @@ impl Gossip {
             hb.graft.extend(pending.graft.drain(..n));
             room -= n;
             let n = have.len().min(room);
-            hb.have.extend(have.drain(..n));
+            for (h, hops) in have.drain(..n) {
+                hb.have.push(h);
+                hb.have_hops.push(hops);
+            }
             let Some(bytes) = self
                 .seal(now, &Payload::Heartbeat(hb), Space::Link)
                 .map(|(_, b)| b)
@@ -95,7 +98,9 @@ impl Gossip {
     /// and announces the newest frames it holds of origins it no longer pushes to us.
     fn on_tree_control(&mut self, now: Now, from: PeerId, hb: &Heartbeat, out: &mut Vec<Action>) {
         for origin in &hb.prune {
-            self.trees.pruned_by(origin, from);
+            if self.trees.pruned_by(origin, from) {
+                self.counters.grafts += 1;
+            }
         }
         for Graft(origin, boot, first, last) in &hb.graft {
             let last = (*last).min(first.saturating_add(MAX_GRAFT_SPAN - 1));
@@ -112,15 +117,41 @@ impl Gossip {
                 }
             }
         }
-        for have in &hb.have {
+        // Hop counts are used only when there is one per announcement.
+        let hops = (hb.have_hops.len() == hb.have.len()).then_some(hb.have_hops.as_slice());
+        for (i, have) in hb.have.iter().enumerate() {
             if have.0 == self.cfg.name {
                 continue;
             }
-            if self.dedup.check(&have.0, have.1, have.2) == Seen::New {
-                let top = self.dedup.top(&have.0, have.1);
-                self.trees.announced(&have.0, from, have, top, now.mono_us);
+            let hops = hops.map_or(u8::MAX, |h| h[i]);
+            if let Some(lacking) = self.lacking(have) {
+                self.trees
+                    .announced(&have.0, from, have, hops, lacking, now.mono_us);
+            } else if hops < self.cfg.max_hops
+                && self.trees.heard_shorter(&have.0, from, hops, now.mono_us)
+            {
+                self.counters.grafts += 1;
             }
         }
+    }
+
+    /// The oldest frame of an announced origin this node lacks, up to the announced one:
+    /// a gap among the last [`CACHE_FRAMES`] the announcer still holds (its tree link lost
+    /// them), else the frames after the newest held. `None`: nothing lacking.
+    fn lacking(&self, have: &Have) -> Option<u64> {
+        let (origin, boot, seq) = (have.0.as_str(), have.1, have.2);
+        if self.dedup.check(origin, boot, seq) == Seen::Stale {
+            return None;
+        }
+        let top = self.dedup.top(origin, boot);
+        if top == 0 {
+            return Some(seq);
+        }
+        let gap = self.trees.first_seq(origin, boot).and_then(|first| {
+            let lo = first.max(seq.saturating_sub(CACHE_FRAMES as u64 - 1));
+            self.dedup.first_new(origin, boot, lo..=top.min(seq))
+        });
+        gap.or_else(|| (seq > top).then_some(top + 1))
     }
 
     pub(super) fn maybe_ack(&mut self, peer: PeerId, now: Now, out: &mut Vec<Action>) {

@@ -5,11 +5,11 @@
 //! Not here: link frames (`link`) or backfill traffic (`replay`).
 
 use super::dedup::Seen;
-use super::tree::Duplicate;
+use super::tree::{CACHE_FRAMES, Duplicate};
 use super::{Action, Delivered, Gossip, Now, PeerId, Space};
 use bytes::Bytes;
 use meshmon_proto::frame::with_hops;
-use meshmon_proto::payload::{HostInfo, HostStatus, Role};
+use meshmon_proto::payload::{Have, HostInfo, HostStatus, Role};
 use meshmon_proto::{Flags, Frame, Header, Kind, Payload};
 use tracing::debug;
 
@@ -87,8 +87,11 @@ impl Gossip {
             self.auth_failed(from);
             return;
         };
-        self.dedup.mark(&dedup_key, h.boot_id, h.seq);
+        let prev_top = self.dedup.mark(&dedup_key, h.boot_id, h.seq);
         self.counters.accepted += 1;
+        if !replay && self.cfg.role == Role::Node && prev_top > 0 && h.seq > prev_top + 1 {
+            self.skipped(now, from, &frame, prev_top);
+        }
         let distance = frame.hops.saturating_add(1);
         if replay {
             self.on_backfill_frame(now, from, bytes, &frame, &plain, out);
@@ -188,6 +191,20 @@ impl Gossip {
         }
     }
 
+    /// A pushed frame skipped frames after the newest held (`prev_top`): those of them the
+    /// sender may still hold are taken as announced by it, and grafted if they have not
+    /// arrived by another path meanwhile (section 6 of PROTOCOL.md).
+    fn skipped(&mut self, now: Now, from: PeerId, frame: &Frame, prev_top: u64) {
+        let h = &frame.header;
+        let lo = (prev_top + 1).max(h.seq.saturating_sub(CACHE_FRAMES as u64));
+        let Some(first) = self.dedup.first_new(&h.origin, h.boot_id, lo..=h.seq - 1) else {
+            return;
+        };
+        let have = Have(h.origin.clone(), h.boot_id, h.seq - 1);
+        self.trees
+            .announced(&h.origin, from, &have, frame.hops, first, now.mono_us);
+    }
+
     /// A copy of an accepted frame that came over fewer links than the first, which was too
     /// far to be passed on: verified, then pushed on like a new frame (not delivered again).
     fn forward_shorter_copy(
@@ -202,6 +219,8 @@ impl Gossip {
             return;
         }
         let forward = Bytes::from(with_hops(bytes, distance));
+        self.trees
+            .forwarded_shorter(&frame.header.origin, distance, &forward);
         self.push(&frame.header.origin, from, None, Some(&forward), out);
     }
 

@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 /// the heartbeat (once a second), so the eager copy normally arrived long before.
 pub const GRAFT_AFTER_US: u64 = 150_000;
 /// A graft unanswered this long is sent again, to the next announcer.
-pub const GRAFT_RETRY_US: u64 = 1_000_000;
+pub const GRAFT_RETRY_US: u64 = 500_000;
 /// Tries per missing frame before it is given up (a dashboard's backfill still gets it).
 pub const GRAFT_TRIES: u32 = 4;
 /// Recent frames are kept this long for grafts...
@@ -33,6 +33,9 @@ pub const CACHE_FRAMES: usize = 6;
 pub const MAX_GRAFT_SPAN: u64 = 64;
 /// Announcements per heartbeat frame (about 25 bytes each; a frame holds at most 64 KiB).
 pub const HAVES_PER_FRAME: usize = 1500;
+/// An announcement showing a shorter path than the tree's grafts it at most this often per
+/// origin (the next frame then arrives on both links, and the longer one is pruned).
+pub const SHORTER_EVERY_US: u64 = 2_000_000;
 
 /// What a duplicate did to the tree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +60,16 @@ struct OriginTree {
     top: (u64, u64),
     top_us: u64,
     top_hops: u8,
+    /// The first seq this node received of the newest boot: frames before it were sent
+    /// before this node heard the origin, and are not asked for.
+    first: u64,
+    /// The hop count the newest frame carries when this node pushes it (0 for its own),
+    /// `None` when it is not passed on (it came too far): such frames are not announced,
+    /// since a graft could not be answered.
+    top_fwd: Option<u8>,
+    /// When a shorter path was last grafted for this origin (at most one per
+    /// [`SHORTER_EVERY_US`]).
+    shorter_us: u64,
     /// Recent frames as this node forwards them: (boot, seq, arrived, bytes).
     recent: VecDeque<(u64, u64, u64, Bytes)>,
 }
@@ -69,7 +82,19 @@ struct Missing {
     to_seq: u64,
     next_us: u64,
     tries: u32,
-    announcers: Vec<PeerId>,
+    /// Who announced it, with the hop count the frame would carry from them (`u8::MAX`:
+    /// not said), fewest first: grafts go to the shortest path first.
+    announcers: Vec<(PeerId, u8)>,
+}
+
+impl Missing {
+    fn add(&mut self, peer: PeerId, hops: u8) {
+        if self.announcers.iter().any(|(p, _)| *p == peer) {
+            return;
+        }
+        let at = self.announcers.partition_point(|(_, h)| *h <= hops);
+        self.announcers.insert(at, (peer, hops));
+    }
 }
 
 /// What to tell one link in its next heartbeat.
@@ -132,10 +157,17 @@ impl Trees {
         let Some(t) = self.origins.get_mut(origin) else {
             return;
         };
+        if boot > t.top.0 || (boot == t.top.0 && seq < t.first) {
+            t.first = seq;
+        }
         if (boot, seq) > t.top {
             t.top = (boot, seq);
             t.top_us = now_us;
             t.top_hops = hops;
+            t.top_fwd = match from {
+                None => Some(0),
+                Some(_) => bytes.map(|_| hops.saturating_add(1)),
+            };
             t.from = from;
         }
         if let Some(b) = bytes {
@@ -191,31 +223,107 @@ impl Trees {
         Duplicate::Shorter { old_hops }
     }
 
+    /// A shorter copy of the newest frame of `origin` is passed on after all (the first came
+    /// too far): it is what grafts get from now on, and it is announced.
+    pub(crate) fn forwarded_shorter(&mut self, origin: &str, hops: u8, bytes: &Bytes) {
+        let Some(t) = self.origins.get_mut(origin) else {
+            return;
+        };
+        t.top_fwd = Some(hops);
+        let (boot, seq) = t.top;
+        if let Some(r) = t.recent.iter_mut().find(|r| (r.0, r.1) == (boot, seq)) {
+            self.cached_bytes = self.cached_bytes - r.3.len() + bytes.len();
+            r.3 = bytes.clone();
+        } else {
+            t.recent.push_back((boot, seq, t.top_us, bytes.clone()));
+            self.cached_bytes += bytes.len();
+            if t.recent.len() > CACHE_FRAMES
+                && let Some((_, _, _, old)) = t.recent.pop_front()
+            {
+                self.cached_bytes -= old.len();
+            }
+        }
+    }
+
+    /// `peer` announced a frame of `origin` this node already has, reachable over it in
+    /// `hops`. When that is fewer hops than this node's copy came over, the link is grafted
+    /// (nothing asked for, the push resumes): the next frame arrives on both links and the
+    /// longer one is pruned ([`Trees::on_duplicate`]), so trees shorten towards the hop
+    /// limit's shortest paths even where no duplicate ever shows them (Plumtree's
+    /// optimisation). True when a graft was queued.
+    pub(crate) fn heard_shorter(
+        &mut self,
+        origin: &str,
+        peer: PeerId,
+        hops: u8,
+        now_us: u64,
+    ) -> bool {
+        let Some(t) = self.origins.get_mut(origin) else {
+            return false;
+        };
+        if t.from.is_none()
+            || t.from == Some(peer)
+            || hops >= t.top_hops
+            || (t.shorter_us > 0 && now_us < t.shorter_us.saturating_add(SHORTER_EVERY_US))
+        {
+            return false;
+        }
+        // Only the peer is asked to push: this node keeps announcing to it (a push the other
+        // way would reach it as a duplicate, and its prune would undo the graft).
+        t.shorter_us = now_us;
+        let top = t.top;
+        self.ask_to_push(origin, peer, top);
+        true
+    }
+
+    /// Queues a graft with an empty range for `peer`: it pushes `origin` again from the frame
+    /// after `top`, and resends nothing.
+    fn ask_to_push(&mut self, origin: &str, peer: PeerId, (boot, seq): (u64, u64)) {
+        self.pending.entry(peer).or_default().graft.push(Graft(
+            origin.to_owned(),
+            boot,
+            seq.saturating_add(1),
+            seq,
+        ));
+    }
+
     /// A duplicate of `origin` arrived on `peer`: the link turns lazy for it, and the peer is
-    /// told to stop pushing (it turns lazy on its side too). False when it already was.
+    /// told to stop pushing (it turns lazy on its side too). False when the link already was
+    /// lazy on this side; the peer is told again all the same, since it pushes (a link this
+    /// node announces on may still push towards it, after a graft of a shorter path).
     pub(crate) fn prune(&mut self, origin: &str, peer: PeerId) -> bool {
         let Some(t) = self.origins.get_mut(origin) else {
             return false;
         };
-        if t.lazy.contains(&peer) {
-            return false;
-        }
-        t.lazy.push(peer);
-        self.pending
-            .entry(peer)
-            .or_default()
-            .prune
-            .push(origin.to_owned());
-        true
-    }
-
-    /// The peer pruned us for `origin`: announce it on that link from now on.
-    pub(crate) fn pruned_by(&mut self, origin: &str, peer: PeerId) {
-        if let Some(t) = self.origins.get_mut(origin)
-            && !t.lazy.contains(&peer)
-        {
+        let newly = !t.lazy.contains(&peer);
+        if newly {
             t.lazy.push(peer);
         }
+        let pending = self.pending.entry(peer).or_default();
+        if !pending.prune.iter().any(|o| o == origin) {
+            pending.prune.push(origin.to_owned());
+        }
+        newly
+    }
+
+    /// The peer pruned us for `origin`: announce it on that link from now on. When the peer
+    /// is this node's parent for the origin (a duplicate pushed the other way made it prune,
+    /// typically right after this node took it as the shorter path), it is grafted back with
+    /// an empty range at once, so that it keeps pushing: otherwise the tree would lose this
+    /// node until an announcement and a graft a second later. True when a graft was queued.
+    pub(crate) fn pruned_by(&mut self, origin: &str, peer: PeerId) -> bool {
+        let Some(t) = self.origins.get_mut(origin) else {
+            return false;
+        };
+        if !t.lazy.contains(&peer) {
+            t.lazy.push(peer);
+        }
+        if t.from != Some(peer) {
+            return false;
+        }
+        let top = t.top;
+        self.ask_to_push(origin, peer, top);
+        true
     }
 
     /// The peer grafted `origin`: push it on that link again. Returns the cached frames of
@@ -239,35 +347,42 @@ impl Trees {
             .collect()
     }
 
-    /// `peer` announced `(boot, seq)` of `origin`, which this node has not seen; `top` is the
-    /// newest seq this node holds of that boot (0: none).
+    /// The first seq this node received of `origin`'s boot `boot` (`None`: none of it yet).
+    /// A frame between it and the newest that never came is a gap worth grafting.
+    pub(crate) fn first_seq(&self, origin: &str, boot: u64) -> Option<u64> {
+        self.origins
+            .get(origin)
+            .filter(|t| t.top.0 == boot && t.top.1 > 0)
+            .map(|t| t.first)
+    }
+
+    /// `peer` announced `(boot, seq)` of `origin`, and this node lacks frames of that boot
+    /// from `from_seq` on (the announced one, or an older one its tree link lost: a gap below
+    /// the newest is repaired too, not only a missing newest frame).
     pub(crate) fn announced(
         &mut self,
         origin: &str,
         peer: PeerId,
         h: &Have,
-        top: u64,
+        hops: u8,
+        from_seq: u64,
         now_us: u64,
     ) {
         let (boot, seq) = (h.1, h.2);
-        let from_seq = if top == 0 {
-            seq
-        } else {
-            (top + 1).max(seq.saturating_sub(MAX_GRAFT_SPAN - 1))
-        };
+        let from_seq = from_seq.max(seq.saturating_sub(MAX_GRAFT_SPAN - 1));
         match self.missing.get_mut(origin) {
-            Some(m) if (m.boot, m.to_seq) >= (boot, seq) => {
-                if !m.announcers.contains(&peer) {
-                    m.announcers.push(peer);
-                }
-            }
+            Some(m) if m.boot > boot => m.add(peer, hops),
             Some(m) if m.boot == boot => {
-                // A newer frame announced while older ones are still missing: widen the range.
-                m.to_seq = seq;
-                m.from_seq = m.from_seq.max(seq.saturating_sub(MAX_GRAFT_SPAN - 1));
-                if !m.announcers.contains(&peer) {
-                    m.announcers.push(peer);
+                // Widen the range: a newer frame announced, or an older gap found.
+                if from_seq < m.from_seq {
+                    m.next_us = m.next_us.min(now_us + GRAFT_AFTER_US);
                 }
+                m.to_seq = m.to_seq.max(seq);
+                m.from_seq = m
+                    .from_seq
+                    .min(from_seq)
+                    .max(m.to_seq.saturating_sub(MAX_GRAFT_SPAN - 1));
+                m.add(peer, hops);
             }
             _ => {
                 if self.missing.len() >= self.max_origins && !self.missing.contains_key(origin) {
@@ -281,7 +396,7 @@ impl Trees {
                         to_seq: seq,
                         next_us: now_us + GRAFT_AFTER_US,
                         tries: 0,
-                        announcers: vec![peer],
+                        announcers: vec![(peer, hops)],
                     },
                 );
             }
@@ -309,7 +424,7 @@ impl Trees {
                 done.push(origin.clone());
                 continue;
             }
-            let peer = m.announcers[m.tries as usize % m.announcers.len()];
+            let peer = m.announcers[m.tries as usize % m.announcers.len()].0;
             m.tries += 1;
             m.next_us = now_us + GRAFT_RETRY_US;
             if let Some(t) = self.origins.get_mut(origin) {
@@ -337,13 +452,16 @@ impl Trees {
     /// What the next heartbeat to `peer` carries: its prunes and grafts, and announcements of
     /// every origin that is lazy on that link, advanced since the last ones, and did not come
     /// from it. Announcements are split in frames of [`HAVES_PER_FRAME`].
-    pub(crate) fn take_for(&mut self, peer: PeerId, now_us: u64) -> (Pending, Vec<Have>) {
+    pub(crate) fn take_for(&mut self, peer: PeerId, now_us: u64) -> (Pending, Vec<(Have, u8)>) {
         let pending = self.pending.remove(&peer).unwrap_or_default();
         let since = self.announced_us.insert(peer, now_us).unwrap_or(0);
         let mut haves = Vec::new();
         for (origin, t) in &self.origins {
+            let Some(hops) = t.top_fwd else {
+                continue;
+            };
             if t.top_us >= since && t.top.1 > 0 && t.from != Some(peer) && t.lazy.contains(&peer) {
-                haves.push(Have(origin.clone(), t.top.0, t.top.1));
+                haves.push((Have(origin.clone(), t.top.0, t.top.1), hops));
             }
         }
         (pending, haves)
@@ -358,7 +476,7 @@ impl Trees {
             }
         }
         for m in self.missing.values_mut() {
-            m.announcers.retain(|p| *p != peer);
+            m.announcers.retain(|(p, _)| *p != peer);
         }
         self.pending.remove(&peer);
         self.announced_us.remove(&peer);

@@ -224,3 +224,133 @@ proptest! {
         }
     }
 }
+
+/// The tree bookkeeping alone: a frame of `origin` seq `seq` arriving on `from` with `hops`.
+fn tree_frame(t: &mut Trees, from: PeerId, hops: u8, seq: u64, forwarded: bool, now_us: u64) {
+    let h = Header {
+        kind: Kind::Samples,
+        flags: Flags(0),
+        origin: "o".into(),
+        boot_id: 1,
+        seq,
+        ts_ms: 0,
+    };
+    let bytes = Bytes::from_static(b"frame");
+    t.on_frame(&h, Some(from), hops, now_us, forwarded.then_some(&bytes));
+}
+
+#[test]
+fn a_frame_that_came_too_far_to_be_passed_on_is_not_announced() {
+    let mut t = Trees::new(16);
+    tree_frame(&mut t, 1, 7, 1, false, 5);
+    t.prune("o", 2);
+    let (_, haves) = t.take_for(2, 10);
+    assert!(haves.is_empty(), "nothing to graft from here: {haves:?}");
+    tree_frame(&mut t, 1, 3, 2, true, 15);
+    let (_, haves) = t.take_for(2, 20);
+    assert_eq!(haves.len(), 1);
+    assert_eq!(
+        haves[0].1, 4,
+        "announced with the hops it would be pushed with"
+    );
+}
+
+#[test]
+fn an_announcement_over_fewer_hops_grafts_that_link_once_and_asks_for_nothing() {
+    let mut t = Trees::new(16);
+    tree_frame(&mut t, 1, 6, 5, true, 1);
+    assert!(!t.heard_shorter("o", 2, 6, 100), "not shorter");
+    assert!(!t.heard_shorter("o", 1, 2, 100), "the parent itself");
+    assert!(t.heard_shorter("o", 2, 3, 100));
+    assert!(
+        !t.heard_shorter("o", 3, 2, 200),
+        "at most one per origin every 2 s"
+    );
+    assert!(t.heard_shorter("o", 3, 2, 100 + crate::gossip::tree::SHORTER_EVERY_US));
+    let (pending, _) = t.take_for(2, 300);
+    assert_eq!(pending.graft.len(), 1);
+    let g = &pending.graft[0];
+    assert!(
+        g.2 > g.3,
+        "an empty range: the push resumes, nothing is resent ({g:?})"
+    );
+}
+
+#[test]
+fn grafts_go_to_the_announcer_with_the_fewest_hops_first() {
+    let mut t = Trees::new(16);
+    tree_frame(&mut t, 1, 2, 1, true, 1);
+    for (peer, hops) in [(5, 6), (6, 2), (7, u8::MAX), (8, 4)] {
+        t.announced(
+            "o",
+            peer,
+            &meshmon_proto::payload::Have("o".into(), 1, 2),
+            hops,
+            2,
+            0,
+        );
+    }
+    let mut order = Vec::new();
+    for i in 0..4 {
+        let now = crate::gossip::tree::GRAFT_AFTER_US + i * crate::gossip::tree::GRAFT_RETRY_US;
+        assert_eq!(t.due_grafts(now, |_, _, _| false), 1);
+        let peer = (5..=8).find(|p| t.has_pending(*p)).expect("a graft");
+        t.take_for(peer, now);
+        order.push(peer);
+    }
+    assert_eq!(order, vec![6, 8, 5, 7]);
+}
+
+#[test]
+fn a_duplicate_on_a_link_this_node_announces_on_is_still_pruned() {
+    let mut t = Trees::new(16);
+    tree_frame(&mut t, 1, 2, 1, true, 1);
+    assert!(t.prune("o", 2), "newly lazy");
+    t.take_for(2, 10);
+    // The peer was grafted by a shorter path elsewhere and pushes again: tell it again.
+    assert!(!t.prune("o", 2), "already lazy here");
+    let (pending, _) = t.take_for(2, 20);
+    assert_eq!(pending.prune, vec!["o".to_owned()]);
+}
+
+#[test]
+fn a_parent_that_prunes_this_node_is_grafted_back_at_once() {
+    let mut t = Trees::new(16);
+    tree_frame(&mut t, 1, 2, 7, true, 1);
+    assert!(!t.pruned_by("o", 2), "not the parent: just announce to it");
+    assert!(
+        t.pruned_by("o", 1),
+        "the parent saw our push as a duplicate and pruned us"
+    );
+    assert!(!t.has_pending(2));
+    let (pending, _) = t.take_for(1, 10);
+    assert_eq!(pending.graft.len(), 1);
+    let g = &pending.graft[0];
+    assert_eq!((g.1, g.2, g.3), (1, 8, 7), "an empty range: keep pushing");
+    assert_eq!(t.lazy_links("o"), vec![2, 1], "this node announces to both");
+}
+
+#[test]
+fn a_gap_below_the_newest_is_grafted_with_the_range_widened_down_to_it() {
+    use crate::gossip::tree::GRAFT_AFTER_US;
+    let mut t = Trees::new(16);
+    assert_eq!(t.first_seq("o", 1), None);
+    tree_frame(&mut t, 1, 2, 3, true, 1);
+    tree_frame(&mut t, 1, 2, 5, true, 2);
+    assert_eq!(
+        t.first_seq("o", 1),
+        Some(3),
+        "frames before 3 were never ours"
+    );
+    let have = meshmon_proto::payload::Have("o".into(), 1, 6);
+    t.announced("o", 2, &have, 3, 6, 10);
+    // Frame 4 never came: a later look (an announcement of 6 again, or a pushed frame that
+    // skipped it) widens the range, and the graft is due no later than a fresh one.
+    t.announced("o", 3, &have, 3, 4, 20);
+    assert_eq!(t.due_grafts(GRAFT_AFTER_US, |_, _, _| false), 0);
+    assert_eq!(t.due_grafts(GRAFT_AFTER_US + 10, |_, _, s| s == 5), 1);
+    let (pending, _) = t.take_for(2, GRAFT_AFTER_US + 10);
+    assert_eq!(pending.graft.len(), 1);
+    let g = &pending.graft[0];
+    assert_eq!((g.2, g.3), (4, 6), "from the gap to the newest announced");
+}
