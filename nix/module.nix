@@ -5,7 +5,9 @@
 # runs `meshmon agent --config <that file>` as a dynamic user in a hardened sandbox. The mesh key
 # never enters the store: `keyFile` is a path on the machine, handed to the service by systemd
 # as a credential; so are the webhook URL files (`settings.notify.slack_webhook_file`,
-# `settings.notify.webhooks_file`).
+# `settings.notify.webhooks_file`), every secret file of a notification target
+# (`settings.notify.target.*.url_file`, `bot_token_file`, `token_file`, ...) and the web
+# dashboard's password hash file (`settings.web.password_file`).
 {
   config,
   lib,
@@ -113,6 +115,105 @@ let
     };
   };
 
+  # `[[maintenance]]`: a recurring window in which matching alerts are recorded but not
+  # notified, and host-down does not fire for matching hosts. meshmon checks the time zone
+  # name against its built-in tz database (`meshmon check-config`).
+  maintenanceModule = {
+    options = {
+      hosts = mkOption {
+        type = types.listOf (types.strMatching ".+");
+        example = [ "db*" ];
+        description = "Globs on host names (`*` any run, `?` one character).";
+      };
+      rules = opt (types.listOf (types.strMatching ".+")) [ "*" ] "Globs on rule names.";
+      days = opt (types.listOf (types.enum [
+        "mon"
+        "tue"
+        "wed"
+        "thu"
+        "fri"
+        "sat"
+        "sun"
+      ])) [ ] "Days the window starts on (`[ ]`: every day).";
+      from = mkOption {
+        type = types.strMatching "([01]?[0-9]|2[0-3]):[0-5][0-9]";
+        example = "02:00";
+        description = "Local start time, `HH:MM`.";
+      };
+      to = mkOption {
+        type = types.strMatching "([01]?[0-9]|2[0-3]):[0-5][0-9]";
+        example = "04:00";
+        description = "Local end time, `HH:MM`; at or before `from`: the window runs past midnight into the next day.";
+      };
+      timezone = opt types.str "UTC" "IANA time zone of `from` and `to`, e.g. `\"Europe/Berlin\"` (DST is followed).";
+    };
+  };
+
+  # A notification target (`[[notify.target]]`). Keys left at "", null or [] stay out of the
+  # file; meshmon itself says which keys a kind needs (`meshmon check-config`). Every secret
+  # is a file outside the Nix store, handed to the service as a systemd credential.
+  targetSecretKeys = [
+    "url_file"
+    "bot_token_file"
+    "token_file"
+    "user_key_file"
+    "routing_key_file"
+    "api_key_file"
+    "password_file"
+  ];
+  targetModule = {
+    options = {
+      name = mkOption {
+        type = types.strMatching "[A-Za-z0-9._-]{1,64}";
+        description = "Target name (`meshmon alerts test --target NAME`; letters, digits, `.`, `_`, `-`).";
+      };
+      kind = mkOption {
+        type = types.enum [
+          "slack"
+          "discord"
+          "teams"
+          "telegram"
+          "ntfy"
+          "gotify"
+          "pushover"
+          "pagerduty"
+          "opsgenie"
+          "email"
+          "webhook"
+        ];
+        description = "The service.";
+      };
+      url = opt types.str "" ''
+        The webhook or topic URL (slack, discord, teams, webhook, ntfy), the server (gotify) or
+        the API base (telegram, pushover, pagerduty, opsgenie: their public API when ""). It
+        lands in the Nix store: a URL that carries a token goes in `url_file`.
+      '';
+      url_file = opt secretFile "" "File holding the URL (a secret webhook URL).";
+      bot_token_file = opt secretFile "" "telegram: file holding the bot token.";
+      chat_id = opt types.str "" "telegram: the chat id.";
+      token_file = opt secretFile "" "gotify: the app token; pushover: the application token; ntfy: an access token (optional).";
+      user_key_file = opt secretFile "" "pushover: file holding the user or group key.";
+      routing_key_file = opt secretFile "" "pagerduty: file holding the Events API v2 routing key.";
+      api_key_file = opt secretFile "" "opsgenie: file holding the API integration key.";
+      smtp_host = opt types.str "" "email: the SMTP server.";
+      port = opt (types.nullOr types.port) null "email: the SMTP port (null: 587).";
+      starttls = opt (types.nullOr types.bool) null "email: require STARTTLS (null: true).";
+      username = opt types.str "" "email: SMTP user name (\"\": no authentication).";
+      password_file = opt secretFile "" "email: file holding the SMTP password.";
+      from = opt types.str "" "email: the sender, e.g. `meshmon <alerts@example.org>`.";
+      to = opt (types.listOf types.str) [ ] "email: the recipients.";
+      severity = opt (types.enum [
+        "info"
+        "warning"
+        "critical"
+      ]) "info" "Minimum severity sent.";
+      rules = opt (types.listOf types.str) [ ] "Globs on rule names (empty: every rule).";
+      hosts = opt (types.listOf types.str) [ ] "Globs on host names (empty: every host).";
+      tags = opt (types.listOf types.str) [ ] "Tags the host must all have.";
+      group = opt duration "0s" "Grouping window: one rule's alerts within it go out as one message (\"0s\": none).";
+    };
+  };
+
   settingsModule = {
     options = {
       node = {
@@ -172,6 +273,18 @@ let
         '';
         systemd_units = opt (types.listOf types.str) [ ] "systemd units to watch, e.g. `nginx.service`.";
         cgroup_root = opt types.str "/sys/fs/cgroup" "Root of the cgroup file system the systemd collector reads.";
+        top_processes = opt (types.ints.between 0 100) 10 ''
+          The top N process names by CPU and by memory sent every interval (`proc.*{name}`,
+          the rest as `name="other"`); `0` turns the process collector off. While it (or
+          `processes`) is on the service runs with `ProtectProc=default` instead of
+          `invisible`, so that it sees every process; `/proc/PID/io` of other users' processes
+          stays unreadable to the dynamic user (no I/O series for their names) unless
+          `extraCapabilities` adds `CAP_SYS_PTRACE`.
+        '';
+        processes = opt (types.listOf types.str) [ ] ''
+          Process names whose count is sent as `proc.count{name}` (0 when none runs; the
+          `process-missing` alert), e.g. `[ "nginx" "postgres" ]`.
+        '';
         gpu = mkOption {
           type = types.bool;
           default = config.hardware.nvidia.enabled or false;
@@ -187,9 +300,40 @@ let
             `/dev/nvidia0`, ...: groups `nvidia-frontend`/`nvidia`, and `nvidia-caps` for MIG)
             instead of `PrivateDevices`, with `DevicePolicy=closed`; no capability is added and
             `PrivateUsers` stays on. Where the driver is missing the collector logs one line
-            and switches itself off.
+            and switches itself off. The same switch reads AMD GPUs from sysfs (no device node
+            needed): set it to `true` on a host with an AMD card.
           '';
         };
+        # Disk I/O (issue 16).
+        disk_io = opt types.bool true ''
+          Block device activity from `/proc/diskstats` (`diskio.*{device}`: bytes/s, IOPS,
+          utilisation, await) for whole disks, md and dm devices. Needs no privilege.
+        '';
+        disk_io_partitions = opt types.bool false "Partitions too in the disk I/O collector.";
+        # Containers (issue 16).
+        containers = mkOption {
+          type = types.bool;
+          default = (config.virtualisation.docker.enable or false) || (config.virtualisation.podman.enable or false);
+          defaultText = literalExpression "config.virtualisation.docker.enable || config.virtualisation.podman.enable";
+          example = true;
+          description = ''
+            Per-container metrics (`container.*`: CPU, memory, network, block I/O, state, health,
+            restarts, image) from cgroups, named by the Docker or Podman API. On by default where
+            NixOS runs Docker or Podman. While this is on the service joins the `docker` group
+            (with `virtualisation.docker.enable`) and the `podman` group (with
+            `virtualisation.podman.enable`; Podman's Docker-compatible socket needs
+            `virtualisation.podman.dockerSocket.enable`, then list `/run/docker.sock` in
+            `container_sockets`) to read the engine API, runs without `PrivateUsers` (a group is
+            not mapped into a private user namespace) and with `ProtectProc=default` instead of
+            `invisible` (the containers' `/proc/PID/cgroup` and `/proc/PID/net/dev` are read); no
+            capability is added. Where no engine and no container cgroup is found the collector
+            logs one line and keeps looking every minute.
+          '';
+        };
+        container_sockets = opt (types.listOf types.str) [
+          "/var/run/docker.sock"
+          "/run/podman/podman.sock"
+        ] "Docker-compatible engine API sockets the container collector tries, in order.";
       };
 
       check = opt (types.listOf (types.submodule checkModule)) [ ] "HTTP(S) service checks run by this node (`[[check]]`).";
@@ -226,6 +370,28 @@ let
           none). Handed to the service like `slack_webhook_file`.
         '';
         give_up_after = opt duration "24h" "A notification that could not be delivered for this long is given up (`expired` in the outbox).";
+        target = opt (types.listOf (types.submodule targetModule)) [ ] "Notification targets of every kind (`[[notify.target]]`).";
+      };
+
+      maintenance = opt (types.listOf (types.submodule maintenanceModule)) [ ] ''
+        Recurring maintenance windows (`[[maintenance]]`), kept by dashboard nodes: matching
+        alerts are recorded but not notified, and host-down does not fire for matching hosts;
+        an alert still firing when a window ends is notified once. One-off windows:
+        `meshmon alerts maintenance --host GLOB --for 2h`.
+      '';
+      web = {
+        listen = opt (types.either (types.enum [ "" ]) ipPort) "" ''
+          `ip:port` of the web dashboard of a dashboard node (`""`: off). A non-loopback
+          address needs `password_file`; for TLS, listen on 127.0.0.1 behind a reverse proxy
+          (README, "Web dashboard").
+        '';
+        password_file = opt secretFile "" ''
+          File on the machine whose first line is an argon2 hash made by
+          `meshmon web-password` (`""`: no login, so no acknowledging or silencing from the
+          web). Handed to the service like `notify.slack_webhook_file`.
+        '';
+        public_status = opt types.bool false "Serve the public status page `/status` (checks and hosts up/down only).";
+        title = opt types.str "meshmon" "Title shown in the pages.";
       };
     };
   };
@@ -234,6 +400,13 @@ let
   smart = s.collect.smartctl != "";
   docker = s.collect.docker_dir != "";
   gpu = s.collect.gpu;
+  containers = s.collect.containers;
+  containerGroups =
+    optional (containers && (config.virtualisation.docker.enable or false)) "docker"
+    ++ optional (containers && (config.virtualisation.podman.enable or false)) "podman";
+  # The process collector must see every process: ProtectProc=invisible would hide the other
+  # users' ones.
+  procs = s.collect.top_processes > 0 || s.collect.processes != [ ];
   # Device access replaces PrivateDevices (which hides every device node) only while a
   # collector needs it; the device cgroup then allows exactly these groups (plus the pseudo
   # devices /dev/null, /dev/urandom, ... that DevicePolicy=closed always allows).
@@ -278,7 +451,27 @@ let
     ++ optional (s.notify.webhooks_file != "") {
       name = "webhooks";
       path = s.notify.webhooks_file;
+    }
+    ++ targetCredentials
+    ++ optional (s.web.password_file != "") {
+      name = "web-password";
+      path = s.web.password_file;
     };
+  # Each target's secret files: credential `notify-<name>-<key>`.
+  targetSecrets = builtins.concatMap (
+    t:
+    map (k: {
+      target = t.name;
+      key = k;
+      path = t.${k};
+    }) (filter (k: t.${k} != "") targetSecretKeys)
+  ) s.notify.target;
+  targetCredentials = map (x: {
+    name = "notify-${x.target}-${x.key}";
+    inherit (x) path;
+  }) targetSecrets;
+  inherit (builtins) filter;
+  webLoopback = s.web.listen == "" || lib.hasPrefix "127." s.web.listen || lib.hasPrefix "[::1]:" s.web.listen;
   inStore = p: lib.hasPrefix "${builtins.storeDir}/" p;
 
   stateDir = "/var/lib/meshmon";
@@ -289,11 +482,18 @@ let
       dashboard = cfg.dashboard;
       key_file = cfg.keyFile;
     };
-    inherit (s) collect store notify;
+    inherit (s) collect store web;
+    # `target` only when there are targets: the file stays as it was without them.
+    notify =
+      removeAttrs s.notify [ "target" ]
+      // optionalAttrs (s.notify.target != [ ]) {
+        target = map (lib.filterAttrs (_: v: v != "" && v != null && v != [ ])) s.notify.target;
+      };
     check = s.check;
     # Unset keys stay out of the file (toml.nix drops nulls too; this keeps it explicit).
     alert = map (lib.filterAttrs (_: v: v != null)) s.alert;
-  };
+  }
+  // lib.optionalAttrs (s.maintenance != [ ]) { inherit (s) maintenance; };
   configText = toml.toTOML rendered;
   configFile = pkgs.writeText "meshmon.toml" configText;
 in
@@ -389,6 +589,30 @@ in
       assertion = !inStore s.notify.${k};
       message = "services.meshmon.settings.notify.${k} is in the Nix store (${s.notify.${k}}), which every user can read; put the file outside it, e.g. /run/keys/meshmon-webhooks.";
     }) [ "slack_webhook_file" "webhooks_file" ]
+    ++ map (x: {
+      assertion = !inStore x.path;
+      message = "services.meshmon.settings.notify.target '${x.target}': ${x.key} is in the Nix store (${x.path}), which every user can read; put the file outside it, e.g. /run/keys/meshmon-${x.target}.";
+    }) targetSecrets
+    ++ [
+      {
+        assertion = builtins.all (
+          t: builtins.length (filter (u: u.name == t.name) s.notify.target) == 1
+        ) s.notify.target;
+        message = "services.meshmon.settings.notify.target: two targets have the same name.";
+      }
+      {
+        assertion = !inStore s.web.password_file;
+        message = "services.meshmon.settings.web.password_file is in the Nix store (${s.web.password_file}); put the file outside it, e.g. /run/keys/meshmon-web.pass.";
+      }
+      {
+        assertion = webLoopback || s.web.password_file != "";
+        message = "services.meshmon.settings.web.listen = \"${s.web.listen}\" is not a loopback address, so services.meshmon.settings.web.password_file must be set (make one with `meshmon web-password > /run/keys/meshmon-web.pass`).";
+      }
+      {
+        assertion = s.web.listen == "" || cfg.dashboard;
+        message = "services.meshmon.settings.web.listen is set but services.meshmon.dashboard is false; the web dashboard runs on dashboard nodes.";
+      }
+    ]
     ++ [
       {
         assertion = s.notify.slack_webhook == "" || s.notify.slack_webhook_file == "";
@@ -429,8 +653,8 @@ in
         ProtectHome = true;
         PrivateTmp = true;
         PrivateDevices = deviceAllow == [ ];
-        PrivateUsers = capabilities == [ ];
-        ProtectProc = "invisible";
+        PrivateUsers = capabilities == [ ] && !containers;
+        ProtectProc = if containers || procs then "default" else "invisible";
         ProtectKernelTunables = true;
         ProtectKernelModules = true;
         ProtectKernelLogs = true;
@@ -463,7 +687,9 @@ in
         DevicePolicy = "closed";
         DeviceAllow = deviceAllow;
       }
-      // optionalAttrs smart { SupplementaryGroups = [ "disk" ]; }
+      // optionalAttrs (smart || containerGroups != [ ]) {
+        SupplementaryGroups = optional smart "disk" ++ containerGroups;
+      }
       // optionalAttrs (credentials != [ ]) {
         LoadCredential = map (c: "${c.name}:${c.path}") credentials;
         BindReadOnlyPaths = map (c: "%d/${c.name}:${c.path}") credentials;

@@ -13,6 +13,7 @@ fn main() -> anyhow::Result<()> {
     let mut g = Gossip::new(GossipConfig::new("ring-cost", 1, 8), keyring);
     let mut c = Collector::new(CollectOptions {
         interval: Duration::from_secs(1),
+        ..CollectOptions::default()
     })?;
     // One real reading a full interval after the first, then values that evolve each
     // simulated second the way a host's do: fractions drift, totals stay.

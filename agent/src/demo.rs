@@ -24,13 +24,40 @@ pub struct DemoMesh {
     pub keyring: Keyring,
     /// Temporary directory with configs, key, logs and the store.
     pub dir: PathBuf,
+    /// The web dashboard of node 1 (feature `web`): loopback, a free port.
+    pub web_url: Option<String>,
     children: Vec<Child>,
     _tmp: tempfile::TempDir,
 }
 
-fn free_port() -> anyhow::Result<u16> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").context("cannot find a free port")?;
-    Ok(l.local_addr()?.port())
+/// `n` distinct free TCP ports on 127.0.0.1, checked by binding them. They are drawn below
+/// the kernel's ephemeral range where it leaves room (from port 20000 up): the agents'
+/// own outgoing connections take ephemeral ports while they start, and one could take a
+/// port the kernel had just handed out here before its agent binds it.
+fn free_ports(n: usize) -> anyhow::Result<Vec<u16>> {
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|t| t.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    let mut ports: Vec<u16> = Vec::with_capacity(n);
+    let mut tries = 0;
+    while ports.len() < n {
+        let port = if ephemeral_low > 21000 && tries < 64 * n {
+            tries += 1;
+            rand::random_range(20000..ephemeral_low)
+        } else {
+            0
+        };
+        let Ok(l) = std::net::TcpListener::bind(("127.0.0.1", port)) else {
+            anyhow::ensure!(port != 0, "cannot find a free port on 127.0.0.1");
+            continue;
+        };
+        let got = l.local_addr()?.port();
+        if !ports.contains(&got) {
+            ports.push(got);
+        }
+    }
+    Ok(ports)
 }
 
 /// Which nodes node `i` (0-based) dials: the next one around the ring, and node 0 also the
@@ -60,11 +87,12 @@ impl DemoMesh {
         crate::config::write_private(&key_path, &format!("{}\n", key.to_base64()))
             .with_context(|| format!("cannot write '{}'", key_path.display()))?;
         let keyring = Keyring::new(vec![key])?;
-        let ports = (0..n)
-            .map(|_| free_port())
-            .collect::<anyhow::Result<Vec<u16>>>()?;
+        let mut ports = free_ports(n + 1)?;
+        let web = ports.pop();
         let names: Vec<String> = (1..=n).map(|i| format!("demo-{i}")).collect();
+        let web_port = web.filter(|_| cfg!(feature = "web"));
         let mut mesh = DemoMesh {
+            web_url: web_port.map(|p| format!("http://127.0.0.1:{p}/")),
             targets: ports.iter().map(|p| format!("127.0.0.1:{p}")).collect(),
             names,
             keyring,
@@ -78,7 +106,13 @@ impl DemoMesh {
                 .map(|j| format!("\"127.0.0.1:{}\"", ports[j]))
                 .collect();
             let dashboard = i == 0;
-            let config = format!(
+            let web = match web_port {
+                Some(p) if dashboard => format!(
+                    "\n[web]\nlisten = \"127.0.0.1:{p}\"\npublic_status = true\ntitle = \"meshmon demo\"\n"
+                ),
+                _ => String::new(),
+            };
+            let mut config = format!(
                 "[node]\nname = \"{}\"\nlisten = \"127.0.0.1:{}\"\nneighbours = [{}]\ndashboard = {dashboard}\n\
                  key_file = \"{}\"\ntags = [\"demo\"]\n\n[collect]\ninterval = \"1s\"\ndocker_dir = \"\"\nsmartctl = \"\"\n\n\
                  [store]\npath = \"{}\"\nflush_interval = \"5s\"\n",
@@ -88,6 +122,7 @@ impl DemoMesh {
                 key_path.display(),
                 dir.join("store.db").display(),
             );
+            config.push_str(&web);
             let cfg_path = dir.join(format!("{}.toml", mesh.names[i]));
             std::fs::write(&cfg_path, config)
                 .with_context(|| format!("cannot write '{}'", cfg_path.display()))?;
@@ -181,6 +216,18 @@ pub fn fresh(status: &Status) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn free_ports_are_distinct_and_bindable() {
+        let ports = free_ports(8).expect("ports");
+        let mut sorted = ports.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 8, "{ports:?}");
+        for p in ports {
+            std::net::TcpListener::bind(("127.0.0.1", p)).expect("still free");
+        }
+    }
 
     #[test]
     fn ring_with_chord() {

@@ -3,7 +3,7 @@
 //! role (`meshmon-dashboard`: store, alerts, queries, TUI). The binary (`main.rs`) only parses
 //! arguments and calls in here.
 //!
-//! Features (all on by default): `dashboard`, `tui`, `export`, `self-update`, `gpu`, `checks`.
+//! Features (all on by default): `dashboard`, `tui`, `web`, `export`, `self-update`, `gpu`, `checks`.
 //! `cargo build --release --no-default-features` gives a plain agent without SQLite, ratatui,
 //! reqwest or rustls.
 //!
@@ -12,6 +12,7 @@
 //! - [`node`]: builds a node by role, stage by stage, and stops it.
 //! - [`cmd`]: the implementations of the `meshmon` commands.
 //! - [`demo`]: `meshmon demo`, a mesh of local agents with cleanup on every exit path.
+//! - [`web`]: the web dashboard wired into a node (feature `web`).
 //! - [`tui`]: `meshmon tui`: a viewer feeding the dashboard's terminal UI (feature `tui`).
 //!
 //! The agent side's modules are re-exported under their own names ([`gossip`], [`net`], ...).
@@ -33,3 +34,5 @@ pub mod demo;
 pub mod node;
 #[cfg(feature = "tui")]
 pub mod tui;
+#[cfg(feature = "web")]
+pub mod web;

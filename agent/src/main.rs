@@ -52,6 +52,15 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Print the argon2 hash of a password for the web dashboard's web.password_file
+    #[command(
+        name = "web-password",
+        after_help = "Reads the password from stdin (or asks for it twice on a terminal) and prints\n\
+                      the hash line to put in the file web.password_file names.\n\n\
+                      Examples:\n  meshmon web-password > /etc/meshmon/web.pass\n  \
+                      printf '%s' \"$PASSWORD\" | meshmon web-password > /etc/meshmon/web.pass"
+    )]
+    WebPassword,
     /// Validate a config and print the effective one
     #[command(
         name = "check-config",
@@ -106,7 +115,7 @@ enum Command {
     },
     /// Acknowledge alerts and silence notifications on a dashboard node
     #[command(
-        after_help = "Examples:\n  meshmon alerts ack 42\n  meshmon alerts silence --rule disk-full --host web01 --for 2h\n  meshmon alerts silences\n  meshmon alerts unsilence 3\n  meshmon alerts outbox"
+        after_help = "Examples:\n  meshmon alerts ack 42\n  meshmon alerts silence --rule disk-full --host web01 --for 2h\n  meshmon alerts silences\n  meshmon alerts unsilence 3\n  meshmon alerts maintenance --host 'db*' --for 2h --comment 'kernel upgrade'\n  meshmon alerts outbox\n  meshmon alerts test"
     )]
     #[cfg(feature = "dashboard")]
     Alerts {
@@ -220,6 +229,10 @@ fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Keygen { out } => keygen(out),
+        #[cfg(feature = "web")]
+        Command::WebPassword => meshmon_agent::cmd::web_password::web_password(),
+        #[cfg(not(feature = "web"))]
+        Command::WebPassword => Err(meshmon_agent::cmd::not_built("meshmon web-password", "web")),
         #[cfg(feature = "dashboard")]
         Command::Query { what } => query(what),
         #[cfg(not(feature = "dashboard"))]
@@ -248,6 +261,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     .node
                     .dashboard
                     .then(|| cfg.dashboard.store.path.clone()),
+                maintenance: cfg.dashboard.maintenance.clone(),
             };
             let rt = runtime()?;
             rt.block_on(tui::run(target))?;

@@ -6,6 +6,8 @@
 //!    ingestion (`meshmon_dashboard::stage`); its `AlertSync` payloads go back to the mesh.
 //!    With `export.remote_write_url`, it also pushes every host's live samples to a
 //!    Prometheus remote-write receiver (`meshmon_dashboard::remote`).
+//!    With `[web] listen` (feature `web`), it serves the web dashboard (`crate::web`), fed
+//!    live samples by ingestion and the mesh's status.
 //! 3. **export** (feature `export`, `export.prometheus_listen`): the Prometheus endpoint.
 //! 4. **router**: one task that routes each accepted frame by kind to the stages that want
 //!    it; it never waits (a full stage queue drops and counts).
@@ -141,6 +143,14 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()>
     let (gossip_tx, mut gossip_rx) = mpsc::channel(GOSSIP_OUT_QUEUE);
     #[cfg(feature = "dashboard")]
     let (wants_tx, mut wants_rx) = mpsc::channel(WANTS_QUEUE);
+    #[cfg(feature = "web")]
+    let (live_tx, live_rx) = crate::web::channel(&cfg).unzip();
+    #[cfg(all(feature = "dashboard", not(feature = "web")))]
+    let live_tx = None;
+    #[cfg(all(feature = "dashboard", not(feature = "web")))]
+    if let Some(listen) = cfg.dashboard.web.listen {
+        warn!(%listen, "this meshmon was built without the web dashboard (feature web); web.listen is ignored");
+    }
     #[cfg(feature = "dashboard")]
     let dashboard = if a.node.dashboard {
         let client = meshmon_dashboard::alert::deliver::configure(crate::http::builder(None))
@@ -154,6 +164,7 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()>
                 gossip: gossip_tx,
                 wants: wants_tx,
                 remote: a.remote_write.as_ref().map(remote_settings),
+                live: live_tx,
             },
             &tracker,
             &shutdown,
@@ -263,6 +274,15 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()>
             export_drops: Arc::clone(&routes.export_drops),
         };
         if let Err(error) = crate::export::start(params, &tracker, shutdown.clone()).await {
+            shutdown.cancel();
+            return Err(error);
+        }
+    }
+
+    #[cfg(feature = "web")]
+    if let Some(samples) = live_rx {
+        let commands = handle.commands.clone();
+        if let Err(error) = crate::web::start(&cfg, samples, commands, &tracker, &shutdown).await {
             shutdown.cancel();
             return Err(error);
         }

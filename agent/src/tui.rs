@@ -29,6 +29,8 @@ pub struct Target {
     pub start_hint: String,
     /// The node's store, when it has the dashboard role: history comes from it.
     pub store: Option<PathBuf>,
+    /// The config's recurring maintenance windows (the Alerts view lists those in force).
+    pub maintenance: Vec<meshmon_dashboard::alert::maintenance::Recurring>,
 }
 
 /// The UI event for one delivery, if the UI uses it. A status that comes in several frames
@@ -66,9 +68,10 @@ pub async fn run(target: Target) -> anyhow::Result<()> {
         Some(path) => {
             let events = tx.clone();
             let apath = path.clone();
+            let recurring = target.maintenance.clone();
             std::thread::Builder::new()
                 .name("tui-alerts".into())
-                .spawn(move || alerts_worker(apath, alert_rx, events))?;
+                .spawn(move || alerts_worker(apath, recurring, alert_rx, events))?;
             let events = tx.clone();
             std::thread::Builder::new()
                 .name("tui-history".into())

@@ -3,37 +3,11 @@
 
 mod common;
 
+use common::alerting::{QUIET, alerts_cli, dashboard, event, query_alerts, rule, two_dashboards};
 use common::webhook::Webhook;
 use common::{Agent, Spec, serial};
 use serde_json::Value;
-use std::path::Path;
 use std::time::{Duration, Instant};
-
-/// A dashboard node's extra config: store in `dir`, notifications to `slack` and/or `hooks`,
-/// plus `rules` (TOML `[[alert]]` tables).
-fn dashboard(name: &str, dir: &Path, slack: Option<&str>, hooks: &[&str], rules: &str) -> Spec {
-    let mut s = Spec::new(name);
-    let hooks: Vec<String> = hooks.iter().map(|h| format!("\"{h}\"")).collect();
-    s.extra = format!(
-        "dashboard = true\n\n[store]\npath = \"{}\"\n\n[notify]\nslack_webhook = \"{}\"\nwebhooks = [{}]\n\n{rules}",
-        dir.join(format!("{name}.db")).display(),
-        slack.unwrap_or(""),
-        hooks.join(", ")
-    );
-    s
-}
-
-/// Built-ins that could fire on a busy or full CI machine are switched off, so counts only
-/// see the rules under test.
-const QUIET: &str = "[[alert]]\nname = \"disk-full\"\nenabled = false\n\n[[alert]]\nname = \"inodes-full\"\nenabled = false\n\n";
-
-fn rule(v: &Value) -> &str {
-    v["rule"].as_str().unwrap_or("")
-}
-
-fn event(v: &Value) -> &str {
-    v["event"].as_str().unwrap_or("")
-}
 
 /// Checks a Slack incoming-webhook body: a non-empty `text` fallback and Block Kit blocks of
 /// the kinds and sizes Slack accepts.
@@ -305,12 +279,7 @@ fn two_dashboards_notify_once_and_the_survivor_sends_the_resolved() {
     let _serial = serial();
     let dir = tempfile::tempdir().expect("tempdir");
     let hook = Webhook::start();
-    let mut d1 = dashboard("dash-a", dir.path(), None, &[&hook.url], QUIET);
-    let mut d2 = dashboard("dash-b", dir.path(), None, &[&hook.url], QUIET);
-    let mut n = Spec::new("web1");
-    d2.neighbours = vec![d1.port];
-    n.neighbours = vec![d1.port, d2.port];
-    d1.neighbours = vec![];
+    let (d1, d2, n) = two_dashboards(dir.path(), &hook.url, QUIET);
     let mut a = Agent::start(dir.path(), &d1);
     let _b = Agent::start(dir.path(), &d2);
     let mut w = Agent::start(dir.path(), &n);
@@ -449,23 +418,6 @@ fn a_value_flapping_across_the_threshold_notifies_once_with_a_clear_threshold() 
     assert_eq!(event(&after[1].body), "resolved");
 }
 
-/// Runs `meshmon alerts ARGS --db DB` and returns its stdout.
-fn alerts_cli(db: &Path, args: &[&str]) -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_meshmon"))
-        .arg("alerts")
-        .args(args)
-        .arg("--db")
-        .arg(db)
-        .output()
-        .expect("meshmon alerts");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[test]
 fn ack_stops_reminders_and_a_silence_made_on_one_dashboard_holds_on_the_other() {
     let _serial = serial();
@@ -486,15 +438,7 @@ fn ack_stops_reminders_and_a_silence_made_on_one_dashboard_holds_on_the_other() 
     assert_eq!(first.len(), 1);
     // On the non-notifying node: acknowledge dash-b's `held` alert, silence `quiet` everywhere.
     let db_b = dir.path().join("dash-b.db");
-    let list = std::process::Command::new(env!("CARGO_BIN_EXE_meshmon"))
-        .args(["query", "alerts", "--format", "json", "--db"])
-        .arg(&db_b)
-        .output()
-        .expect("query");
-    let rows: Value = serde_json::from_slice(&list.stdout).expect("json");
-    let id = rows
-        .as_array()
-        .expect("rows")
+    let id = query_alerts(&db_b)
         .iter()
         .find(|r| r["rule"] == "held" && r["host"] == "dash-b")
         .and_then(|r| r["id"].as_i64())
@@ -503,8 +447,29 @@ fn ack_stops_reminders_and_a_silence_made_on_one_dashboard_holds_on_the_other() 
     assert!(out.contains("acknowledged"), "{out}");
     let out = alerts_cli(&db_b, &["silence", "--rule", "quiet", "--for", "1h"]);
     assert!(out.contains("silence"), "{out}");
-    // Give the acknowledgement and the silence time to reach dash-a (tick + sync: about 3 s).
-    std::thread::sleep(Duration::from_secs(4));
+    // Wait until the acknowledgement has reached dash-a (tick + sync: about 3 s, more on a
+    // loaded machine), and give the silence, made just after it, a moment more.
+    let db_a = dir.path().join("dash-a.db");
+    let acked_on_a = || {
+        query_alerts(&db_a).iter().any(|r| {
+            r["rule"] == "held"
+                && r["host"] == "dash-b"
+                && (r["acked"] == true || r["acked"] == "true")
+        })
+    };
+    let synced = Instant::now();
+    while !acked_on_a() {
+        assert!(
+            synced.elapsed() < Duration::from_secs(20),
+            "the acknowledgement made on dash-b reached dash-a within 20 s"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    eprintln!(
+        "the acknowledgement reached dash-a after {:?}",
+        synced.elapsed()
+    );
+    std::thread::sleep(Duration::from_secs(2));
     let mark = Instant::now();
     std::thread::sleep(Duration::from_secs(8));
     let late = |r: &&common::webhook::Received| r.at > mark;

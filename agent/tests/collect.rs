@@ -190,3 +190,50 @@ fn collect_cpu_usage_rises_under_a_busy_thread() {
         "busy {busy} vs /proc/stat {machine}"
     );
 }
+
+// Disk I/O, network errors, pressure, OOM kills (issue 16).
+#[test]
+fn collect_oom_kills_net_errors_and_pressure_match_proc() {
+    let out = collector().collect();
+    let vmstat = std::fs::read_to_string("/proc/vmstat").expect("vmstat");
+    if let Some(kills) = vmstat.lines().find_map(|l| l.strip_prefix("oom_kill ")) {
+        let kills: f64 = kills.trim().parse().expect("number");
+        assert_eq!(value(&out, "mem.oom_kills", None), Some(kills));
+    }
+    let dev = std::fs::read_to_string("/proc/net/dev").expect("net/dev");
+    for line in dev.lines().skip(2) {
+        let Some((iface, rest)) = line.split_once(':') else {
+            continue;
+        };
+        let iface = iface.trim();
+        let f: Vec<u64> = rest
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect();
+        if iface == "lo" {
+            assert_eq!(value(&out, "net.errors", Some(("iface", iface))), None);
+            continue;
+        }
+        // Errors rarely move between our reading and this one; drops may on a busy link.
+        let errors = value(&out, "net.errors", Some(("iface", iface))).expect("net.errors");
+        assert_eq!(errors, (f[2] + f[10]) as f64, "{iface}");
+        assert!(value(&out, "net.drops", Some(("iface", iface))).is_some());
+    }
+    if let Ok(io) = std::fs::read_to_string("/proc/pressure/io") {
+        // avg10 moves every 2 s: the value must be a percentage the kernel printed.
+        let some = value(&out, "psi.io_some_pct", None).expect("psi.io_some_pct");
+        assert!((0.0..=100.0).contains(&some), "{some} ({io})");
+        assert!(value(&out, "psi.mem_full_pct", None).is_some());
+        assert!(value(&out, "psi.cpu_some_pct", None).is_some());
+    }
+    let with_rates = {
+        let mut c = collector();
+        std::thread::sleep(Duration::from_millis(300));
+        c.collect()
+    };
+    let disks = with_rates
+        .iter()
+        .filter(|(k, _)| k.name == "diskio.util_pct")
+        .count();
+    assert!(disks >= 1, "at least one disk has done I/O since boot");
+}

@@ -264,7 +264,7 @@ fn host_whole(
     let series = stored_series(db, host, from_ms - 10_000, to_ms).map_err(|e| vec![e])?;
     let before: Vec<(&String, &Vec<i64>)> = series
         .iter()
-        .filter(|(_, ts)| ts.iter().any(|t| *t < from_ms))
+        .filter(|(name, ts)| !common::comes_and_goes(name) && ts.iter().any(|t| *t < from_ms))
         .collect();
     if before.is_empty() {
         return Err(vec![format!(

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn query(config: &Path, args: &[&str], format: &str) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_meshmon"))
@@ -40,18 +40,8 @@ fn query_json(config: &Path, args: &[&str]) -> Vec<serde_json::Value> {
 }
 
 /// Polls `f` every 300 ms for up to 20 s.
-fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "timed out: {what}"
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    }
+fn wait_for<T>(what: &str, f: impl FnMut() -> Option<T>) -> T {
+    common::poll(what, Duration::from_secs(20), Duration::from_millis(300), f)
 }
 
 /// A tiny HTTP server answering 200 "ok" until `stop` is set (then the port is closed).

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 struct Tmux {
     socket: String,
+    /// The demo's directory: its agents' logs are printed when a wait times out.
+    demo_dir: String,
 }
 
 impl Tmux {
@@ -38,10 +40,29 @@ impl Tmux {
             }
             assert!(
                 Instant::now() < deadline,
-                "timed out waiting for {what}; screen:\n{screen}"
+                "timed out waiting for {what}; screen:\n{screen}\n{}",
+                self.agent_logs()
             );
             std::thread::sleep(Duration::from_millis(250));
         }
+    }
+}
+
+impl Tmux {
+    /// The last lines of each demo agent's log, for a failure message.
+    fn agent_logs(&self) -> String {
+        let mut out = String::new();
+        for i in 1..=3 {
+            let path = format!("{}/demo-{i}.log", self.demo_dir);
+            let text = std::fs::read_to_string(&path).unwrap_or_else(|e| format!("({e})"));
+            let lines: Vec<&str> = text.lines().collect();
+            out.push_str(&format!("--- {path}, last lines:\n"));
+            for l in &lines[lines.len().saturating_sub(20)..] {
+                out.push_str(l);
+                out.push('\n');
+            }
+        }
+        out
     }
 }
 
@@ -95,6 +116,7 @@ fn tui_in_tmux_lists_every_host_opens_a_host_and_quits() {
 
     let tmux = Tmux {
         socket: format!("meshmon-test-{}", std::process::id()),
+        demo_dir: dir.clone(),
     };
     let run = format!("{exe} tui --config {config}");
     let out = tmux.cmd(&[

@@ -56,6 +56,10 @@ pub struct Ingestor {
     offsets: Offsets,
     /// Remote write, which gets live samples only.
     remote: Option<crate::remote::Feed>,
+    /// The web dashboard's live view, which gets live samples only (one entry per frame).
+    live: Option<tokio::sync::mpsc::Sender<Vec<Sample>>>,
+    /// Frames the live view's full queue refused.
+    pub live_drops: u64,
 }
 
 impl Ingestor {
@@ -75,7 +79,16 @@ impl Ingestor {
             wants_dropped: 0,
             offsets: Offsets::default(),
             remote: None,
+            live: None,
+            live_drops: 0,
         }
+    }
+
+    /// Also hands live samples (never replayed ones) to the web dashboard's live view; a
+    /// full queue drops them (the view shows the next frame's values).
+    pub fn with_live(mut self, live: tokio::sync::mpsc::Sender<Vec<Sample>>) -> Ingestor {
+        self.live = Some(live);
+        self
     }
 
     /// Also hands live samples (never replayed ones) to remote write.
@@ -263,6 +276,12 @@ impl Ingestor {
                         && let Some(remote) = &self.remote
                     {
                         remote.offer(samples.clone());
+                    }
+                    if !d.replay
+                        && let Some(live) = &self.live
+                        && live.try_send(samples.clone()).is_err()
+                    {
+                        self.live_drops += 1;
                     }
                     if !self.send(Ingest::Samples(samples)) {
                         // Not held: the position stays below it, and the mesh is asked for

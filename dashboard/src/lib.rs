@@ -32,6 +32,8 @@
 //! - [`error`]: the crate's error type.
 //! - [`tui`]: (feature `tui`) the terminal UI (`meshmon tui`): fleet, host, services, disks, alerts and mesh
 //!   views over a node's live stream.
+//! - [`web`]: (feature `web`) the web dashboard: pages, the JSON API under `/api/v1/`,
+//!   live events, logins and the public status page.
 
 pub mod agg;
 pub mod alert;
@@ -51,6 +53,8 @@ pub mod stage;
 pub mod time;
 #[cfg(feature = "tui")]
 pub mod tui;
+#[cfg(feature = "web")]
+pub mod web;
 pub mod writer;
 
 pub use error::StoreError;

@@ -22,7 +22,7 @@ use std::time::Duration;
 /// `PRAGMA application_id` of a meshmon store ("MshM").
 pub const APPLICATION_ID: i64 = 0x4d73_684d;
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 5;
 /// Page size of new stores: chunks of a few hundred bytes to a few KiB pack with little slack.
 pub const PAGE_SIZE: u32 = 8192;
 /// How long a reader (or a tool such as `meshmon alerts`) waits for a lock before giving up.
@@ -128,6 +128,16 @@ CREATE TABLE silences (
     removed INTEGER NOT NULL DEFAULT 0,
     updated_ms INTEGER NOT NULL
 );
+"#,
+    // v4: maintenance windows. A one-off window is a silence marked `maintenance` (exchanged
+    // like one); an episode recorded while a window held its notifications is marked too.
+    r#"
+ALTER TABLE silences ADD COLUMN maintenance INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE alerts ADD COLUMN maintenance INTEGER NOT NULL DEFAULT 0;
+"#,
+    // v5: grouped notifications (a target's `group` window): the first's id, on every member.
+    r#"
+ALTER TABLE alert_outbox ADD COLUMN grp TEXT;
 "#,
 ];
 

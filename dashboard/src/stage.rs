@@ -64,6 +64,8 @@ pub struct StageParams<'a> {
     /// Remote write (`export.remote_write_url`), when on. Its `store` and `flush_interval`
     /// are set here from the store's config.
     pub remote: Option<crate::remote::Settings>,
+    /// The web dashboard's live view (each live frame's samples), when it is on.
+    pub live: Option<mpsc::Sender<Vec<crate::Sample>>>,
 }
 
 /// Starts the store writer, the alert thread and the ingest task. A store that cannot be
@@ -93,6 +95,9 @@ pub fn start(p: StageParams<'_>, tracker: &TaskTracker, shutdown: &CancellationT
         shutdown,
     );
     let mut ingestor = Ingestor::new(writer.sender()).with_wants(p.wants.clone());
+    if let Some(live) = p.live {
+        ingestor = ingestor.with_live(live);
+    }
     let mut remote = None;
     if let Some(mut settings) = p.remote {
         settings.store.clone_from(path);
@@ -108,6 +113,7 @@ pub fn start(p: StageParams<'_>, tracker: &TaskTracker, shutdown: &CancellationT
         calls: writer.calls(),
         rules: p.cfg.alerts.clone(),
         notify: p.cfg.notify.clone(),
+        maintenance: p.cfg.maintenance.clone(),
     };
     let (alerts, alert_thread) = match alert::start(params, p.client, p.gossip, tracker, shutdown) {
         Ok((alerts, thread)) => {

@@ -361,7 +361,7 @@ fn hosts_and_query_output_follow_the_interface() {
     assert_eq!(q.alerts(true, None).expect("alerts").text, "[]\n");
     assert_eq!(
         csv.alerts(false, Some("1d")).expect("alerts").text,
-        "id,rule,host,state,severity,started,ended,value,acked\n"
+        "id,rule,host,state,severity,started,ended,value,acked,maintenance\n"
     );
     let mut buf = Vec::new();
     q.export("srv1", None, None, &mut buf).expect("export");

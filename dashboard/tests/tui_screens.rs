@@ -72,6 +72,24 @@ fn host_80x24() {
 }
 
 #[test]
+fn containers_view_sorted_and_in_the_host_view() {
+    let mut a = app(8);
+    key(&mut a, KeyCode::Char('7'));
+    assert_eq!(a.view, View::Containers);
+    // Default sort: CPU, busiest first.
+    insta::assert_snapshot!("containers_by_cpu", screen(&a, 160, 16));
+    for _ in 0..4 {
+        key(&mut a, KeyCode::Char('s'));
+    }
+    key(&mut a, KeyCode::Char('S'));
+    insta::assert_snapshot!("containers_by_restarts_reversed", screen(&a, 160, 16));
+    // Enter opens the selected container's host (the first row: a container of web-07).
+    key(&mut a, KeyCode::Enter);
+    assert_eq!(a.view, View::Host);
+    insta::assert_snapshot!("host_with_containers", screen(&a, 160, 48));
+}
+
+#[test]
 fn host_gpu_160x48() {
     let mut a = app(12);
     a.selected = Some(synthetic::host_name(9));
@@ -82,12 +100,31 @@ fn host_gpu_160x48() {
 }
 
 #[test]
+fn host_with_top_processes_100x30() {
+    let mut a = app(14);
+    a.selected = Some(synthetic::host_name(12));
+    key(&mut a, KeyCode::Char('2'));
+    assert_eq!(a.host_data().map(|h| h.name.as_str()), Some("web-13"));
+    insta::assert_snapshot!(screen(&a, 100, 30));
+}
+
+#[test]
 fn alerts_view() {
     let mut a = app(8);
     a.update(AppEvent::Alerts(synthetic::alerts(NOW_MS)));
     key(&mut a, KeyCode::Char('5'));
     key(&mut a, KeyCode::Down);
     insta::assert_snapshot!(screen(&a, 100, 16));
+}
+
+#[test]
+fn alerts_view_with_maintenance_windows() {
+    let mut a = app(8);
+    let (list, windows) = synthetic::alerts_in_maintenance(NOW_MS);
+    a.update(AppEvent::Alerts(list));
+    a.update(AppEvent::Maintenance(windows));
+    key(&mut a, KeyCode::Char('5'));
+    insta::assert_snapshot!(screen(&a, 120, 30));
 }
 
 #[test]

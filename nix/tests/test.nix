@@ -125,7 +125,6 @@ let
     "ProtectSystem=strict"
     "ProtectHome=true"
     "PrivateTmp=true"
-    "ProtectProc=invisible"
     "ProtectKernelTunables=true"
     "ProtectKernelModules=true"
     "ProtectKernelLogs=true"
@@ -234,11 +233,23 @@ let
           webhooks = [ "https://hooks.example.org/meshmon" ];
           give_up_after = "2h";
         };
+        maintenance = [ berlinWindow ];
       };
     };
     virtualisation.docker.enable = true;
   };
   sMesh = sys meshNode;
+  # A recurring window past midnight in a zone with DST (rules left to the default).
+  berlinWindow = {
+    hosts = [ "db*" ];
+    days = [
+      "sat"
+      "sun"
+    ];
+    from = "22:00";
+    to = "02:00";
+    timezone = "Europe/Berlin";
+  };
 
   withSmart = {
     services.meshmon = {
@@ -290,6 +301,42 @@ let
     };
   };
   sFiles = sys withFiles;
+  # Notification targets of several kinds, their secrets in files outside the store (the
+  # script's real files, so that `meshmon check-config` reads them).
+  withTargets = {
+    imports = [ public ];
+    services.meshmon.settings.notify.target = [
+      {
+        name = "ops-discord";
+        kind = "discord";
+        url_file = slackFile;
+        group = "30s";
+        rules = [ "host-down" ];
+      }
+      {
+        name = "oncall";
+        kind = "pagerduty";
+        routing_key_file = webhooksFile;
+        severity = "critical";
+      }
+      {
+        name = "phone";
+        kind = "telegram";
+        bot_token_file = slackFile;
+        chat_id = "-100123";
+      }
+      {
+        name = "mail";
+        kind = "email";
+        smtp_host = "smtp.example.org";
+        username = "meshmon";
+        password_file = webhooksFile;
+        from = "meshmon <alerts@example.org>";
+        to = [ "ops@example.org" ];
+      }
+    ];
+  };
+  sTargets = sys withTargets;
   inlineSlack = {
     services.meshmon = {
       enable = true;
@@ -322,6 +369,16 @@ let
     (test "minimal: unit is hardened (NoNewPrivileges, ProtectSystem=strict, ...)" (
       _: unitHas sMin (hardening ++ [ "ExecStart=${sMin.execStart}" "PrivateDevices=true" "PrivateUsers=true" ])
     ))
+    (test "minimal: the process collector is on, so other users' processes are visible" (
+      _: both (unitHas sMin [ "ProtectProc=default" ]) (unitLacks sMin [ "ProtectProc=invisible" ])
+    ))
+    (test "no process collector: ProtectProc=invisible" (
+      _:
+      unitHas (sys {
+        services.meshmon.enable = true;
+        services.meshmon.settings.collect.top_processes = 0;
+      }) [ "ProtectProc=invisible" ]
+    ))
     (test "minimal: empty capability bounding set, no ambient capabilities" (
       _: both (unitHas sMin [ "CapabilityBoundingSet=" ]) (unitLacks sMin [ "AmbientCapabilities=" "CapabilityBoundingSet=C" ])
     ))
@@ -352,6 +409,15 @@ let
           systemd_units = [ ];
           cgroup_root = "/sys/fs/cgroup";
           gpu = false;
+          disk_io = true;
+          disk_io_partitions = false;
+          containers = false;
+          container_sockets = [
+            "/var/run/docker.sock"
+            "/run/podman/podman.sock"
+          ];
+          top_processes = 10;
+          processes = [ ];
         };
         check = [ ];
         store = {
@@ -365,6 +431,12 @@ let
           webhooks = [ ];
           webhooks_file = "";
           give_up_after = "24h";
+        };
+        web = {
+          listen = "";
+          password_file = "";
+          public_status = false;
+          title = "meshmon";
         };
       }
     ))
@@ -532,6 +604,13 @@ let
         give_up_after = "2h";
       }
     ))
+    (test "mesh: [[maintenance]] with its defaults filled in" (
+      _:
+      eq sMesh.parsed.maintenance [ (berlinWindow // { rules = [ "*" ]; }) ]
+    ))
+    (test "minimal: no [[maintenance]] in the TOML" (
+      _: ok (!(sMin.parsed ? maintenance)) sMin.toml
+    ))
     (test "mesh: no _module bookkeeping leaks into the TOML" (
       _: ok (builtins.match ".*_module.*" sMesh.toml == null) sMesh.toml
     ))
@@ -671,6 +750,35 @@ let
       _: unitLacks sSmart [ "DeviceAllow=char-nvidia" "Environment=\"LD_LIBRARY_PATH" ]
     ))
 
+    # Containers.
+    # (ProtectProc: the process collector, on by default, already needs `default`; with it off,
+    # containers alone decide.)
+    (test "containers: off without Docker or Podman; no docker group, PrivateUsers kept" (
+      _:
+      both (eq sMin.parsed.collect.containers false) (
+        unitLacks sMin [ "SupplementaryGroups=" "PrivateUsers=false" ]
+      )
+    ))
+    (test "containers: Docker enabled turns them on: docker group, ProtectProc=default, no PrivateUsers" (
+      _:
+      both (eq sMesh.parsed.collect.containers true) (
+        both
+          (unitHas sMesh [ "SupplementaryGroups=docker" "ProtectProc=default" "PrivateUsers=false" ])
+          (unitLacks sMesh [ "ProtectProc=invisible" ])
+      )
+    ))
+    (test "containers: settings.collect.containers = false on a Docker host keeps the sandbox" (
+      _:
+      let
+        s = sys {
+          imports = [ meshNode ];
+          services.meshmon.settings.collect.containers = false;
+          services.meshmon.settings.collect.top_processes = 0;
+        };
+      in
+      both (unitHas s [ "ProtectProc=invisible" ]) (unitLacks s [ "SupplementaryGroups=" ])
+    ))
+
     # Webhook URL files.
     (test "minimal: no warnings" (_: eq sMin.warnings [ ]))
     (test "notify files: no failed assertions, no warnings" (_: eq [ sFiles.failed sFiles.warnings ] [ [ ] [ ] ]))
@@ -739,6 +847,70 @@ let
       )
     ))
 
+    (test "notify targets: no failed assertions, no warnings" (
+      _: eq [ sTargets.failed sTargets.warnings ] [ [ ] [ ] ]
+    ))
+    (test "notify targets: the TOML lists them with only the keys given, no secret" (
+      _:
+      both (eq (builtins.head sTargets.parsed.notify.target) {
+        name = "ops-discord";
+        kind = "discord";
+        url_file = slackFile;
+        group = "30s";
+        rules = [ "host-down" ];
+        severity = "info";
+      }) (eq (map (t: t.name) sTargets.parsed.notify.target) [ "ops-discord" "oncall" "phone" "mail" ])
+    ))
+    (test "notify targets: every secret file is a credential bound at its path" (
+      _:
+      unitHas sTargets [
+        "LoadCredential=notify-ops-discord-url_file:${slackFile}"
+        "LoadCredential=notify-oncall-routing_key_file:${webhooksFile}"
+        "LoadCredential=notify-phone-bot_token_file:${slackFile}"
+        "LoadCredential=notify-mail-password_file:${webhooksFile}"
+        "BindReadOnlyPaths=%d/notify-ops-discord-url_file:${slackFile}"
+        "BindReadOnlyPaths=%d/notify-mail-password_file:${webhooksFile}"
+      ]
+    ))
+    (test "notify targets: without any, the TOML has no target key" (
+      _: ok (!(sMin.parsed.notify ? target)) sMin.toml
+    ))
+    (test "notify targets: a secret file in the Nix store fails an assertion" (
+      _:
+      failsAssertion (edit {
+        settings.notify.target = [
+          {
+            name = "x";
+            kind = "ntfy";
+            url_file = "${storeDir}/0000-ntfy";
+          }
+        ];
+      }) "target 'x': url_file is in the Nix store"
+    ))
+    (test "notify targets: two of one name fail an assertion" (
+      _:
+      failsAssertion (edit {
+        settings.notify.target = [
+          {
+            name = "x";
+            kind = "slack";
+            url_file = slackFile;
+          }
+          {
+            name = "x";
+            kind = "webhook";
+            url_file = slackFile;
+          }
+        ];
+      }) "same name"
+    ))
+    (test "notify targets: an unknown kind or a secret given as a Nix path is refused" (
+      _:
+      both
+        (rejects (edit { settings.notify.target = [ { name = "x"; kind = "carrier-pigeon"; } ]; }))
+        (rejects (edit { settings.notify.target = [ { name = "x"; kind = "slack"; url_file = ./test.nix; } ]; }))
+    ))
+
     (test "users can still override the unit (mkForce)" (
       _:
       unitHas (sys {
@@ -765,6 +937,36 @@ let
       }) "is not under /var/lib/meshmon"
     ))
     (test "public base config is accepted" (_: eq (sys public).failed [ ]))
+    (test "web: a public listen with a password file is accepted, the file a credential" (
+      _:
+      let
+        w = sys (edit {
+          dashboard = true;
+          settings.web = {
+            listen = "0.0.0.0:8080";
+            password_file = "/run/keys/meshmon-web.pass";
+            public_status = true;
+          };
+        });
+      in
+      both (eq [ w.failed w.parsed.web.listen ] [ [ ] "0.0.0.0:8080" ]) (unitHas w [
+        "LoadCredential=web-password:/run/keys/meshmon-web.pass"
+        "BindReadOnlyPaths=%d/web-password:/run/keys/meshmon-web.pass"
+      ])
+    ))
+    (test "web: a public listen without a password file fails an assertion" (
+      _:
+      failsAssertion (edit {
+        dashboard = true;
+        settings.web.listen = "0.0.0.0:8080";
+      }) "meshmon web-password"
+    ))
+    (test "web: only on dashboard nodes" (
+      _: failsAssertion (edit { settings.web.listen = "127.0.0.1:8080"; }) "web dashboard runs on dashboard nodes"
+    ))
+    (test "rejects a host name in web.listen" (
+      _: rejects (edit { settings.web.listen = "localhost:8080"; })
+    ))
     (test "rejects keyFile given as a Nix path (it would be copied to the store)" (
       _: rejects (edit { keyFile = lib.mkForce ./test.nix; })
     ))
@@ -871,6 +1073,7 @@ in
     gpu = sGpu.toml;
     gpu-smart = sGpuSmart.toml;
     notify-files = sFiles.toml;
+    notify-targets = sTargets.toml;
   };
   units = {
     minimal = sMin.unit;
@@ -879,5 +1082,6 @@ in
     gpu = sGpu.unit;
     gpu-smart = sGpuSmart.unit;
     notify-files = sFiles.unit;
+    notify-targets = sTargets.unit;
   };
 }

@@ -69,11 +69,48 @@ pub enum Metric {
     RemoteWriteSamplesDropped,
     RemoteWriteSamplesRejected,
     RemoteWriteFailures,
+    // Disk I/O, network errors, pressure, OOM kills (issue 16).
+    DiskioReadBytesPerS,
+    DiskioWriteBytesPerS,
+    DiskioIops,
+    DiskioReadIops,
+    DiskioWriteIops,
+    DiskioUtilPct,
+    DiskioAwaitMs,
+    NetErrors,
+    NetDrops,
+    NetRxErrorsPerS,
+    NetTxErrorsPerS,
+    NetRxDropsPerS,
+    NetTxDropsPerS,
+    PsiCpuSomePct,
+    PsiMemSomePct,
+    PsiMemFullPct,
+    PsiIoSomePct,
+    PsiIoFullPct,
+    MemOomKills,
+    ContainerCpuPct,
+    ContainerMemBytes,
+    ContainerMemLimitBytes,
+    ContainerNetRxBytesPerS,
+    ContainerNetTxBytesPerS,
+    ContainerBlkioReadBytesPerS,
+    ContainerBlkioWriteBytesPerS,
+    ContainerRunning,
+    ContainerHealthy,
+    ContainerRestarts,
+    ContainerInfo,
+    // Processes (issue 16, `collect/procs.rs`).
+    ProcCpuPct,
+    ProcMemBytes,
+    ProcIoReadBytesPerS,
+    ProcIoWriteBytesPerS,
+    ProcCount,
 }
 
 impl Metric {
     /// Every well-known metric.
-    pub const ALL: [Metric; 59] = [
+    pub const ALL: [Metric; 94] = [
         Metric::CpuUsagePct,
         Metric::CpuCoreUsagePct,
         Metric::CpuLoad1,
@@ -133,6 +170,42 @@ impl Metric {
         Metric::RemoteWriteSamplesDropped,
         Metric::RemoteWriteSamplesRejected,
         Metric::RemoteWriteFailures,
+        // Disk I/O, network errors, pressure, OOM kills (issue 16).
+        Metric::DiskioReadBytesPerS,
+        Metric::DiskioWriteBytesPerS,
+        Metric::DiskioIops,
+        Metric::DiskioReadIops,
+        Metric::DiskioWriteIops,
+        Metric::DiskioUtilPct,
+        Metric::DiskioAwaitMs,
+        Metric::NetErrors,
+        Metric::NetDrops,
+        Metric::NetRxErrorsPerS,
+        Metric::NetTxErrorsPerS,
+        Metric::NetRxDropsPerS,
+        Metric::NetTxDropsPerS,
+        Metric::PsiCpuSomePct,
+        Metric::PsiMemSomePct,
+        Metric::PsiMemFullPct,
+        Metric::PsiIoSomePct,
+        Metric::PsiIoFullPct,
+        Metric::MemOomKills,
+        Metric::ContainerCpuPct,
+        Metric::ContainerMemBytes,
+        Metric::ContainerMemLimitBytes,
+        Metric::ContainerNetRxBytesPerS,
+        Metric::ContainerNetTxBytesPerS,
+        Metric::ContainerBlkioReadBytesPerS,
+        Metric::ContainerBlkioWriteBytesPerS,
+        Metric::ContainerRunning,
+        Metric::ContainerHealthy,
+        Metric::ContainerRestarts,
+        Metric::ContainerInfo,
+        Metric::ProcCpuPct,
+        Metric::ProcMemBytes,
+        Metric::ProcIoReadBytesPerS,
+        Metric::ProcIoWriteBytesPerS,
+        Metric::ProcCount,
     ];
 
     /// The canonical dotted name.
@@ -198,6 +271,42 @@ impl Metric {
             RemoteWriteSamplesDropped => "remote_write.samples_dropped",
             RemoteWriteSamplesRejected => "remote_write.samples_rejected",
             RemoteWriteFailures => "remote_write.failures",
+            // Disk I/O, network errors, pressure, OOM kills (issue 16).
+            DiskioReadBytesPerS => "diskio.read_bytes_per_s",
+            DiskioWriteBytesPerS => "diskio.write_bytes_per_s",
+            DiskioIops => "diskio.iops",
+            DiskioReadIops => "diskio.read_iops",
+            DiskioWriteIops => "diskio.write_iops",
+            DiskioUtilPct => "diskio.util_pct",
+            DiskioAwaitMs => "diskio.await_ms",
+            NetErrors => "net.errors",
+            NetDrops => "net.drops",
+            NetRxErrorsPerS => "net.rx_errors_per_s",
+            NetTxErrorsPerS => "net.tx_errors_per_s",
+            NetRxDropsPerS => "net.rx_drops_per_s",
+            NetTxDropsPerS => "net.tx_drops_per_s",
+            PsiCpuSomePct => "psi.cpu_some_pct",
+            PsiMemSomePct => "psi.mem_some_pct",
+            PsiMemFullPct => "psi.mem_full_pct",
+            PsiIoSomePct => "psi.io_some_pct",
+            PsiIoFullPct => "psi.io_full_pct",
+            MemOomKills => "mem.oom_kills",
+            ContainerCpuPct => "container.cpu_pct",
+            ContainerMemBytes => "container.mem_bytes",
+            ContainerMemLimitBytes => "container.mem_limit_bytes",
+            ContainerNetRxBytesPerS => "container.net_rx_bytes_per_s",
+            ContainerNetTxBytesPerS => "container.net_tx_bytes_per_s",
+            ContainerBlkioReadBytesPerS => "container.blkio_read_bytes_per_s",
+            ContainerBlkioWriteBytesPerS => "container.blkio_write_bytes_per_s",
+            ContainerRunning => "container.running",
+            ContainerHealthy => "container.healthy",
+            ContainerRestarts => "container.restarts",
+            ContainerInfo => "container.info",
+            ProcCpuPct => "proc.cpu_pct",
+            ProcMemBytes => "proc.mem_bytes",
+            ProcIoReadBytesPerS => "proc.io_read_bytes_per_s",
+            ProcIoWriteBytesPerS => "proc.io_write_bytes_per_s",
+            ProcCount => "proc.count",
         }
     }
 
@@ -216,6 +325,25 @@ impl Metric {
             | SmartMediaErrors | SmartCriticalWarning => Some("device"),
             SystemdActive | SystemdMemBytes | SystemdCpuPct => Some("unit"),
             CheckUp | CheckLatencyMs | CheckStatus | CheckCertDaysLeft => Some("check"),
+            // Disk I/O, network errors (issue 16).
+            DiskioReadBytesPerS | DiskioWriteBytesPerS | DiskioIops | DiskioReadIops
+            | DiskioWriteIops | DiskioUtilPct | DiskioAwaitMs => Some("device"),
+            NetErrors | NetDrops | NetRxErrorsPerS | NetTxErrorsPerS | NetRxDropsPerS
+            | NetTxDropsPerS => Some("iface"),
+            ContainerCpuPct
+            | ContainerMemBytes
+            | ContainerMemLimitBytes
+            | ContainerNetRxBytesPerS
+            | ContainerNetTxBytesPerS
+            | ContainerBlkioReadBytesPerS
+            | ContainerBlkioWriteBytesPerS
+            | ContainerRunning
+            | ContainerHealthy
+            | ContainerRestarts
+            | ContainerInfo => Some("container"),
+            ProcCpuPct | ProcMemBytes | ProcIoReadBytesPerS | ProcIoWriteBytesPerS | ProcCount => {
+                Some("name")
+            }
             _ => None,
         }
     }

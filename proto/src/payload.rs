@@ -70,6 +70,12 @@ pub struct Heartbeat {
     /// frames in the given range, which the sender misses.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub graft: Vec<Graft>,
+    /// The hop count each frame of `have` would carry if the sender pushed it on this link
+    /// (0 for the sender's own frames), index by index. Empty from senders that predate it;
+    /// a receiver ignores it unless it is as long as `have`. It lets the receiver graft a
+    /// shorter path than its tree's (Plumtree's optimisation).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub have_hops: Vec<u8>,
 }
 
 /// An announcement in a [`Heartbeat`]: `[origin, boot_id, seq]`, a MessagePack array.
@@ -283,6 +289,9 @@ pub struct SilenceWire {
     pub removed: bool,
     /// Version: ms since the epoch of the last change.
     pub updated_ms: u64,
+    /// A one-off maintenance window rather than a silence: matching alerts are recorded but
+    /// not notified, and host-down does not fire (absent: false).
+    pub maintenance: bool,
 }
 
 /// Alerts: a dashboard node's account of notifications, sent when it delivers one and every few
@@ -402,6 +411,7 @@ mod tests {
                 have: vec![Have("o".into(), 4, 5)],
                 prune: vec!["p".into()],
                 graft: vec![Graft("g".into(), 6, 7, 8)],
+                have_hops: vec![2],
             }),
             Payload::Status(Status {
                 node: "n".into(),
@@ -454,6 +464,7 @@ mod tests {
                     by: "ops".into(),
                     removed: false,
                     updated_ms: 1,
+                    maintenance: true,
                 }],
             }),
         ];

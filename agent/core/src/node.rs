@@ -179,7 +179,11 @@ fn collect_loop(
     stop: &Stop,
 ) {
     let interval = cfg.collect.interval;
-    let mut collector = match Collector::new(CollectOptions { interval }) {
+    let mut collector = match Collector::new(CollectOptions {
+        interval,
+        disk_io: cfg.collect.disk_io,
+        disk_io_partitions: cfg.collect.disk_io_partitions,
+    }) {
         Ok(c) => Some(c),
         Err(error) => {
             warn!(%error, "core collectors unavailable; sending mesh metrics only");
@@ -217,6 +221,7 @@ fn collect_loop(
             if next < now {
                 next = now + interval;
             }
+            extras.set_next_frame(next);
         }
         let wait = next
             .min(next_info)

@@ -18,6 +18,12 @@ pub async fn demo(nodes: usize, headless: bool, duration: Duration) -> Result<()
     for ((name, target), pid) in mesh.names.iter().zip(&mesh.targets).zip(mesh.pids()) {
         println!("demo: started {name} (pid {pid}) on {target}");
     }
+    if let Some(url) = &mesh.web_url {
+        println!(
+            "demo: web dashboard of {} at {url} (public status page: {url}status)",
+            mesh.names[0]
+        );
+    }
     if headless {
         let stop = CancellationToken::new();
         tokio::spawn(stop_on_signal(stop.clone()));
@@ -79,6 +85,7 @@ pub async fn demo(nodes: usize, headless: bool, duration: Duration) -> Result<()
             keyring: mesh.keyring.clone(),
             start_hint: format!("meshmon demo (its agents log to {})", mesh.dir.display()),
             store: Some(mesh.dir.join("store.db")),
+            maintenance: Vec::new(),
         };
         let result = tui::run(target).await;
         drop(mesh);

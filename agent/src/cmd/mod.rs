@@ -2,20 +2,26 @@
 //! parses arguments. Each returns a [`Failure`] carrying the exit code on error.
 //!
 //! # Layout
-//! - [`alerts`]: `meshmon alerts` (acknowledge, silence, outbox).
+//! - [`alerts`]: `meshmon alerts` (acknowledge, silence, outbox); `alerts_test`: `meshmon
+//!   alerts test`.
 //! - [`demo`]: `meshmon demo`.
 //! - [`query`]: `meshmon query` and its arguments.
 //! - [`status`]: `meshmon status` output.
 //! - [`keygen`]: `meshmon keygen`.
+//! - [`web_password`]: `meshmon web-password` (feature `web`).
 
 #[cfg(feature = "dashboard")]
 pub mod alerts;
+#[cfg(feature = "dashboard")]
+mod alerts_test;
 #[cfg(feature = "tui")]
 pub mod demo;
 pub mod keygen;
 #[cfg(feature = "dashboard")]
 pub mod query;
 pub mod status;
+#[cfg(feature = "web")]
+pub mod web_password;
 
 use tokio_util::sync::CancellationToken;
 

@@ -77,7 +77,7 @@ pub enum QueryCmd {
         #[command(flatten)]
         src: QuerySource,
     },
-    /// Rows id, rule, host, state, severity, started, ended, value, acked
+    /// Rows id, rule, host, state, severity, started, ended, value, acked, maintenance
     #[command(
         after_help = "Examples:\n  meshmon query alerts\n  meshmon query alerts --all --since 7d --format json"
     )]

@@ -10,7 +10,8 @@
 pub use meshmon_agent_core::config::*;
 #[cfg(feature = "dashboard")]
 pub use meshmon_dashboard::config::{
-    DashboardConfig, NotifyConfig, RawAlert, RawNotify, RawStore, redact_url,
+    DashboardConfig, NotifyConfig, RawAlert, RawMaintenance, RawNotify, RawStore, RawWeb,
+    WebConfig, redact_url,
 };
 
 use serde::{Deserialize, Serialize};
@@ -23,8 +24,17 @@ pub const SYSTEM_CONFIG: &str = "/etc/meshmon/meshmon.toml";
 mod tests;
 
 /// The tables a config file may have, in the order `check-config` prints them.
-const TABLES: [&str; 8] = [
-    "node", "collect", "check", "store", "alert", "notify", "update", "export",
+const TABLES: [&str; 10] = [
+    "node",
+    "collect",
+    "check",
+    "store",
+    "alert",
+    "notify",
+    "maintenance",
+    "web",
+    "update",
+    "export",
 ];
 
 /// The whole file as written.
@@ -52,6 +62,14 @@ pub struct RawConfig {
     #[cfg(feature = "dashboard")]
     #[serde(default)]
     pub notify: RawNotify,
+    /// Recurring maintenance windows (dashboard nodes hold matching notifications).
+    #[cfg(feature = "dashboard")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub maintenance: Vec<RawMaintenance>,
+    /// The web dashboard of a dashboard node.
+    #[cfg(feature = "dashboard")]
+    #[serde(default)]
+    pub web: RawWeb,
     /// The dashboard's sections, kept as written and unused in a build without the dashboard
     /// (one config file serves every node of a fleet).
     #[cfg(not(feature = "dashboard"))]
@@ -63,6 +81,12 @@ pub struct RawConfig {
     #[cfg(not(feature = "dashboard"))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify: Option<toml::Value>,
+    #[cfg(not(feature = "dashboard"))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance: Option<toml::Value>,
+    #[cfg(not(feature = "dashboard"))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web: Option<toml::Value>,
     /// Self-update: where releases are read from and whether the agent checks daily.
     #[serde(default)]
     pub update: RawUpdate,
@@ -159,9 +183,26 @@ impl Config {
         #[cfg(feature = "dashboard")]
         let dashboard = {
             let err = |k: &str, m: String| meshmon_dashboard::config::ConfigError(e.at(k, m).0);
-            DashboardConfig::validate(&raw.store, &raw.alerts, &raw.notify, &err)
-                .map_err(|x| errors.push(x.0))
+            DashboardConfig::validate(
+                &raw.store,
+                &raw.alerts,
+                &raw.notify,
+                &raw.maintenance,
+                &raw.web,
+                &err,
+            )
+            .map_err(|x| errors.push(x.0))
         };
+        #[cfg(feature = "dashboard")]
+        if !raw.web.listen.trim().is_empty() && !raw.node.dashboard {
+            errors.push(
+                e.at(
+                    "web.listen",
+                    "is set but node.dashboard is false (the web dashboard runs on dashboard nodes, from their store)",
+                )
+                .0,
+            );
+        }
         #[cfg(not(feature = "dashboard"))]
         if raw.node.dashboard {
             errors.push(
@@ -207,6 +248,9 @@ impl Config {
             eff.store.path = Some(self.dashboard.store.path.clone());
             eff.notify.slack_webhook = redact_url(&eff.notify.slack_webhook);
             eff.notify.webhooks = eff.notify.webhooks.iter().map(|u| redact_url(u)).collect();
+            for t in &mut eff.notify.target {
+                t.url = redact_url(&t.url);
+            }
             eff.export.remote_write_url = redact_url(&eff.export.remote_write_url);
         }
         toml::to_string_pretty(&eff).unwrap_or_else(|e| format!("# cannot render: {e}\n"))

@@ -247,12 +247,12 @@ fn effective_config_never_prints_webhook_urls() {
 
 #[test]
 fn an_unknown_table_is_named_as_a_table_not_as_a_key_of_the_one_before() {
-    let e = parse("[node]\nname = \"a\"\n[web]\nport = 1\n").expect_err("unknown table");
+    let e = parse("[node]\nname = \"a\"\n[graphs]\nport = 1\n").expect_err("unknown table");
     assert!(
-        e.to_string().starts_with("t.toml: 'web': unknown table"),
+        e.to_string().starts_with("t.toml: 'graphs': unknown table"),
         "{e}"
     );
-    assert!(!e.to_string().contains("node.web"), "{e}");
+    assert!(!e.to_string().contains("node.graphs"), "{e}");
 }
 
 #[test]

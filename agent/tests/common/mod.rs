@@ -2,6 +2,7 @@
 //! files in a temporary directory, and an in-process viewer that records what a node accepts.
 #![allow(dead_code)]
 
+pub mod alerting;
 pub mod netns;
 pub mod netns_watch;
 pub mod prom;
@@ -18,6 +19,30 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+/// Whether a series may stop and start by design: a name leaves the top-process set, a
+/// container stops. Checks that a host's stored series are whole skip these; every other
+/// series is sent every interval.
+pub fn comes_and_goes(series: &str) -> bool {
+    series.starts_with("proc.") || series.starts_with("container.")
+}
+
+/// Polls `f` every `every` until it gives a value; panics naming `what` after `within`.
+pub fn poll<T>(
+    what: &str,
+    within: Duration,
+    every: Duration,
+    mut f: impl FnMut() -> Option<T>,
+) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(start.elapsed() < within, "timed out: {what}");
+        std::thread::sleep(every);
+    }
+}
 
 /// Tests that start agent processes take this lock so that, within one test binary, they run
 /// one at a time: a 2-core CI machine running several meshes at once would measure its own

@@ -17,6 +17,20 @@ pub struct Received {
     /// The status it was answered with.
     pub status: u16,
     pub body: serde_json::Value,
+    /// The body as text (for receivers that take plain text, such as ntfy).
+    pub raw: String,
+    /// Request headers, names in lower case.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Received {
+    /// The first value of header `name` (lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 #[derive(Default)]
@@ -126,6 +140,7 @@ fn serve(conn: TcpStream, s: &Shared) {
         }
         let path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
         let mut len = 0usize;
+        let mut headers = Vec::new();
         loop {
             let mut h = String::new();
             if r.read_line(&mut h).unwrap_or(0) == 0 {
@@ -135,10 +150,11 @@ fn serve(conn: TcpStream, s: &Shared) {
             if h.is_empty() {
                 break;
             }
-            if let Some((k, v)) = h.split_once(':')
-                && k.eq_ignore_ascii_case("content-length")
-            {
-                len = v.trim().parse().unwrap_or(0);
+            if let Some((k, v)) = h.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+                headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
             }
         }
         let mut body = vec![0; len];
@@ -155,6 +171,8 @@ fn serve(conn: TcpStream, s: &Shared) {
                 path,
                 status,
                 body: serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null),
+                raw: String::from_utf8_lossy(&body).into_owned(),
+                headers,
             });
         let text = if status == 200 { "ok" } else { "error" };
         let mut resp = format!(

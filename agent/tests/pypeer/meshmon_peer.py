@@ -715,6 +715,7 @@ class Link:
             hb["prune"], self.prunes = self.prunes, []
         if self.peer_lazy and self.peer.gossip_seq > self.announced:
             hb["have"] = [[self.peer.name, self.peer.boot_id, self.peer.gossip_seq]]
+            hb["have_hops"] = [0]
             self.announced = self.peer.gossip_seq
         self.send_link(KIND_HEARTBEAT, hb)
         self.last_acked_sent = self.credit_received

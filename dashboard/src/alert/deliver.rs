@@ -1,5 +1,5 @@
-//! Delivering notifications: one task per target (the Slack webhook, each generic webhook)
-//! POSTs jobs in order, retrying failures with exponential backoff (1 s doubling to 10 s)
+//! Delivering notifications: one task per target sends jobs in order (each kind's requests,
+//! or an email: `notify`), retrying failures with exponential backoff (1 s doubling to 10 s)
 //! and honouring `Retry-After` on HTTP 429 and 503. A job is reported back once: sent, or given
 //! up (`notify.give_up_after` after it was queued, or at once on HTTP 400, a payload the
 //! receiver will never take). The alert thread keeps the job in the persisted outbox until
@@ -7,53 +7,29 @@
 //!
 //! Not here: what is sent (notify) or the outbox (the alert thread).
 
+use super::notify::{self, Notice, SendError};
 use crate::config::NotifyConfig;
-use sha2::{Digest as _, Sha256};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 
-/// A place notifications go.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Target {
-    /// `slack` or `webhook-<8 hex digits of the URL's SHA-256>`: the same on every dashboard
-    /// node with the same config, so notification ids agree across nodes.
-    pub label: String,
-    pub url: String,
-    /// Slack message (Block Kit) rather than the generic document.
-    pub slack: bool,
-}
+pub use crate::config::Target;
 
-/// The targets of `[notify]`.
+/// The targets of `[notify]` (the shorthands' and `[[notify.target]]`).
 pub fn targets(cfg: &NotifyConfig) -> Vec<Target> {
-    let mut out = Vec::new();
-    if let Some(url) = &cfg.slack_webhook {
-        out.push(Target {
-            label: "slack".into(),
-            url: url.clone(),
-            slack: true,
-        });
-    }
-    for url in &cfg.webhooks {
-        let h = Sha256::digest(url.as_bytes());
-        let hex: String = h[..4].iter().map(|b| format!("{b:02x}")).collect();
-        out.push(Target {
-            label: format!("webhook-{hex}"),
-            url: url.clone(),
-            slack: false,
-        });
-    }
-    out
+    cfg.targets.clone()
 }
 
-/// One POST to make.
+/// One message to send: the notices of one alert, or of a group of one rule's alerts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Job {
-    pub notification: String,
-    pub body: String,
-    /// When it was queued (ms since the epoch): the give-up clock starts there.
+    /// The outbox rows it settles, each reported on.
+    pub notifications: Vec<String>,
+    /// Their bodies ([`Notice`] JSON, or a document an older build rendered).
+    pub bodies: Vec<String>,
+    /// When the oldest was queued (ms since the epoch): the give-up clock starts there.
     pub created_ms: i64,
 }
 
@@ -129,33 +105,42 @@ async fn run_target(
         };
         let mut backoff = BACKOFF_FIRST;
         let mut attempts = 0u32;
+        let each = |outcome: Outcome| {
+            for n in &job.notifications {
+                let _ = report.send((n.clone(), outcome.clone()));
+            }
+        };
+        let first = job.notifications.first().cloned().unwrap_or_default();
         loop {
             attempts += 1;
-            let (outcome, retry_after) = post(&client, &target, &job.body).await;
-            match outcome {
-                Ok(()) => {
+            match send_job(&client, &target, &job).await {
+                Ok(_) => {
                     if attempts > 1 {
-                        info!(target = %target.label, notification = %job.notification, attempts,
+                        info!(target = %target.label, notification = %first, attempts,
                             "notification delivered after retries");
                     }
-                    let _ = report.send((job.notification.clone(), Outcome::Sent));
+                    each(Outcome::Sent);
                     break;
                 }
-                Err((error, permanent)) => {
+                Err(SendError {
+                    message: error,
+                    permanent,
+                    retry_after,
+                }) => {
                     let age = crate::time::now_ms() - job.created_ms;
                     let too_old =
                         age > i64::try_from(give_up_after.as_millis()).unwrap_or(i64::MAX);
                     if permanent || too_old {
-                        warn!(target = %target.label, notification = %job.notification, %error,
+                        warn!(target = %target.label, notification = %first, %error,
                             attempts, "notification given up");
-                        let _ = report.send((job.notification.clone(), Outcome::GaveUp(error)));
+                        each(Outcome::GaveUp(error));
                         break;
                     }
                     if attempts == 1 {
-                        warn!(target = %target.label, notification = %job.notification, %error,
+                        warn!(target = %target.label, notification = %first, %error,
                             "notification not delivered; retrying with backoff");
                     }
-                    let _ = report.send((job.notification.clone(), Outcome::Failed(error)));
+                    each(Outcome::Failed(error));
                     let wait = retry_after.map_or(backoff, |r| r.min(RETRY_AFTER_MAX));
                     backoff = (backoff * 2).min(BACKOFF_MAX);
                     tokio::select! {
@@ -168,37 +153,26 @@ async fn run_target(
     }
 }
 
-/// One POST. Errors carry whether retrying is pointless, and a `Retry-After` to honour.
-async fn post(
+/// Sends a job: its notices rendered for the target's kind; a body an older build rendered
+/// goes out as it is.
+async fn send_job(
     client: &reqwest::Client,
     target: &Target,
-    body: &str,
-) -> (Result<(), (String, bool)>, Option<Duration>) {
-    let resp = client
-        .post(&target.url)
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(body.to_owned())
-        .send()
-        .await;
-    let resp = match resp {
-        Ok(r) => r,
-        Err(e) => return (Err((format!("request failed: {e}"), false)), None),
-    };
-    let status = resp.status();
-    if status.is_success() {
-        return (Ok(()), None);
+    job: &Job,
+) -> Result<notify::Delivered, SendError> {
+    let notices: Result<Vec<Notice>, _> = job
+        .bodies
+        .iter()
+        .map(|b| serde_json::from_str::<Notice>(b))
+        .collect();
+    match notices {
+        Ok(ns) => notify::send(client, target, &ns).await,
+        Err(_) => {
+            let mut last = Err(SendError::permanent("nothing to send".into()));
+            for body in &job.bodies {
+                last = Ok(notify::send_raw(client, target, body).await?);
+            }
+            last
+        }
     }
-    let retry_after = resp
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
-    let text = resp.text().await.unwrap_or_default();
-    let text: String = text.chars().take(200).collect();
-    let permanent = status == reqwest::StatusCode::BAD_REQUEST;
-    (
-        Err((format!("HTTP {status}: {}", text.trim()), permanent)),
-        retry_after.filter(|_| status.as_u16() == 429 || status.as_u16() == 503),
-    )
 }

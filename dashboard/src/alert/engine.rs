@@ -10,8 +10,15 @@
 //! (PROTOCOL.md section 10). Host-down is timed by this node's clock, since it is about frames
 //! that do not arrive. Replayed (backfilled) frames are never fed here.
 //!
+//! Maintenance windows ([`Windows`]) act here, by this node's clock: an episode that fires
+//! in one is recorded (marked `maintenance`) without a firing event, and its reminders are
+//! counted without events; when the window ends while it still fires, it fires then, once,
+//! as a normal firing. Host-down of a host in a window stays pending. An episode whose firing
+//! was held resolves without a resolved event.
+//!
 //! Not here: persisting (the runner writes [`Change`]s), silences and delivery.
 
+use super::maintenance::Windows;
 use super::rules::{Condition, Rule};
 use crate::alertdb::AlertRecord;
 use meshmon_proto::SeriesKey;
@@ -20,7 +27,8 @@ use sha2::{Digest as _, Sha256};
 use std::collections::HashMap;
 
 /// What happened to an episode that users are told about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum EventKind {
     Firing,
     /// The n-th reminder while still firing (`repeat`).
@@ -64,10 +72,12 @@ struct Episode {
     value: Option<f64>,
     reminders: i64,
     acked: bool,
-    /// Increase rules: the last time the value rose.
+    /// Increase and changed rules: the last time the value rose (changed).
     last_increase_ms: i64,
     /// The last frame that carried the series (frame time).
     seen_ms: i64,
+    /// A maintenance window held its firing (or, for host-down, keeps it pending).
+    maintenance: bool,
 }
 
 impl Episode {
@@ -83,6 +93,7 @@ impl Episode {
             acked: false,
             last_increase_ms: started_ms,
             seen_ms: started_ms,
+            maintenance: false,
         }
     }
 }
@@ -118,9 +129,12 @@ pub struct Engine {
     by_metric: HashMap<String, Vec<usize>>,
     host_down: Option<usize>,
     episodes: HashMap<Key, Episode>,
-    /// Increase rules: the previous reading per series.
+    /// Increase and changed rules: the previous reading per series.
     previous: HashMap<Key, f64>,
     hosts: HashMap<String, HostState>,
+    windows: Windows,
+    /// This node's clock at the latest frame or tick (maintenance windows are wall-clock).
+    now_ms: i64,
 }
 
 /// The mesh-wide identity of an episode: the same on every dashboard node that saw the same
@@ -171,7 +185,19 @@ impl Engine {
             episodes: HashMap::new(),
             previous: HashMap::new(),
             hosts: HashMap::new(),
+            windows: Windows::default(),
+            now_ms: 0,
         }
+    }
+
+    /// The maintenance windows (the config's, and the one-off ones the machine reads from
+    /// the store).
+    pub fn windows_mut(&mut self) -> &mut Windows {
+        &mut self.windows
+    }
+
+    fn in_window(&self, ri: usize, host: &str) -> bool {
+        self.windows.covers(&self.rules[ri].name, host, self.now_ms)
     }
 
     /// The rules.
@@ -189,8 +215,10 @@ impl Engine {
                 let fired = r.state == "firing";
                 r.state = "resolved".into();
                 r.ended_ms = Some(now_ms);
+                // A firing a maintenance window held was never sent: nor is its end.
+                let event = (!r.maintenance).then_some(EventKind::Resolved);
                 out.push(if fired {
-                    Change::Upsert(r, Some(EventKind::Resolved))
+                    Change::Upsert(r, event)
                 } else {
                     Change::DeletePending(r.ident)
                 });
@@ -211,6 +239,7 @@ impl Engine {
                 acked: rec.acked,
                 last_increase_ms: rec.fired_ms.unwrap_or(rec.started_ms),
                 seen_ms: now_ms,
+                maintenance: rec.maintenance,
             };
             self.episodes.insert((ri, rec.host, rec.series), ep);
         }
@@ -259,6 +288,11 @@ impl Engine {
             .collect()
     }
 
+    /// The tags `host` last reported (none if unknown).
+    pub fn host_tags(&self, host: &str) -> &[String] {
+        self.hosts.get(host).map_or(&[], |h| h.tags.as_slice())
+    }
+
     /// Host info arrived: tags, interval and role.
     pub fn host_info(&mut self, host: &str, tags: &[String], interval_ms: u64, dashboard: bool) {
         let applies = self
@@ -285,6 +319,7 @@ impl Engine {
         complete: bool,
         out: &mut Vec<Change>,
     ) {
+        self.now_ms = now_ms;
         if !self.hosts.contains_key(host) {
             self.host_info(host, &[], 1000, false);
         }
@@ -315,9 +350,9 @@ impl Engine {
                     continue;
                 }
                 let matches = match &self.rules[ri].condition {
-                    Condition::Threshold { metric, .. } | Condition::Increase { metric } => {
-                        metric.matches(series)
-                    }
+                    Condition::Threshold { metric, .. }
+                    | Condition::Increase { metric }
+                    | Condition::Changed { metric, .. } => metric.matches(series),
                     Condition::HostDown => false,
                 };
                 if matches && value.is_finite() {
@@ -419,9 +454,12 @@ impl Engine {
                     }
                 }
             }
-            Condition::Increase { .. } => {
+            cond @ (Condition::Increase { .. } | Condition::Changed { .. }) => {
                 let prev = self.previous.insert(key.clone(), value);
-                let rose = prev.is_some_and(|p| value > p);
+                let rose = prev.is_some_and(|p| match cond {
+                    Condition::Changed { min, .. } => (value - p).abs() > min,
+                    _ => value > p,
+                });
                 match self.episodes.get_mut(&key) {
                     None if rose => {
                         let ep = Episode::new(ident(&rule.name, host, &key.2, ts), ts, Some(value));
@@ -447,56 +485,6 @@ impl Engine {
         }
     }
 
-    /// The 1 s tick: host-down and its reminders.
-    pub fn tick(&mut self, now_ms: i64, out: &mut Vec<Change>) {
-        let Some(ri) = self.host_down else {
-            return;
-        };
-        let hold = ms(self.rules[ri].hold);
-        let rule_name = self.rules[ri].name.clone();
-        let mut silent: Vec<(String, i64, i64, u64)> = self
-            .hosts
-            .iter()
-            .filter(|(_, h)| h.applies.get(ri).copied().unwrap_or(false))
-            .map(|(n, h)| {
-                (
-                    n.clone(),
-                    now_ms.saturating_sub(h.last_seen_ms),
-                    h.last_ts_ms,
-                    h.interval_ms,
-                )
-            })
-            .collect();
-        silent.sort();
-        for (host, quiet, last_ts, interval) in silent {
-            let down_after = i64::try_from(down_after_ms(interval)).unwrap_or(i64::MAX);
-            let three = i64::try_from(interval.saturating_mul(3)).unwrap_or(i64::MAX);
-            let fire_after = three.max(hold).max(down_after);
-            let key = (ri, host.clone(), String::new());
-            if quiet < down_after {
-                continue;
-            }
-            match self.episodes.get(&key).map(|e| e.state) {
-                None => {
-                    let ep = Episode::new(ident(&rule_name, &host, "", last_ts), last_ts, None);
-                    if quiet >= fire_after {
-                        self.fire(key, ep, now_ms, None, out);
-                    } else {
-                        out.push(Change::Upsert(self.record(&key, &ep, None), None));
-                        self.episodes.insert(key, ep);
-                    }
-                }
-                Some(State::Pending) if quiet >= fire_after => {
-                    if let Some(ep) = self.episodes.remove(&key) {
-                        self.fire(key, ep, now_ms, None, out);
-                    }
-                }
-                Some(State::Pending) => {}
-                Some(State::Firing) => self.remind(&key, now_ms, out),
-            }
-        }
-    }
-
     fn fire(
         &mut self,
         key: Key,
@@ -508,10 +496,9 @@ impl Engine {
         ep.state = State::Firing;
         ep.fired_ms = Some(at);
         ep.value = value.or(ep.value);
-        out.push(Change::Upsert(
-            self.record(&key, &ep, None),
-            Some(EventKind::Firing),
-        ));
+        ep.maintenance = self.in_window(key.0, &key.1);
+        let event = (!ep.maintenance).then_some(EventKind::Firing);
+        out.push(Change::Upsert(self.record(&key, &ep, None), event));
         self.episodes.insert(key, ep);
     }
 
@@ -522,14 +509,16 @@ impl Engine {
                 ep.value = value.or(ep.value);
                 let mut rec = self.record(key, &ep, Some(at));
                 rec.state = "resolved".into();
-                out.push(Change::Upsert(rec, Some(EventKind::Resolved)));
+                // Its firing was never sent: nor is its end.
+                let event = (!ep.maintenance).then_some(EventKind::Resolved);
+                out.push(Change::Upsert(rec, event));
             }
         }
     }
 
     fn remind(&mut self, key: &Key, now: i64, out: &mut Vec<Change>) {
         let repeat = ms(self.rules[key.0].repeat);
-        let Some(ep) = self.episodes.get_mut(key) else {
+        let Some(ep) = self.episodes.get(key) else {
             return;
         };
         let Some(fired) = ep.fired_ms else {
@@ -540,11 +529,16 @@ impl Engine {
         }
         let n = now.saturating_sub(fired) / repeat;
         if n > ep.reminders {
+            // In a window the reminder is counted, not sent: none are stacked up for later.
+            let held = ep.maintenance || self.in_window(key.0, &key.1);
+            let Some(ep) = self.episodes.get_mut(key) else {
+                return;
+            };
             ep.reminders = n;
             let ep = ep.clone();
             out.push(Change::Upsert(
                 self.record(key, &ep, None),
-                Some(EventKind::Reminder(n)),
+                (!held).then_some(EventKind::Reminder(n)),
             ));
         }
     }
@@ -573,9 +567,13 @@ impl Engine {
             threshold,
             reminders: ep.reminders,
             acked: ep.acked,
+            maintenance: ep.maintenance,
         }
     }
 }
+
+#[path = "engine_tick.rs"]
+mod tick;
 
 #[cfg(test)]
 #[path = "engine_tests.rs"]

@@ -312,3 +312,230 @@ fn hold_tolerates_the_collectors_wake_up_jitter() {
     e.frame("a", 1800, 1800, &cpu(95.0), true, &mut out);
     assert!(out.iter().all(|c| !matches!(c, Change::Upsert(_, Some(_)))));
 }
+
+/// A one-off maintenance window on hosts `host` until `until_ms`.
+fn window(e: &mut Engine, host: &str, until_ms: i64) {
+    let row = crate::alertdb::SilenceRow {
+        id: 1,
+        ident: "d-1-x".into(),
+        rule: "*".into(),
+        host: host.into(),
+        created_ms: 0,
+        until_ms,
+        by: String::new(),
+        removed: false,
+        updated_ms: 0,
+        maintenance: true,
+    };
+    e.windows_mut().set_oneoff([&row]);
+}
+
+/// Ticks every second over `[from, to)`, returning the events.
+fn ticks(e: &mut Engine, from: i64, to: i64) -> Vec<(EventKind, AlertRecord)> {
+    let mut events = Vec::new();
+    for now in (from..to).step_by(1000) {
+        let mut out = Vec::new();
+        e.tick(now, &mut out);
+        events.extend(out.into_iter().filter_map(|c| match c {
+            Change::Upsert(r, Some(ev)) => Some((ev, r)),
+            _ => None,
+        }));
+    }
+    events
+}
+
+#[test]
+fn a_firing_held_by_a_window_goes_out_once_when_it_ends_without_reminders_stacked() {
+    // Fires at 2 s, reminds every 10 s; the window holds until 35 s.
+    let mut e = Engine::new(vec![threshold("hot", Op::Ge, 90.0, None, 2, 10)]);
+    window(&mut e, "a", 35_000);
+    let mut out = Vec::new();
+    for i in 0..30 {
+        e.frame("a", i * 1000, i * 1000, &cpu(95.0), true, &mut out);
+    }
+    assert!(
+        !out.iter().any(|c| matches!(c, Change::Upsert(_, Some(_)))),
+        "no event in the window: {out:?}"
+    );
+    let Some(Change::Upsert(rec, None)) = out
+        .iter()
+        .find(|c| matches!(c, Change::Upsert(r, _) if r.state == "firing"))
+    else {
+        panic!("the firing is recorded: {out:?}");
+    };
+    assert!(rec.maintenance, "and marked");
+    assert!(ticks(&mut e, 30_000, 35_000).is_empty(), "still held");
+    let ev = ticks(&mut e, 35_000, 40_000);
+    assert_eq!(
+        kinds(&ev),
+        vec![EventKind::Firing],
+        "once, when the window ends"
+    );
+    assert!(!ev[0].1.maintenance);
+    assert_eq!(
+        ev[0].1.fired_ms,
+        Some(2000),
+        "the episode's own firing time"
+    );
+    // The next reminder comes at least a whole repeat after that firing: not at 42 s, when
+    // one is due by the episode's own times, but at 52 s.
+    let ev = feed(&mut e, "a", 40_000, &[95.0, 95.0, 95.0]);
+    assert!(kinds(&ev).is_empty(), "not stacked with the firing: {ev:?}");
+    let ev = feed(&mut e, "a", 52_000, &[95.0]);
+    assert_eq!(kinds(&ev), vec![EventKind::Reminder(5)]);
+}
+
+#[test]
+fn host_down_in_a_window_stays_pending_and_fires_once_after_it() {
+    let mut e = Engine::new(vec![host_down(15)]);
+    window(&mut e, "a", 60_000);
+    let mut out = Vec::new();
+    e.frame("a", 0, 0, &[], false, &mut out);
+    out.clear();
+    for now in (1000..60_000).step_by(1000) {
+        e.tick(now, &mut out);
+    }
+    assert!(!out.iter().any(|c| matches!(c, Change::Upsert(_, Some(_)))));
+    let last = out.iter().rev().find_map(|c| match c {
+        Change::Upsert(r, _) => Some(r.clone()),
+        _ => None,
+    });
+    let last = last.expect("recorded");
+    assert_eq!((last.state.as_str(), last.maintenance), ("pending", true));
+    let ev = ticks(&mut e, 60_000, 70_000);
+    assert_eq!(kinds(&ev), vec![EventKind::Firing]);
+    assert_eq!(ev[0].1.started_ms, 0, "named like it would have been");
+}
+
+#[test]
+fn an_alert_held_by_a_window_resolves_silently_and_a_notified_one_normally() {
+    let mut e = Engine::new(vec![threshold("hot", Op::Ge, 90.0, None, 0, 0)]);
+    window(&mut e, "a", 10_000);
+    assert!(
+        feed(&mut e, "a", 0, &[95.0, 10.0]).is_empty(),
+        "fired and resolved unseen"
+    );
+    let rows = e.episodes.len();
+    assert_eq!(rows, 0);
+    // Fired before a window: its end is told even in one.
+    let ev = feed(&mut e, "b", 0, &[95.0]);
+    window(&mut e, "b", 10_000);
+    let ev2 = feed(&mut e, "b", 1000, &[10.0]);
+    assert_eq!(kinds(&ev), vec![EventKind::Firing]);
+    assert_eq!(kinds(&ev2), vec![EventKind::Resolved]);
+}
+
+// OOM kills (issue 16).
+#[test]
+fn builtin_oom_kill_fires_when_the_counter_rises_and_can_be_switched_off() {
+    let err = |k: &str, m: String| format!("{k}: {m}");
+    let rules = crate::alert::rules::compile(&[], &err).expect("builtins");
+    let oom: Vec<Rule> = rules.into_iter().filter(|r| r.name == "oom-kill").collect();
+    assert_eq!(oom.len(), 1);
+    assert_eq!(oom[0].hold, Duration::from_secs(600));
+    let mut e = Engine::new(oom);
+    let mut events = Vec::new();
+    for (i, kills) in [2.0, 2.0, 3.0, 3.0].into_iter().enumerate() {
+        let ts = i as i64 * 1000;
+        let mut out = Vec::new();
+        let values = [(SeriesKey::new(Metric::MemOomKills), kills)];
+        e.frame("a", ts, ts, &values, true, &mut out);
+        events.extend(out.into_iter().filter_map(|c| match c {
+            Change::Upsert(r, Some(ev)) => Some((ev, r)),
+            _ => None,
+        }));
+    }
+    assert_eq!(kinds(&events), vec![EventKind::Firing]);
+    assert_eq!(
+        events[0].1.started_ms, 2000,
+        "on the rise, not on the first value"
+    );
+
+    let mut off = crate::alert::rules::builtins()
+        .into_iter()
+        .find(|r| r.name == "oom-kill")
+        .expect("built-in");
+    off.enabled = false;
+    let rules = crate::alert::rules::compile(&[off], &err).expect("switched off");
+    assert!(rules.iter().all(|r| r.name != "oom-kill"));
+}
+
+/// The built-in rules, as a dashboard runs them.
+fn builtin_engine() -> Engine {
+    let rules = crate::alert::rules::compile(&[], &|k, m| format!("{k}: {m}")).expect("builtins");
+    Engine::new(rules)
+}
+
+/// One frame of `host` at `ts` carrying `values`; the events.
+fn frame_events(
+    e: &mut Engine,
+    host: &str,
+    ts: i64,
+    values: &[(SeriesKey, f64)],
+) -> Vec<(EventKind, AlertRecord)> {
+    let mut out = Vec::new();
+    e.frame(host, ts, ts, values, true, &mut out);
+    out.into_iter()
+        .filter_map(|c| match c {
+            Change::Upsert(r, Some(ev)) => Some((ev, r)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn host_rebooted_fires_exactly_once_per_new_boot_time_and_resolves_by_itself() {
+    let mut e = builtin_engine();
+    let boot = |v: f64| vec![(SeriesKey::new(Metric::HostBootTimeS), v)];
+    let mut events = Vec::new();
+    // Up since 1_700_000_000; /proc/stat's btime wobbles by a second with the wall clock.
+    for s in 0..60 {
+        let b = 1_700_000_000.0 + f64::from(u8::from(s % 7 == 3));
+        events.extend(frame_events(&mut e, "a", s * 1000, &boot(b)));
+    }
+    assert!(
+        events.is_empty(),
+        "a wobble of 1 s is no reboot: {events:?}"
+    );
+    // Rebooted: 40 s without frames, then the new boot time, sent with every frame for 20 min.
+    for s in 100..1300 {
+        events.extend(frame_events(&mut e, "a", s * 1000, &boot(1_700_000_095.0)));
+    }
+    assert_eq!(kinds(&events), vec![EventKind::Firing, EventKind::Resolved]);
+    let (fired, resolved) = (&events[0].1, &events[1].1);
+    assert_eq!(
+        (fired.rule.as_str(), fired.severity.as_str()),
+        ("host-rebooted", "info")
+    );
+    assert_eq!(
+        fired.fired_ms,
+        Some(100_000),
+        "the first frame of the new boot"
+    );
+    assert_eq!(
+        resolved.ended_ms,
+        Some(400_000),
+        "`for` (5m) after the change"
+    );
+    // Another reboot is another alert.
+    let again = frame_events(&mut e, "a", 1_400_000, &boot(1_700_001_390.0));
+    assert_eq!(kinds(&again), vec![EventKind::Firing]);
+    assert_ne!(again[0].1.ident, fired.ident);
+}
+
+#[test]
+fn process_missing_fires_at_a_count_of_zero_and_resolves_when_back() {
+    let mut e = builtin_engine();
+    let count = |n: f64| vec![(SeriesKey::labelled(Metric::ProcCount, "nginx"), n)];
+    let mut events = Vec::new();
+    for (s, n) in [2.0, 2.0, 0.0, 0.0, 0.0, 1.0, 1.0].into_iter().enumerate() {
+        events.extend(frame_events(&mut e, "web1", s as i64 * 1000, &count(n)));
+    }
+    assert_eq!(kinds(&events), vec![EventKind::Firing, EventKind::Resolved]);
+    assert_eq!(events[0].1.rule, "process-missing");
+    assert_eq!(events[0].1.series, "proc.count{name=\"nginx\"}");
+    assert_eq!(
+        (events[0].1.fired_ms, events[1].1.ended_ms),
+        (Some(2000), Some(5000))
+    );
+}

@@ -126,6 +126,11 @@ pub enum Db {
         notification: String,
         error: String,
     },
+    /// These queued notifications go out as one message, `group` (the first's id).
+    Group {
+        group: String,
+        notifications: Vec<String>,
+    },
     AckIdents(Vec<String>),
     MergeSilence(SilenceRow),
     Prune {

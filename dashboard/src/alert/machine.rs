@@ -15,7 +15,9 @@
 use super::deliver::{Job, Outcome, Target};
 use super::engine::{Change, Engine, EventKind};
 pub use super::events::{Db, Done, Effect, Event, Frame, Startup, Store};
+use super::maintenance::{Recurring, Windows};
 use super::notify::Notice;
+use super::routing::{GROUP_MAX, event_class, takes};
 use super::rules::{Rule, glob};
 use super::{RESTART_GRACE_MS, START_GRACE_MS, SYNC_EVERY_MS, SYNC_WINDOW_MS};
 use crate::alertdb::{AlertRecord, SilenceRow};
@@ -97,9 +99,17 @@ impl Machine {
         self.engine.rules()
     }
 
+    /// The config's recurring maintenance windows (one-off ones come with the store reads).
+    pub fn set_maintenance(&mut self, recurring: Vec<Recurring>) {
+        let w = self.engine.windows_mut();
+        *w = Windows::new(recurring);
+        w.set_oneoff(&self.store.silences);
+    }
+
     /// Takes over what the previous run left at `now`.
     pub fn start(&mut self, s: Startup, now: i64) -> Vec<Effect> {
         self.started_ms = now;
+        self.engine.windows_mut().set_oneoff(&s.store.silences);
         let changes = self.engine.restore(s.active, now);
         for (host, last_ts) in &s.hosts {
             self.engine.know_host(host, *last_ts, now);
@@ -175,6 +185,7 @@ impl Machine {
                 for ident in &store.acked {
                     self.engine.ack(ident);
                 }
+                self.engine.windows_mut().set_oneoff(&store.silences);
                 self.store = store;
             }
             Event::Refused(notification) => {
@@ -235,11 +246,15 @@ impl Machine {
         }
     }
 
+    /// Whether a silence (not a maintenance window: the engine acts on those) holds.
     fn silenced(&self, rule: &str, host: &str, now: i64) -> bool {
-        self.store
-            .silences
-            .iter()
-            .any(|s| !s.removed && s.until_ms > now && glob(&s.rule, rule) && glob(&s.host, host))
+        self.store.silences.iter().any(|s| {
+            !s.maintenance
+                && !s.removed
+                && s.until_ms > now
+                && glob(&s.rule, rule)
+                && glob(&s.host, host)
+        })
     }
 
     /// The engine's changes and the notifications they cause (one per target), in one
@@ -256,25 +271,20 @@ impl Machine {
                     };
                     let silenced = self.silenced(&rec.rule, &rec.host, now);
                     log_event(&rec, event, silenced);
-                    let notice = Notice {
-                        event,
-                        alert: &rec,
-                        rule: self.engine.rules().iter().find(|r| r.name == rec.rule),
-                        source: &self.name,
-                        at_ms: match event {
-                            EventKind::Resolved => rec.ended_ms.unwrap_or(now),
-                            _ => now,
-                        },
+                    let at_ms = match event {
+                        EventKind::Resolved => rec.ended_ms.unwrap_or(now),
+                        _ => now,
                     };
+                    let rule = self.engine.rules().iter().find(|r| r.name == rec.rule);
+                    let tags = self.engine.host_tags(&rec.host);
                     let mut rows = Vec::new();
-                    for t in &self.targets {
+                    for t in self.targets.iter().filter(|t| takes(&t.filter, &rec, tags)) {
                         let id = format!("{}:{}#{}", rec.ident, event.tag(), t.label);
-                        let body = if t.slack {
-                            notice.slack_json()
-                        } else {
-                            notice.webhook_json(&id)
-                        };
-                        rows.push((id, t.label.clone(), body.to_string()));
+                        let notice =
+                            Notice::new(event, rec.clone(), rule, &self.name, at_ms, id.clone());
+                        // A notice is plain data: serialising it cannot fail.
+                        let body = serde_json::to_string(&notice).unwrap_or_default();
+                        rows.push((id, t.label.clone(), body));
                     }
                     let alert = (rec.rule.clone(), rec.host.clone());
                     ops.push(Db::Upsert(rec));
@@ -330,6 +340,7 @@ impl Machine {
             return;
         }
         let ids: Vec<i64> = self.queued.keys().take(DISPATCH_BATCH).copied().collect();
+        let mut groups = HashSet::new();
         for id in ids {
             let Some(row) = self.queued.get(&id) else {
                 continue;
@@ -355,14 +366,74 @@ impl Machine {
                 out.push(Effect::Tx(vec![op]));
                 continue;
             }
-            let job = Job {
-                notification: row.notification.clone(),
-                body: row.body.clone(),
-                created_ms: row.created_ms,
+            let Some(members) = self.group_of(id, i, now, &mut groups) else {
+                continue;
             };
-            self.in_flight.insert(row.notification.clone());
+            let mut job = Job {
+                notifications: Vec::with_capacity(members.len()),
+                bodies: Vec::with_capacity(members.len()),
+                created_ms: i64::MAX,
+            };
+            for m in &members {
+                if let Some(q) = self.queued.get(m) {
+                    job.notifications.push(q.notification.clone());
+                    job.bodies.push(q.body.clone());
+                    job.created_ms = job.created_ms.min(q.created_ms);
+                }
+            }
+            if job.notifications.len() > 1 {
+                out.push(Effect::Tx(vec![Db::Group {
+                    group: job.notifications[0].clone(),
+                    notifications: job.notifications.clone(),
+                }]));
+            }
+            self.in_flight.extend(job.notifications.iter().cloned());
             out.push(Effect::Deliver { target: i, job });
         }
+    }
+
+    /// The queued rows that go out with row `id` (to target `i`) now: itself alone when the
+    /// target does not group; else, once the window that opened when the oldest of its group
+    /// (target, rule, event) was queued has passed, every queued row of the group (the
+    /// oldest first). `None` while the window is open or when an older row of the group
+    /// spoke for it this dispatch (`seen`). Windows are counted from the rows' persisted
+    /// queueing times, so a restart neither loses nor repeats a group.
+    fn group_of(
+        &self,
+        id: i64,
+        i: usize,
+        now: i64,
+        seen: &mut HashSet<(usize, String, String)>,
+    ) -> Option<Vec<i64>> {
+        let row = self.queued.get(&id)?;
+        let window = i64::try_from(self.targets[i].group.as_millis()).unwrap_or(i64::MAX);
+        let Some((rule, _)) = row.alert.as_ref().filter(|_| window > 0) else {
+            return Some(vec![id]);
+        };
+        let class = event_class(&row.notification);
+        if !seen.insert((i, rule.clone(), class.to_owned())) {
+            return None;
+        }
+        if now < row.created_ms.saturating_add(window) {
+            return None;
+        }
+        let grace = now - self.started_ms < RESTART_GRACE_MS;
+        let members = self
+            .queued
+            .iter()
+            .filter(|(_, q)| {
+                q.target == row.target
+                    && q.alert
+                        .as_ref()
+                        .is_some_and(|(r, h)| r == rule && !self.silenced(r, h, now))
+                    && event_class(&q.notification) == class
+                    && !self.in_flight.contains(&q.notification)
+                    && !(q.old && grace)
+            })
+            .map(|(k, _)| *k)
+            .take(GROUP_MAX)
+            .collect();
+        Some(members)
     }
 
     fn tick(&mut self, now: i64, out: &mut Vec<Effect>) {
@@ -455,6 +526,7 @@ fn wire(s: &SilenceRow) -> SilenceWire {
         by: s.by.clone(),
         removed: s.removed,
         updated_ms: s.updated_ms.max(0) as u64,
+        maintenance: s.maintenance,
     }
 }
 
@@ -469,6 +541,7 @@ fn unwire(s: &SilenceWire) -> SilenceRow {
         by: s.by.clone(),
         removed: s.removed,
         updated_ms: i64::try_from(s.updated_ms).unwrap_or(i64::MAX),
+        maintenance: s.maintenance,
     }
 }
 

@@ -4,6 +4,7 @@
 use super::*;
 use crate::alert::rules::{Condition, Op, Severity};
 use crate::alertdb::OutboxRow;
+use crate::config::Kind;
 use meshmon_proto::metrics::Metric;
 use meshmon_proto::payload::HostInfo;
 use meshmon_proto::{Selector, SeriesKey};
@@ -32,15 +33,10 @@ fn hot() -> Rule {
 
 fn targets() -> Vec<Target> {
     vec![
-        Target {
-            label: "slack".into(),
-            url: "http://127.0.0.1:9/slack".into(),
-            slack: true,
-        },
+        Target::shorthand(Kind::Slack, "http://127.0.0.1:9/slack"),
         Target {
             label: "webhook-00112233".into(),
-            url: "http://127.0.0.1:9/hook".into(),
-            slack: false,
+            ..Target::shorthand(Kind::Webhook, "http://127.0.0.1:9/hook")
         },
     ]
 }
@@ -96,7 +92,7 @@ fn enqueued(fx: &[Effect]) -> Vec<(String, String)> {
 fn delivered(fx: &[Effect]) -> Vec<(usize, String)> {
     fx.iter()
         .filter_map(|e| match e {
-            Effect::Deliver { target, job } => Some((*target, job.notification.clone())),
+            Effect::Deliver { target, job } => Some((*target, job.notifications.join(","))),
             _ => None,
         })
         .collect()
@@ -151,6 +147,7 @@ fn silence(rule: &str, host: &str, until_ms: i64) -> SilenceRow {
         by: "ops".into(),
         removed: false,
         updated_ms: T0,
+        maintenance: false,
     }
 }
 
@@ -163,6 +160,7 @@ fn queued_row(id: i64, notification: &str, target: &str) -> OutboxRow {
         created_ms: T0 - 60_000,
         state: "queued".into(),
         attempts: 0,
+        group: None,
     }
 }
 
@@ -421,6 +419,36 @@ fn a_silence_suppresses_at_queueing_and_at_dispatch() {
 }
 
 #[test]
+fn a_one_off_window_holds_the_firing_then_queues_it_once_and_travels_marked() {
+    let (mut m, _) = started("dash-a", Startup::default());
+    let mut w = silence("*", "web*", T0 + 10_000);
+    w.maintenance = true;
+    m.handle(Event::Store(Store {
+        silences: vec![w],
+        ..Store::default()
+    }));
+    let (ident, fx) = fire(&mut m, T0 + 100);
+    let queued = |fx: &[Effect]| {
+        ops(fx)
+            .iter()
+            .filter(|op| matches!(op, Db::Enqueue { .. }))
+            .count()
+    };
+    assert_eq!(queued(&fx), 0, "not queued, not even as silenced");
+    let fx = m.handle(Event::Tick(T0 + 5000));
+    assert!(delivered(&fx).is_empty());
+    assert!(
+        gossip(&fx)[0].silences[0].maintenance,
+        "sent to the others marked"
+    );
+    let fx = m.handle(Event::Tick(T0 + 10_000));
+    let id = |t: &str| (format!("{ident}:firing#{t}"), t.to_owned());
+    assert_eq!(enqueued(&fx), vec![id("slack"), id("webhook-00112233")]);
+    assert_eq!(delivered(&fx).len(), 2, "as a normal firing");
+    assert_eq!(queued(&m.handle(Event::Tick(T0 + 11_000))), 0, "once");
+}
+
+#[test]
 fn an_ended_silence_no_longer_holds() {
     let (mut m, _) = started("dash-a", Startup::default());
     m.handle(Event::Store(Store {
@@ -539,3 +567,6 @@ fn a_notification_names_its_alert() {
         "0011223344556677"
     );
 }
+
+#[path = "machine_group_tests.rs"]
+mod group;

@@ -10,9 +10,13 @@
 //! # Layout
 //! - [`rules`]: built-in rules and the config's, validated.
 //! - [`engine`]: the sans-io state machine (pending -> firing -> resolved).
-//! - [`notify`]: Slack Block Kit and generic webhook documents.
+//! - [`maintenance`]: maintenance windows (recurring from the config, one-off from the CLI)
+//!   and their weekly schedules in IANA time zones.
+//! - [`notify`]: what each kind of target is sent (Slack, Discord, Teams, Telegram, ntfy,
+//!   Gotify, Pushover, PagerDuty, Opsgenie, email, generic webhook).
 //! - [`deliver`]: POSTing with retries and backoff, one task per target.
 //! - `events`: the machine's inputs and outputs.
+//! - `routing`: which targets take an alert, and what groups notifications.
 //! - `machine`: the alert thread's decisions without I/O: outbox, ownership, silences,
 //!   acknowledgements and the exchange between dashboard nodes.
 //! - `runner`: the thread around it: the store connection, queues and clock.
@@ -21,7 +25,9 @@ pub mod deliver;
 pub mod engine;
 mod events;
 mod machine;
+pub mod maintenance;
 pub mod notify;
+mod routing;
 pub mod rules;
 mod runner;
 

@@ -11,7 +11,8 @@ use std::time::Duration;
 use crate::config::RawAlert;
 
 /// How bad an alert is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Ordered from the least to the most severe (a target's `severity` is a minimum).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
     Info,
     Warning,
@@ -26,6 +27,13 @@ impl Severity {
             Severity::Warning => "warning",
             Severity::Critical => "critical",
         }
+    }
+
+    /// The inverse of [`Severity::as_str`].
+    pub fn parse(s: &str) -> Option<Severity> {
+        [Severity::Info, Severity::Warning, Severity::Critical]
+            .into_iter()
+            .find(|v| v.as_str() == s)
     }
 }
 
@@ -88,6 +96,10 @@ pub enum Condition {
     /// The value rose since the previous reading (a counter such as `smart.media_errors`);
     /// resolves after `hold` without a further increase.
     Increase { metric: Selector },
+    /// The value moved by more than `min` either way since the previous reading (a boot time);
+    /// resolves after `hold` without a further change. The first reading of a series after the
+    /// dashboard starts only sets the baseline.
+    Changed { metric: Selector, min: f64 },
     /// No frames from the host for three intervals and at least `hold`.
     HostDown,
 }
@@ -113,9 +125,9 @@ impl Rule {
     /// The metric name a rule's selector needs (`None` for host-down).
     pub fn metric_name(&self) -> Option<&str> {
         match &self.condition {
-            Condition::Threshold { metric, .. } | Condition::Increase { metric } => {
-                Some(&metric.name)
-            }
+            Condition::Threshold { metric, .. }
+            | Condition::Increase { metric }
+            | Condition::Changed { metric, .. } => Some(&metric.name),
             Condition::HostDown => None,
         }
     }
@@ -200,6 +212,47 @@ pub fn builtins() -> Vec<RawAlert> {
         ),
         disk,
         inodes,
+        // OOM kills (issue 16): fires on a kill, resolves after 10 minutes without another.
+        r(
+            "oom-kill",
+            "mem.oom_kills",
+            "increase",
+            0.0,
+            "10m",
+            "warning",
+        ),
+        // Containers (collect.containers): a restart fires at once and stays firing until
+        // 10 minutes pass without another; a failing healthcheck for 30 s.
+        r(
+            "container-restarting",
+            "container.restarts",
+            "increase",
+            0.0,
+            "10m",
+            "warning",
+        ),
+        r(
+            "container-unhealthy",
+            "container.healthy",
+            "<",
+            1.0,
+            "30s",
+            "warning",
+        ),
+        // Processes and reboots (issue 16).
+        r("process-missing", "proc.count", "<", 1.0, "0s", "warning"),
+        {
+            let mut reboot = r(
+                "host-rebooted",
+                "host.boot_time_s",
+                "changed",
+                30.0,
+                "5m",
+                "info",
+            );
+            reboot.repeat = Some("0s".into());
+            reboot
+        },
     ]
 }
 
@@ -302,11 +355,20 @@ fn one(
         let Some(op) = a.op.as_deref() else {
             return Err(err(
                 &key("op"),
-                "is required (> >= < <= abs> increase)".into(),
+                "is required (> >= < <= abs> increase changed)".into(),
             ));
         };
         if op == "increase" {
             Condition::Increase { metric }
+        } else if op == "changed" {
+            let min = a.threshold.unwrap_or(0.0);
+            if !min.is_finite() || min < 0.0 {
+                return Err(err(
+                    &key("threshold"),
+                    format!("'{min}' must be a finite number >= 0 for op 'changed'"),
+                ));
+            }
+            Condition::Changed { metric, min }
         } else {
             let op = match op {
                 ">" => Op::Gt,
@@ -317,7 +379,7 @@ fn one(
                 other => {
                     return Err(err(
                         &key("op"),
-                        format!("'{other}' is not one of > >= < <= abs> increase"),
+                        format!("'{other}' is not one of > >= < <= abs> increase changed"),
                     ));
                 }
             };
@@ -431,14 +493,14 @@ mod tests {
     #[test]
     fn builtins_are_on_by_default_and_can_be_changed_or_switched_off() {
         let rules = compile(&[], &e).expect("builtins");
-        assert_eq!(rules.len(), 10);
+        assert_eq!(rules.len(), 15);
         assert!(rules.iter().any(|r| r.condition == Condition::HostDown));
         let mut disk = raw("disk-full");
         disk.threshold = Some(95.0);
         let mut off = raw("smart-worn");
         off.enabled = false;
         let rules = compile(&[disk, off], &e).expect("changed");
-        assert_eq!(rules.len(), 9);
+        assert_eq!(rules.len(), 14);
         let d = rules.iter().find(|r| r.name == "disk-full").expect("disk");
         assert!(matches!(
             d.condition,

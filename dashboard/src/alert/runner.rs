@@ -48,6 +48,8 @@ pub struct AlertParams {
     pub calls: CallSender,
     pub rules: Vec<super::Rule>,
     pub notify: NotifyConfig,
+    /// Recurring maintenance windows from the config.
+    pub maintenance: Vec<super::maintenance::Recurring>,
 }
 
 /// Frames waiting for the alert thread.
@@ -121,11 +123,14 @@ impl Runner {
         jobs: Vec<mpsc::Sender<Job>>,
         gossip: mpsc::Sender<Payload>,
     ) -> Runner {
+        let n = targets.len();
+        let mut machine = Machine::new(p.node.clone(), p.rules.clone(), targets);
+        machine.set_maintenance(p.maintenance.clone());
         Runner {
             path: p.store.clone(),
             calls: p.calls.clone(),
-            targets: targets.len(),
-            machine: Machine::new(p.node.clone(), p.rules.clone(), targets),
+            targets: n,
+            machine,
             jobs,
             gossip,
             failing: false,
@@ -307,7 +312,7 @@ impl Runner {
                 }
                 Effect::Deliver { target, job } => {
                     // A closed queue (shutting down) takes nothing more of this dispatch.
-                    let notification = job.notification.clone();
+                    let notifications = job.notifications.clone();
                     let taken = !closed
                         && match self.jobs.get(target).map(|q| q.try_send(job)) {
                             Some(Ok(())) => true,
@@ -318,7 +323,7 @@ impl Runner {
                             }
                         };
                     if !taken {
-                        answers.push(Event::Refused(notification));
+                        answers.extend(notifications.into_iter().map(Event::Refused));
                     }
                 }
                 Effect::Gossip(sync) => {
@@ -422,6 +427,10 @@ fn write(db: &AlertDb<&mut rusqlite::Connection>, op: &Db) -> Result<(), StoreEr
             notification,
             error,
         } => db.attempt_failed(notification, error),
+        Db::Group {
+            group,
+            notifications,
+        } => db.set_group(group, notifications),
         Db::AckIdents(idents) => db.ack_idents(idents).map(drop),
         Db::MergeSilence(s) => db.merge_silence(s).map(drop),
         Db::Prune { before_ms } => db.prune(*before_ms),

@@ -1,4 +1,5 @@
-//! The dashboard's config sections: `[store]`, `[[alert]]` and `[notify]`, each a raw serde
+//! The dashboard's config sections: `[store]`, `[[alert]]`, `[notify]`,
+//! `[[maintenance]]` and `[web]`, each a raw serde
 //! struct that mirrors the TOML (in `raw`) and a validated form. The store section validates
 //! straight into the writer's [`StoreConfig`], so there is one type for it.
 //!
@@ -7,16 +8,23 @@
 //! Not here: the agent's sections or composing the whole file (the `meshmon` binary).
 
 use crate::alert::Rule;
+use crate::alert::maintenance::Recurring;
 use crate::writer::StoreConfig;
 use meshmon_proto::units::parse_duration;
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod maintenance;
 mod notify;
 mod raw;
+mod targets;
+pub mod web;
 
+pub use maintenance::RawMaintenance;
 pub use notify::redact_url;
 pub use raw::*;
+pub use targets::{Filter, KINDS, Kind, RawTarget, Smtp, Target};
+pub use web::{RawWeb, WebConfig};
 
 /// A config error line, `PATH: key: message`.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +41,9 @@ pub struct NotifyConfig {
     pub slack_webhook: Option<String>,
     /// `webhooks` followed by the lines of `webhooks_file`, duplicates dropped.
     pub webhooks: Vec<String>,
+    /// Every target: the shorthands' (`slack`, `webhook-<hash>`) first, then
+    /// `[[notify.target]]` in order.
+    pub targets: Vec<Target>,
     /// A notification not delivered for this long is given up (logged, kept as `expired`).
     pub give_up_after: Duration,
 }
@@ -45,27 +56,37 @@ pub struct DashboardConfig {
     pub alerts: Vec<Rule>,
     /// Where notifications go.
     pub notify: NotifyConfig,
+    /// Recurring maintenance windows (`[[maintenance]]`).
+    pub maintenance: Vec<Recurring>,
+    /// The web dashboard.
+    pub web: WebConfig,
 }
 
 impl DashboardConfig {
-    /// Validates the three sections; every section's first error is reported, one a line.
+    /// Validates the sections; every section's first error is reported, one a line.
     pub fn validate(
         store: &RawStore,
         alerts: &[RawAlert],
         notify: &RawNotify,
+        maintenance: &[RawMaintenance],
+        web: &RawWeb,
         err: MakeErr<'_>,
     ) -> Result<DashboardConfig, ConfigError> {
         let s = validate_store(store, err);
         let a = crate::alert::rules::compile(alerts, &|k, m| err(k, m).0).map_err(ConfigError);
         let n = notify::validate(notify, err);
-        match (s, a, n) {
-            (Ok(store), Ok(alerts), Ok(notify)) => Ok(DashboardConfig {
+        let m = maintenance::validate(maintenance, err);
+        let w = web::validate(web, err);
+        match (s, a, n, m, w) {
+            (Ok(store), Ok(alerts), Ok(notify), Ok(maintenance), Ok(web)) => Ok(DashboardConfig {
                 store,
                 alerts,
                 notify,
+                maintenance,
+                web,
             }),
-            (s, a, n) => {
-                let lines: Vec<String> = [s.err(), a.err(), n.err()]
+            (s, a, n, m, w) => {
+                let lines: Vec<String> = [s.err(), a.err(), n.err(), m.err(), w.err()]
                     .into_iter()
                     .flatten()
                     .map(|e| e.0)

@@ -5,13 +5,10 @@
 //!
 //! Not here: delivering notifications (`alert::deliver`).
 
+use super::targets::{self, Kind, Target, is_http_url};
 use super::{ConfigError, MakeErr, NotifyConfig, RawNotify, non_empty};
 use meshmon_proto::units::parse_duration;
 use std::path::Path;
-
-fn is_http_url(url: &str) -> bool {
-    url.starts_with("http://") || url.starts_with("https://")
-}
 
 /// Validates `[notify]` and reads its URL files.
 pub(super) fn validate(n: &RawNotify, err: MakeErr<'_>) -> Result<NotifyConfig, ConfigError> {
@@ -54,9 +51,19 @@ pub(super) fn validate(n: &RawNotify, err: MakeErr<'_>) -> Result<NotifyConfig, 
     let mut seen = std::collections::HashSet::new();
     webhooks.retain(|u| seen.insert(u.clone()));
 
+    // The shorthands are targets too, first, under their old labels.
+    let mut all: Vec<Target> = slack_webhook
+        .iter()
+        .map(|u| Target::shorthand(Kind::Slack, u))
+        .chain(webhooks.iter().map(|u| Target::shorthand(Kind::Webhook, u)))
+        .collect();
+    let taken: Vec<String> = all.iter().map(|t| t.label.clone()).collect();
+    all.extend(targets::validate_all(&n.target, &taken, err)?);
+
     Ok(NotifyConfig {
         slack_webhook,
         webhooks,
+        targets: all,
         give_up_after: parse_duration(&n.give_up_after)
             .map_err(|m| err("notify.give_up_after", m))?,
     })

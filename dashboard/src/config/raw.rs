@@ -53,9 +53,9 @@ impl Default for RawStore {
 }
 
 /// `[[alert]]`. A rule named like a built-in (`host-down`, `check-down`, `smart-failed`,
-/// `smart-critical-warning`, `smart-media-errors`, `smart-worn`, `disk-full`, `inodes-full`)
-/// changes that built-in: only the keys given replace the built-in's, and `enabled = false`
-/// switches it off. Other rules need `metric`, `op` and `threshold`.
+/// `smart-critical-warning`, `smart-media-errors`, `smart-worn`, `disk-full`, `inodes-full`,
+/// `oom-kill`) changes that built-in: only the keys given replace the built-in's, and
+/// `enabled = false` switches it off. Other rules need `metric`, `op` and `threshold`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawAlert {
@@ -118,6 +118,9 @@ pub struct RawNotify {
     /// Give up on a notification that could not be delivered for this long.
     #[serde(default = "default_give_up_after")]
     pub give_up_after: String,
+    /// `[[notify.target]]`: targets of every kind.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub target: Vec<super::RawTarget>,
 }
 
 fn default_give_up_after() -> String {
@@ -132,6 +135,7 @@ impl Default for RawNotify {
             webhooks: Vec::new(),
             webhooks_file: String::new(),
             give_up_after: default_give_up_after(),
+            target: Vec::new(),
         }
     }
 }

@@ -1,6 +1,8 @@
 //! The node's head endpoint: a Unix socket next to the store file (mode 0600), one task
-//! accepting, one short task per connection (at most [`MAX_CONNECTIONS`] at once; more are
-//! closed at once). A connection sends one [`HeadRequest`]; the task hands it to the store
+//! accepting, one short task per connection (at most [`MAX_CONNECTIONS`] at once; more wait
+//! in the socket's backlog until one ends, which takes at most the timeouts below: the web
+//! dashboard asks several at once, and a closed connection would make a query read the file
+//! alone, without the newest data). A connection sends one [`HeadRequest`]; the task hands it to the store
 //! writer thread (through the writer's queue, so nothing new touches the store or its memory
 //! from another thread), waits for the framed reply and writes it back.
 //!
@@ -24,7 +26,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 /// Connections served at once.
 pub const MAX_CONNECTIONS: usize = 4;
@@ -57,16 +59,20 @@ pub fn start(
     let served = path.clone();
     tracker.spawn(async move {
         loop {
+            // A free slot first, then the next connection: others wait in the backlog.
+            let permit = tokio::select! {
+                () = stop.cancelled() => break,
+                p = limit.clone().acquire_owned() => p,
+            };
+            let Ok(permit) = permit else {
+                break;
+            };
             let accepted = tokio::select! {
                 () = stop.cancelled() => break,
                 a = listener.accept() => a,
             };
             match accepted {
                 Ok((stream, _)) => {
-                    let Ok(permit) = limit.clone().try_acquire_owned() else {
-                        debug!("head endpoint busy; connection closed");
-                        continue;
-                    };
                     let (writer, stop) = (writer.clone(), stop.clone());
                     conns.spawn(async move {
                         // Shutdown does not wait for a slow client or answer.

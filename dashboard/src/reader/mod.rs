@@ -77,6 +77,8 @@ pub struct AlertRow {
     pub value: Option<f64>,
     /// Acknowledged.
     pub acked: bool,
+    /// Recorded while a maintenance window held its notifications.
+    pub maintenance: bool,
 }
 
 /// Which data a query prefers.
@@ -345,7 +347,8 @@ impl Reader {
         let mut st = self
             .conn
             .prepare_cached(
-                "SELECT id, rule, host, state, severity, started_ms, ended_ms, value, acked
+                "SELECT id, rule, host, state, severity, started_ms, ended_ms, value, acked,
+                     maintenance
                  FROM alerts WHERE (?1 OR state != 'resolved')
                  AND (?2 IS NULL OR started_ms >= ?2 OR ended_ms >= ?2)
                  ORDER BY started_ms, id",
@@ -363,6 +366,7 @@ impl Reader {
                     ended_ms: r.get(6)?,
                     value: r.get(7)?,
                     acked: r.get(8)?,
+                    maintenance: r.get(9)?,
                 })
             })
             .map_err(|e| self.err(e))?;

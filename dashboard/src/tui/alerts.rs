@@ -1,9 +1,12 @@
 //! The alert model the Alerts view shows and acts on: one [`Alert`] per (rule, host) episode,
-//! its state, severity and whether a user acknowledged or silenced it.
+//! its state, severity and whether a user acknowledged or silenced it, or a maintenance
+//! window held it; and the maintenance windows in force.
 //!
 //! Not here: evaluating rules or sending notifications (the dashboard's alert engine, which
 //! feeds [`super::AppEvent::Alerts`]), or performing an acknowledgement (the caller does that
 //! with the [`super::Action`] the App emits).
+
+pub use crate::alert::maintenance::ActiveWindow;
 
 /// Lifecycle of an alert, as in `meshmon query alerts`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -59,12 +62,15 @@ pub struct Alert {
     pub acked: bool,
     /// Silenced (no notifications) until this time.
     pub silenced_until_ms: Option<i64>,
+    /// Recorded while a maintenance window held its notifications.
+    pub maintenance: bool,
 }
 
 /// All alerts known to the TUI, firing first.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Alerts {
     list: Vec<Alert>,
+    windows: Vec<ActiveWindow>,
 }
 
 impl Alerts {
@@ -78,6 +84,16 @@ impl Alerts {
             ))
         });
         self.list = list;
+    }
+
+    /// Replaces the maintenance windows in force.
+    pub fn set_windows(&mut self, windows: Vec<ActiveWindow>) {
+        self.windows = windows;
+    }
+
+    /// The maintenance windows in force (recurring ones first).
+    pub fn windows(&self) -> &[ActiveWindow] {
+        &self.windows
     }
 
     /// Firing first, then pending, then resolved; worst severity and newest first within.

@@ -11,7 +11,7 @@ use super::event::{Action, AppEvent, Loaded};
 use super::history::{History, HistorySource, Stats, Window, downsample};
 use meshmon_proto::SeriesKey;
 
-/// The screens, in tab order (number keys 1-6).
+/// The screens, in tab order (number keys 1-7).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum View {
     #[default]
@@ -21,16 +21,18 @@ pub enum View {
     Disks,
     Alerts,
     Mesh,
+    Containers,
 }
 
 impl View {
-    pub const ALL: [View; 6] = [
+    pub const ALL: [View; 7] = [
         View::Fleet,
         View::Host,
         View::Services,
         View::Disks,
         View::Alerts,
         View::Mesh,
+        View::Containers,
     ];
 
     pub fn title(self) -> &'static str {
@@ -41,6 +43,7 @@ impl View {
             View::Disks => "Disks",
             View::Alerts => "Alerts",
             View::Mesh => "Mesh",
+            View::Containers => "Containers",
         }
     }
 
@@ -121,10 +124,13 @@ pub struct App {
     pub selected: Option<String>,
     /// Host shown in the Host view.
     pub host: Option<String>,
-    /// Selected row in the Services, Disks, Alerts and Mesh views.
-    pub row: [usize; 6],
+    /// Selected row in the Services, Disks, Alerts, Mesh and Containers views.
+    pub row: [usize; View::ALL.len()],
     pub sort: SortKey,
     pub reverse: bool,
+    /// The Containers view's sort column and direction.
+    pub ctr_sort: super::containers::ContainerSort,
+    pub ctr_reverse: bool,
     pub filter: String,
     /// `/` was pressed: keys edit the filter.
     pub filtering: bool,
@@ -163,6 +169,7 @@ impl App {
             AppEvent::Tick { now_ms } => self.now_ms = now_ms,
             AppEvent::Disconnected(msg) => self.notice = Some(msg),
             AppEvent::Alerts(list) => self.alerts.replace(list),
+            AppEvent::Maintenance(w) => self.alerts.set_windows(w),
             AppEvent::History(l) => self.loaded = Some(l),
             AppEvent::Shutdown => self.quit = true,
         }

@@ -180,7 +180,11 @@ fn tabs_numbers_and_arrows_switch_views() {
     assert_eq!(app.view, View::Host);
     press(&mut app, KeyCode::BackTab);
     press(&mut app, KeyCode::BackTab);
+    assert_eq!(app.view, View::Containers);
+    press(&mut app, KeyCode::BackTab);
     assert_eq!(app.view, View::Mesh);
+    press(&mut app, KeyCode::Char('7'));
+    assert_eq!(app.view, View::Containers);
     press(&mut app, KeyCode::Char('4'));
     assert_eq!(app.view, View::Disks);
     press(&mut app, KeyCode::Char('l'));

@@ -29,6 +29,8 @@ pub enum AppEvent {
     Disconnected(String),
     /// The current set of alerts (from the alert engine of a dashboard node).
     Alerts(Vec<Alert>),
+    /// The maintenance windows in force (the config's and the one-off ones in the store).
+    Maintenance(Vec<super::alerts::ActiveWindow>),
     /// History answered for an [`Action::LoadHistory`].
     History(Loaded),
     /// Stop (SIGTERM, SIGINT, or the caller is done).

@@ -5,13 +5,16 @@
 
 use super::app::{App, View};
 use super::event::Action;
-use super::rows;
+use super::{containers, rows};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 /// Every key, as shown by the help overlay: (keys, what they do).
 pub const KEYS: [(&str, &str); 17] = [
     ("Tab / Shift-Tab", "next / previous view"),
-    ("1-6", "Fleet, Host, Services, Disks, Alerts, Mesh"),
+    (
+        "1-7",
+        "Fleet, Host, Services, Disks, Alerts, Mesh, Containers",
+    ),
     ("↑↓ / j k", "move the selection"),
     ("PgUp PgDn / g G", "page up / down, first / last"),
     ("← → / h l", "previous / next view (in Host: host)"),
@@ -31,6 +34,9 @@ pub const KEYS: [(&str, &str); 17] = [
 
 const PAGE: usize = 10;
 
+/// How many views the number keys and Tab cycle through.
+const VIEWS: usize = View::ALL.len();
+
 impl App {
     /// Number of selectable rows in `view`.
     pub fn row_count(&self, view: View) -> usize {
@@ -41,6 +47,9 @@ impl App {
             View::Disks => rows::smart(&self.fleet).len() + rows::filesystems(&self.fleet).len(),
             View::Alerts => self.alerts.list().len(),
             View::Mesh => self.fleet.hosts.len(),
+            View::Containers => {
+                containers::fleet(&self.fleet, &self.filter, self.ctr_sort, self.ctr_reverse).len()
+            }
         }
     }
 
@@ -80,9 +89,11 @@ impl App {
         match k.code {
             KeyCode::Char('q') => self.quit = true,
             KeyCode::Char('?') => self.help = true,
-            KeyCode::Tab => return self.go(View::ALL[(self.view.index() + 1) % 6]),
-            KeyCode::BackTab => return self.go(View::ALL[(self.view.index() + 5) % 6]),
-            KeyCode::Char(c @ '1'..='6') => {
+            KeyCode::Tab => return self.go(View::ALL[(self.view.index() + 1) % VIEWS]),
+            KeyCode::BackTab => {
+                return self.go(View::ALL[(self.view.index() + VIEWS - 1) % VIEWS]);
+            }
+            KeyCode::Char(c @ '1'..='7') => {
                 return self.go(View::ALL[c as usize - '1' as usize]);
             }
             KeyCode::Left | KeyCode::Char('h') => return self.sideways(false),
@@ -102,11 +113,20 @@ impl App {
                 }
             }
             KeyCode::Char('/') => {
-                self.view = View::Fleet;
+                // The Containers view filters its own rows; every other view the fleet's.
+                if self.view != View::Containers {
+                    self.view = View::Fleet;
+                }
                 self.filtering = true;
             }
             KeyCode::Char('s') if self.view == View::Fleet => self.sort = self.sort.next(),
             KeyCode::Char('S') if self.view == View::Fleet => self.reverse = !self.reverse,
+            KeyCode::Char('s') if self.view == View::Containers => {
+                self.ctr_sort = self.ctr_sort.next();
+            }
+            KeyCode::Char('S') if self.view == View::Containers => {
+                self.ctr_reverse = !self.ctr_reverse;
+            }
             KeyCode::Char('t') | KeyCode::Char('T') => {
                 self.window = self.window.cycle(k.code == KeyCode::Char('T'));
                 self.loaded = None;
@@ -127,8 +147,8 @@ impl App {
     /// Left/right: another host in the Host view, another view elsewhere.
     fn sideways(&mut self, next: bool) -> Vec<Action> {
         if self.view != View::Host {
-            let i = self.view.index() + if next { 1 } else { 5 };
-            return self.go(View::ALL[i % 6]);
+            let i = self.view.index() + if next { 1 } else { VIEWS - 1 };
+            return self.go(View::ALL[i % VIEWS]);
         }
         let rows = self.rows();
         let Some(cur) = self.host_data().map(|h| h.name.clone()) else {
@@ -179,6 +199,12 @@ impl App {
                 hosts.get(i).map(|h| h.name.clone())
             }
             View::Alerts => self.selected_alert().map(|a| a.host.clone()),
+            View::Containers => {
+                let rows =
+                    containers::fleet(&self.fleet, &self.filter, self.ctr_sort, self.ctr_reverse);
+                let i = self.row[View::Containers.index()].min(rows.len().saturating_sub(1));
+                rows.get(i).map(|r| r.host.clone())
+            }
             _ => None,
         };
         let Some(name) = name else {

@@ -9,7 +9,8 @@
 //! - [`event`]: [`AppEvent`] in, [`Action`] out.
 //! - [`data`]: the fleet model (hosts, frames decoded, link rates); [`host`]: one host.
 //! - [`history`]: the [`History`] trait, time windows and the in-memory [`history::Ring`].
-//! - [`alerts`]: the alert model; [`rows`]: table rows for Services, Disks and Mesh.
+//! - [`alerts`]: the alert model; [`rows`]: table rows for Services, Disks and Mesh;
+//!   [`containers`]: container rows and their sort order (Containers and Host views).
 //! - [`views`]: pure drawing, one module per screen.
 //! - [`store`]: history and alerts from a dashboard node's store, on threads of their own.
 //! - [`run`]: the terminal loop (raw mode, input thread, redraw pacing, restore).
@@ -17,6 +18,7 @@
 
 pub mod alerts;
 pub mod app;
+pub mod containers;
 pub mod data;
 pub mod event;
 pub mod history;

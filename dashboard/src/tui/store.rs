@@ -84,11 +84,13 @@ pub enum AlertAction {
     Silence { id: i64, until_ms: i64 },
 }
 
-/// Reads the store's alerts every 2 s for the Alerts view, and performs the view's
+/// Reads the store's alerts and the maintenance windows in force (`recurring` from the
+/// config, one-off ones from the store) every 2 s for the Alerts view, and performs the view's
 /// acknowledgements and silences in the store (the running node picks them up and tells the
 /// other dashboard nodes), on this thread so the UI never waits on the disk.
 pub fn alerts_worker(
     path: PathBuf,
+    recurring: Vec<crate::alert::maintenance::Recurring>,
     actions: std::sync::mpsc::Receiver<AlertAction>,
     events: mpsc::Sender<AppEvent>,
 ) {
@@ -124,6 +126,7 @@ pub fn alerts_worker(
                         by: "tui".into(),
                         removed: false,
                         updated_ms: now,
+                        maintenance: false,
                     });
                 }
             }
@@ -132,7 +135,15 @@ pub fn alerts_worker(
         let Ok(reader) = crate::Reader::open(&path) else {
             continue;
         };
-        let silences = d.silences(false, now).unwrap_or_default();
+        let (windows, silences): (Vec<SilenceRow>, Vec<SilenceRow>) = d
+            .silences(false, now)
+            .unwrap_or_default()
+            .into_iter()
+            .partition(|s| s.maintenance);
+        let active = crate::alert::maintenance::active(&recurring, &windows, now);
+        if events.blocking_send(AppEvent::Maintenance(active)).is_err() {
+            return;
+        }
         let rows = reader
             .alerts(true, Some(now - 86_400_000))
             .unwrap_or_default();
@@ -164,6 +175,7 @@ pub fn alerts_worker(
                 ended_ms: r.ended_ms,
                 value: r.value.unwrap_or(f64::NAN),
                 acked: r.acked,
+                maintenance: r.maintenance,
             })
             .collect();
         if events.blocking_send(AppEvent::Alerts(list)).is_err() {

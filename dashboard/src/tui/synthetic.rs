@@ -1,5 +1,5 @@
 //! A deterministic synthetic fleet for snapshot tests and the benchmark: hosts with CPU,
-//! memory, disks, network, GPUs, checks, systemd units and SMART data, fed through
+//! memory, disks, network, GPUs, checks, systemd units, SMART data and containers, fed through
 //! [`App::update`] exactly as live frames would be (Status, HostInfo, SeriesTable, Samples).
 //! Values are smooth functions of host index and time, so every run draws the same screen.
 
@@ -131,7 +131,88 @@ pub fn values(i: usize, t: i64) -> Vec<(SeriesKey, f64)> {
             8_760.0 + 1_000.0 * i as f64,
         ));
     }
+    containers(i, t, &mut v);
+    if i >= 12 {
+        // Processes (hosts 12 and up only, so the older snapshots stay as they were).
+        let procs = [
+            ("postgres", 38.0, 2.1 * gib, Some((8.0e6, 2.5e6))),
+            ("java", 12.5, 3.4 * gib, None),
+            ("nginx", 3.2, 180.0e6, Some((0.0, 40_000.0))),
+            ("kthreads", 0.6, 0.0, None),
+            ("backup.py", 55.0, 90.0e6, Some((30.0e6, 0.0))),
+            ("other", 4.4, 610.0e6, Some((1_000.0, 2_000.0))),
+        ];
+        for (name, cpu, mem, io) in procs {
+            v.push((lab("proc.cpu_pct", "name", name), cpu));
+            v.push((lab("proc.mem_bytes", "name", name), mem));
+            if let Some((r, w)) = io {
+                v.push((lab("proc.io_read_bytes_per_s", "name", name), r));
+                v.push((lab("proc.io_write_bytes_per_s", "name", name), w));
+            }
+        }
+        v.push((lab("proc.count", "name", "nginx"), 5.0));
+    }
     v
+}
+
+/// Containers on hosts 4 and 6 (`build-05`, `web-07`): busy, idle, unhealthy, restarting and
+/// stopped ones.
+fn containers(i: usize, t: i64, v: &mut Vec<(SeriesKey, f64)>) {
+    // name, image, cpu %, memory MiB, healthy, restarts
+    type Spec = (&'static str, &'static str, f64, f64, Option<f64>, f64);
+    let list: &[Spec] = match i {
+        4 => &[
+            (
+                "ci-runner",
+                "gitlab/gitlab-runner:v17.5",
+                92.0,
+                1200.0,
+                Some(1.0),
+                0.0,
+            ),
+            ("registry", "registry:2", 0.4, 38.0, None, 0.0),
+            ("postgres", "postgres:16", 3.5, 410.0, Some(1.0), 0.0),
+        ],
+        6 => &[
+            ("nginx", "nginx:1.27", 1.2, 24.0, Some(1.0), 0.0),
+            ("app", "ghcr.io/acme/app:2.3.1", 14.0, 640.0, Some(0.0), 3.0),
+            ("old-job", "busybox:1.36", 0.0, 0.0, None, 0.0),
+        ],
+        _ => return,
+    };
+    let mib = 1024.0 * 1024.0;
+    for (k, (name, image, cpu, mem, healthy, restarts)) in list.iter().enumerate() {
+        let running = *mem > 0.0;
+        let key = |m: &str| lab(m, "container", name);
+        let state = if running { "running" } else { "exited" };
+        let info = vec![
+            ("container".to_owned(), (*name).to_owned()),
+            ("image".to_owned(), (*image).to_owned()),
+            ("state".to_owned(), state.to_owned()),
+        ];
+        v.push((SeriesKey::custom("container.info", info), 1.0));
+        v.push((key("container.running"), f64::from(u8::from(running))));
+        v.push((key("container.restarts"), *restarts));
+        if let Some(h) = healthy {
+            v.push((key("container.healthy"), *h));
+        }
+        if !running {
+            continue;
+        }
+        v.push((key("container.cpu_pct"), *cpu));
+        v.push((key("container.mem_bytes"), (mem * mib).round()));
+        if k == 0 {
+            v.push((key("container.mem_limit_bytes"), 2048.0 * mib));
+        }
+        let net = wave(i + k, t, 20.0, 1e3, 4e6).round();
+        v.push((key("container.net_rx_bytes_per_s"), net));
+        v.push((key("container.net_tx_bytes_per_s"), (net / 3.0).round()));
+        v.push((key("container.blkio_read_bytes_per_s"), 4096.0 * k as f64));
+        v.push((
+            key("container.blkio_write_bytes_per_s"),
+            65_536.0 * (k + 1) as f64,
+        ));
+    }
 }
 
 /// How long ago host `i` was last heard: host 3 is down, host 5 stale, the rest up.
@@ -265,6 +346,42 @@ pub fn populate(app: &mut App, hosts: usize, now: i64, history_s: i64) {
     app.update(AppEvent::Status(status(hosts, now, 1)));
 }
 
+/// The [`alerts`] and a host-down held by a maintenance window, with the windows in force: a
+/// recurring one from the config and a one-off one.
+pub fn alerts_in_maintenance(now: i64) -> (Vec<Alert>, Vec<super::alerts::ActiveWindow>) {
+    let mut list = alerts(now);
+    list.push(Alert {
+        id: 5,
+        rule: "host-down".into(),
+        host: host_name(3),
+        state: AlertState::Pending,
+        severity: Severity::Critical,
+        started_ms: now - 300_000,
+        ended_ms: None,
+        value: f64::NAN,
+        acked: false,
+        silenced_until_ms: None,
+        maintenance: true,
+    });
+    let windows = vec![
+        super::alerts::ActiveWindow {
+            source: "config".into(),
+            hosts: "db*".into(),
+            rules: "*".into(),
+            when: "sat,sun 02:00-04:00 Europe/Berlin".into(),
+            comment: String::new(),
+        },
+        super::alerts::ActiveWindow {
+            source: "4".into(),
+            hosts: host_name(3),
+            rules: "*".into(),
+            when: "until 2026-11-30T14:00:00Z".into(),
+            comment: "kernel upgrade".into(),
+        },
+    ];
+    (list, windows)
+}
+
 /// A few alerts: two firing (one acknowledged), one pending, one resolved.
 pub fn alerts(now: i64) -> Vec<Alert> {
     let a = |id, rule: &str, host: usize, state, severity, ago_s: i64, value| Alert {
@@ -278,6 +395,7 @@ pub fn alerts(now: i64) -> Vec<Alert> {
         value,
         acked: id == 2,
         silenced_until_ms: None,
+        maintenance: false,
     };
     vec![
         a(

@@ -183,6 +183,9 @@ mod tests {
             Metric::MeshFramesIn,
             Metric::MeshFramesDropped,
             Metric::MeshAuthFailures,
+            Metric::NetErrors,
+            Metric::NetDrops,
+            Metric::MemOomKills,
         ] {
             assert_eq!(mapping(m).kind, Type::Counter, "{m:?}");
         }

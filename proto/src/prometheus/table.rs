@@ -350,5 +350,210 @@ pub fn mapping(m: Metric) -> Mapping {
             "Remote-write requests that failed and were retried since the node started.",
             None,
         ),
+        // Disk I/O, network errors, pressure, OOM kills (issue 16).
+        DiskioReadBytesPerS => g(
+            "meshmon_disk_read_bytes_per_second",
+            "Bytes read per second from block device 'device' over the last interval.",
+            None,
+        ),
+        DiskioWriteBytesPerS => g(
+            "meshmon_disk_written_bytes_per_second",
+            "Bytes written per second to block device 'device' over the last interval.",
+            None,
+        ),
+        DiskioIops => g(
+            "meshmon_disk_io_operations_per_second",
+            "Reads and writes completed per second on block device 'device' over the last interval.",
+            None,
+        ),
+        DiskioReadIops => g(
+            "meshmon_disk_reads_completed_per_second",
+            "Reads completed per second on block device 'device' over the last interval.",
+            None,
+        ),
+        DiskioWriteIops => g(
+            "meshmon_disk_writes_completed_per_second",
+            "Writes completed per second on block device 'device' over the last interval.",
+            None,
+        ),
+        DiskioUtilPct => scaled(
+            g(
+                "meshmon_disk_io_utilization_ratio",
+                "Share of the last interval block device 'device' had I/O in flight (io_ticks), 0 to 1.",
+                None,
+            ),
+            PCT,
+        ),
+        DiskioAwaitMs => scaled(
+            g(
+                "meshmon_disk_io_await_seconds",
+                "Average time per I/O completed on block device 'device' over the last interval, queueing included (iostat's await).",
+                None,
+            ),
+            0.001,
+        ),
+        NetErrors => c(
+            "meshmon_network_errors_total",
+            "Receive plus transmit errors on 'iface' (the kernel's counters).",
+            None,
+        ),
+        NetDrops => c(
+            "meshmon_network_drops_total",
+            "Received plus transmitted packets dropped on 'iface' (the kernel's counters).",
+            None,
+        ),
+        NetRxErrorsPerS => g(
+            "meshmon_network_receive_errors_per_second",
+            "Receive errors per second on 'iface' over the last interval.",
+            None,
+        ),
+        NetTxErrorsPerS => g(
+            "meshmon_network_transmit_errors_per_second",
+            "Transmit errors per second on 'iface' over the last interval.",
+            None,
+        ),
+        NetRxDropsPerS => g(
+            "meshmon_network_receive_drops_per_second",
+            "Received packets dropped per second on 'iface' over the last interval.",
+            None,
+        ),
+        NetTxDropsPerS => g(
+            "meshmon_network_transmit_drops_per_second",
+            "Packets dropped on transmit per second on 'iface' over the last interval.",
+            None,
+        ),
+        PsiCpuSomePct => scaled(
+            g(
+                "meshmon_pressure_cpu_some_ratio",
+                "Share of the last 10 s in which some runnable task waited for a CPU (PSI avg10), 0 to 1.",
+                None,
+            ),
+            PCT,
+        ),
+        PsiMemSomePct => scaled(
+            g(
+                "meshmon_pressure_memory_some_ratio",
+                "Share of the last 10 s in which some task stalled on memory (PSI avg10), 0 to 1.",
+                None,
+            ),
+            PCT,
+        ),
+        PsiMemFullPct => scaled(
+            g(
+                "meshmon_pressure_memory_full_ratio",
+                "Share of the last 10 s in which all non-idle tasks stalled on memory (PSI avg10), 0 to 1.",
+                None,
+            ),
+            PCT,
+        ),
+        PsiIoSomePct => scaled(
+            g(
+                "meshmon_pressure_io_some_ratio",
+                "Share of the last 10 s in which some task stalled on I/O (PSI avg10), 0 to 1.",
+                None,
+            ),
+            PCT,
+        ),
+        PsiIoFullPct => scaled(
+            g(
+                "meshmon_pressure_io_full_ratio",
+                "Share of the last 10 s in which all non-idle tasks stalled on I/O (PSI avg10), 0 to 1.",
+                None,
+            ),
+            PCT,
+        ),
+        MemOomKills => c(
+            "meshmon_memory_oom_kills_total",
+            "Processes killed by the kernel's OOM killer since boot (/proc/vmstat oom_kill).",
+            Some("node_vmstat_oom_kill"),
+        ),
+        // Containers (collect.containers), label `container`.
+        ContainerCpuPct => scaled(
+            g(
+                "meshmon_container_cpu_usage_ratio",
+                "CPU time of the container over the last interval, in cores (1 = one core busy).",
+                None,
+            ),
+            PCT,
+        ),
+        ContainerMemBytes => g(
+            "meshmon_container_memory_bytes",
+            "Memory charged to the container's cgroup.",
+            None,
+        ),
+        ContainerMemLimitBytes => g(
+            "meshmon_container_memory_limit_bytes",
+            "Memory limit of the container's cgroup (absent when unlimited).",
+            None,
+        ),
+        ContainerNetRxBytesPerS => g(
+            "meshmon_container_network_receive_bytes_per_second",
+            "Bytes per second received in the container's network namespace (all interfaces but lo).",
+            None,
+        ),
+        ContainerNetTxBytesPerS => g(
+            "meshmon_container_network_transmit_bytes_per_second",
+            "Bytes per second sent from the container's network namespace (all interfaces but lo).",
+            None,
+        ),
+        ContainerBlkioReadBytesPerS => g(
+            "meshmon_container_blkio_read_bytes_per_second",
+            "Bytes per second the container read from block devices.",
+            None,
+        ),
+        ContainerBlkioWriteBytesPerS => g(
+            "meshmon_container_blkio_write_bytes_per_second",
+            "Bytes per second the container wrote to block devices.",
+            None,
+        ),
+        ContainerRunning => g(
+            "meshmon_container_running",
+            "1 if the container is running, else 0 (for container=\"other\": how many folded containers run).",
+            None,
+        ),
+        ContainerHealthy => g(
+            "meshmon_container_healthy",
+            "1 if the container's healthcheck passes, 0 if it fails (absent without a healthcheck).",
+            None,
+        ),
+        ContainerRestarts => c(
+            "meshmon_container_restarts_total",
+            "Times the engine restarted the container (its restart policy).",
+            None,
+        ),
+        ContainerInfo => g(
+            "meshmon_container_info",
+            "Always 1; the container's image and state as labels.",
+            None,
+        ),
+        // Processes (collect.top_processes, collect.processes), label `name`.
+        ProcCpuPct => scaled(
+            g(
+                "meshmon_process_cpu_usage_ratio",
+                "CPU time of the processes of this name over the last interval, in cores (1 = one core busy); top N by CPU or memory, the rest under name=\"other\".",
+                None,
+            ),
+            PCT,
+        ),
+        ProcMemBytes => g(
+            "meshmon_process_resident_memory_bytes",
+            "Resident memory (RSS) of the processes of this name; top N by CPU or memory, the rest under name=\"other\".",
+            None,
+        ),
+        ProcIoReadBytesPerS => g(
+            "meshmon_process_io_read_bytes_per_second",
+            "Bytes the processes of this name read from storage per second over the last interval (where /proc/PID/io is readable).",
+            None,
+        ),
+        ProcIoWriteBytesPerS => g(
+            "meshmon_process_io_write_bytes_per_second",
+            "Bytes the processes of this name wrote to storage per second over the last interval (where /proc/PID/io is readable).",
+            None,
+        ),
+        ProcCount => g(
+            "meshmon_process_count",
+            "Running processes of this name (names listed in collect.processes; 0 when none runs).",
+            None,
+        ),
     }
 }

@@ -13,16 +13,31 @@
 use super::Sample;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Latest values per optional source.
 #[derive(Debug, Clone, Default)]
-pub struct Extras(Arc<Mutex<BTreeMap<String, Vec<Sample>>>>);
+pub struct Extras(
+    Arc<Mutex<BTreeMap<String, Vec<Sample>>>>,
+    /// When the core loop sends its next frame (see [`Extras::next_frame`]).
+    Arc<Mutex<Option<Instant>>>,
+);
 
 impl Extras {
     fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Vec<Sample>>> {
         // A panicking collector must not stop the others: the map is always consistent.
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The core loop says when its next frame is due, so a collector whose values should be
+    /// fresh in it (processes) can read just before.
+    pub fn set_next_frame(&self, at: Instant) {
+        *self.1.lock().unwrap_or_else(PoisonError::into_inner) = Some(at);
+    }
+
+    /// When the core loop sends its next frame, if it has said.
+    pub fn next_frame(&self) -> Option<Instant> {
+        *self.1.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Replaces `source`'s values (all of them: a series no longer present is no longer sent).
@@ -120,7 +135,6 @@ mod tests {
     use super::*;
     use meshmon_proto::SeriesKey;
     use meshmon_proto::metrics::Metric;
-    use std::time::Instant;
 
     #[test]
     fn latest_values_replace_and_clear() {

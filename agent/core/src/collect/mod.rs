@@ -3,7 +3,8 @@
 //! the canonical names of [`Metric`], plus the static [`HostInfo`] of the machine.
 //!
 //! Sources are the kernel's own files (`/proc/stat`, `/proc/meminfo`, `/proc/loadavg`,
-//! `/proc/net/dev`, `/proc/self/mountinfo`, `/proc/uptime`) and `statvfs`, so values agree with
+//! `/proc/net/dev`, `/proc/self/mountinfo`, `/proc/uptime`, `/proc/diskstats`,
+//! `/proc/pressure/*`, `/proc/vmstat`) and `statvfs`, so values agree with
 //! `free`, `df` and `df -i`; sysinfo is used only for host info strings and temperature sensors.
 //! Each read is one small file: nothing walks processes.
 //!
@@ -15,14 +16,23 @@
 //! - `cpu`: usage (total and per core) from `/proc/stat`, load, frequency, temperatures.
 //! - `mem`: memory and swap from `/proc/meminfo`.
 //! - `disk`: real filesystems from `/proc/self/mountinfo`, sizes and inodes from `statvfs`.
-//! - `net`: per-interface byte rates from `/proc/net/dev`.
+//! - `net`: per-interface byte rates, errors and drops from `/proc/net/dev`.
+//! - `diskio`: block device activity from `/proc/diskstats` (`collect.disk_io`).
+//! - `pressure`: PSI from `/proc/pressure/*` and OOM kills from `/proc/vmstat`.
+//! - `amdgpu`: AMD GPUs from sysfs, a thread of its own (no NVML, no `gpu` feature needed).
 //! - `host`: uptime, boot time and [`HostInfo`].
 //! - `textfile`, `systemd`: optional collectors on their own threads (see [`start_optional`]).
+//! - `containers`: per-container metrics (cgroups + engine API), optional, own thread.
 //! - `gpu`, `docker`, `smart` (+ `smartctl`): optional collectors, each on its own thread,
 //!   publishing into [`Extras`] (started by [`start_optional`]).
+//! - `procs`: processes grouped by name (top N by CPU and memory, watched counts), on its own
+//!   thread, publishing into [`Extras`].
 
+pub mod amdgpu;
+pub mod containers;
 mod cpu;
 mod disk;
+mod diskio;
 pub mod docker;
 pub mod extra;
 #[cfg(feature = "gpu")]
@@ -30,6 +40,8 @@ pub mod gpu;
 mod host;
 mod mem;
 mod net;
+mod pressure;
+pub mod procs;
 pub mod smart;
 mod smartctl;
 pub mod systemd;
@@ -54,12 +66,18 @@ pub struct CollectOptions {
     /// How often [`Collector::collect`] is called. Rates are computed over the time actually
     /// elapsed between two calls; this is the expected spacing, checked against [`MIN_INTERVAL`].
     pub interval: Duration,
+    /// Block device activity from `/proc/diskstats` (`collect.disk_io`).
+    pub disk_io: bool,
+    /// Partitions too (`collect.disk_io_partitions`).
+    pub disk_io_partitions: bool,
 }
 
 impl Default for CollectOptions {
     fn default() -> Self {
         CollectOptions {
             interval: Duration::from_secs(1),
+            disk_io: true,
+            disk_io_partitions: false,
         }
     }
 }
@@ -106,6 +124,8 @@ pub struct Collector {
     cpu: cpu::Cpu,
     disks: disk::Disks,
     net: net::Net,
+    diskio: Option<diskio::DiskIo>,
+    pressure: pressure::Pressure,
     failing: Failing,
 }
 
@@ -120,8 +140,15 @@ impl Collector {
             cpu: cpu::Cpu::new(),
             disks: disk::Disks::default(),
             net: net::Net::default(),
+            diskio: opts
+                .disk_io
+                .then(|| diskio::DiskIo::new(opts.disk_io_partitions)),
+            pressure: pressure::Pressure::new(),
             failing: Failing::default(),
         };
+        if !opts.disk_io {
+            info!("disk i/o collector off: collect.disk_io = false");
+        }
         // Prime the counters; the values of this round are thrown away.
         let mut scratch = Vec::new();
         let stat = read("/proc/stat").and_then(|text| cpu::parse_stat(&text));
@@ -130,6 +157,10 @@ impl Collector {
         }
         let r = c.net.collect(&mut scratch);
         c.failing.record("net", r);
+        if let Some(d) = c.diskio.as_mut() {
+            let r = d.collect(&mut scratch);
+            c.failing.record("diskio", r);
+        }
         Ok(c)
     }
 
@@ -153,6 +184,12 @@ impl Collector {
         self.failing.record("disk", r);
         let r = self.net.collect(&mut out);
         self.failing.record("net", r);
+        if let Some(d) = self.diskio.as_mut() {
+            let r = d.collect(&mut out);
+            self.failing.record("diskio", r);
+        }
+        let r = self.pressure.collect(&mut out);
+        self.failing.record("pressure", r);
         let r = host::uptime(&mut out);
         self.failing.record("uptime", r);
         out
@@ -190,6 +227,13 @@ pub fn start_optional(
     ));
     #[cfg(feature = "gpu")]
     threads.extend(gpu::start(c.gpu, c.interval, extras, stop));
+    threads.extend(amdgpu::start(
+        c.gpu,
+        std::path::Path::new(amdgpu::DRM),
+        c.interval,
+        extras,
+        stop,
+    ));
     #[cfg(not(feature = "gpu"))]
     if c.gpu {
         tracing::debug!("this meshmon was built without the GPU collector (feature gpu)");
@@ -203,6 +247,30 @@ pub fn start_optional(
     threads.extend(smart::start(
         c.smartctl.as_deref(),
         c.smart_interval,
+        extras,
+        stop,
+    ));
+    let roots = containers::cgroup::Roots {
+        cgroup: c.cgroup_root.clone(),
+        proc: "/proc".into(),
+    };
+    let opts = containers::Options {
+        sockets: c.container_sockets.clone(),
+        roots,
+        max: containers::MAX_CONTAINERS,
+    };
+    threads.extend(containers::start(
+        c.containers,
+        opts,
+        c.interval,
+        extras,
+        stop,
+    ));
+    threads.extend(procs::start(
+        std::path::Path::new("/proc"),
+        c.top_processes,
+        &c.processes,
+        c.interval,
         extras,
         stop,
     ));
@@ -281,6 +349,7 @@ mod tests {
     fn short_interval_is_refused() {
         let r = Collector::new(CollectOptions {
             interval: Duration::from_millis(50),
+            ..CollectOptions::default()
         });
         assert!(matches!(r, Err(CollectError::IntervalTooShort(_))));
     }

@@ -5,7 +5,11 @@
 //! backwards (interface re-created, driver reset) gives no rate for that reading rather than a
 //! negative or huge one.
 //!
-//! Not here: error or drop counts; per-connection data.
+//! Errors and drops: the receive and transmit `errs` and `drop` columns summed per interface
+//! as the counters `net.errors{iface}` and `net.drops{iface}`, and each column as a rate
+//! (`net.rx_errors_per_s`, `net.tx_errors_per_s`, `net.rx_drops_per_s`, `net.tx_drops_per_s`).
+//!
+//! Not here: per-connection data, the other error columns (fifo, frame, carrier, collisions).
 
 use super::{CollectError, Sample, parse_error, push_labelled, read};
 use meshmon_proto::metrics::Metric;
@@ -21,6 +25,10 @@ struct Counters {
     tx: u64,
     rx_packets: u64,
     tx_packets: u64,
+    rx_errors: u64,
+    tx_errors: u64,
+    rx_drops: u64,
+    tx_drops: u64,
 }
 
 /// The previous reading.
@@ -58,6 +66,8 @@ impl Net {
                 (Metric::NetTxBytes, c.tx),
                 (Metric::NetRxPackets, c.rx_packets),
                 (Metric::NetTxPackets, c.tx_packets),
+                (Metric::NetErrors, c.rx_errors.saturating_add(c.tx_errors)),
+                (Metric::NetDrops, c.rx_drops.saturating_add(c.tx_drops)),
             ] {
                 push_labelled(out, metric, iface, v as f64);
             }
@@ -70,14 +80,24 @@ impl Net {
             if let Some(tx) = c.tx.checked_sub(p.tx) {
                 push_labelled(out, Metric::NetTxBytesPerS, iface, tx as f64 / secs);
             }
+            for (metric, now, before) in [
+                (Metric::NetRxErrorsPerS, c.rx_errors, p.rx_errors),
+                (Metric::NetTxErrorsPerS, c.tx_errors, p.tx_errors),
+                (Metric::NetRxDropsPerS, c.rx_drops, p.rx_drops),
+                (Metric::NetTxDropsPerS, c.tx_drops, p.tx_drops),
+            ] {
+                if let Some(d) = now.checked_sub(before) {
+                    push_labelled(out, metric, iface, d as f64 / secs);
+                }
+            }
         }
         self.prev = counters.into_iter().collect();
         self.at = Some(now);
     }
 }
 
-/// Parses `/proc/net/dev`: two header lines, then `iface: rx_bytes rx_packets ... (8 receive
-/// fields) tx_bytes ...`. Leaves out `lo`.
+/// Parses `/proc/net/dev`: two header lines, then `iface: rx_bytes rx_packets rx_errs rx_drop
+/// ... (8 receive fields) tx_bytes tx_packets tx_errs tx_drop ...`. Leaves out `lo`.
 fn parse(text: &str) -> Result<Vec<(String, Counters)>, CollectError> {
     let mut out = Vec::new();
     for line in text.lines().skip(2) {
@@ -91,8 +111,21 @@ fn parse(text: &str) -> Result<Vec<(String, Counters)>, CollectError> {
             .split_ascii_whitespace()
             .map(|w| w.parse().map_err(|_| bad()))
             .collect::<Result<_, _>>()?;
-        let (Some(&rx), Some(&rx_packets), Some(&tx), Some(&tx_packets)) =
-            (fields.first(), fields.get(1), fields.get(8), fields.get(9))
+        let [
+            rx,
+            rx_packets,
+            rx_errors,
+            rx_drops,
+            _,
+            _,
+            _,
+            _,
+            tx,
+            tx_packets,
+            tx_errors,
+            tx_drops,
+            ..,
+        ] = fields[..]
         else {
             return Err(bad());
         };
@@ -103,6 +136,10 @@ fn parse(text: &str) -> Result<Vec<(String, Counters)>, CollectError> {
                 tx,
                 rx_packets,
                 tx_packets,
+                rx_errors,
+                tx_errors,
+                rx_drops,
+                tx_drops,
             },
         ));
     }
@@ -125,7 +162,7 @@ mod tests {
 
     fn rates(out: &[Sample]) -> Vec<(String, String, f64)> {
         out.iter()
-            .filter(|(k, _)| k.name.ends_with("_per_s"))
+            .filter(|(k, _)| k.name.ends_with("_bytes_per_s"))
             .map(|(k, v)| {
                 (
                     k.name.clone(),
@@ -148,6 +185,10 @@ mod tests {
                     tx: 134_338,
                     rx_packets: 2003,
                     tx_packets: 1350,
+                    rx_errors: 0,
+                    tx_errors: 0,
+                    rx_drops: 0,
+                    tx_drops: 0,
                 }
             )]
         );
@@ -170,6 +211,8 @@ mod tests {
                 "net.tx_bytes{iface=\"eth0\"} 500",
                 "net.rx_packets{iface=\"eth0\"} 2003",
                 "net.tx_packets{iface=\"eth0\"} 1350",
+                "net.errors{iface=\"eth0\"} 0",
+                "net.drops{iface=\"eth0\"} 0",
             ],
             "counters from the first reading on"
         );
@@ -209,5 +252,77 @@ mod tests {
             &mut out,
         );
         assert!(rates(&out).is_empty());
+    }
+
+    /// A recorded laptop's `/proc/net/dev` (wlan0 with receive drops, a flaky USB NIC with
+    /// errors), then the same 2 s later.
+    const ERRS_A: &str = "Inter-|   Receive                                                |  Transmit
+ face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed
+    lo:  912766    8412    0    0    0     0          0         0   912766    8412    0    0    0     0       0          0
+ wlan0: 1830418815 1468012    0 1327    0     0          0         0 88912742  583131    0    0    0     0       0          0
+enx00e04c680001: 3318231    4120   17    2    0    17          0         0   401121    2200    5    1    0     0       5          0
+";
+    const ERRS_B: &str = "Inter-|   Receive                                                |  Transmit
+ face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed
+    lo:  912766    8412    0    0    0     0          0         0   912766    8412    0    0    0     0       0          0
+ wlan0: 1830518815 1468112    0 1337    0     0          0         0 88913742  583141    0    0    0     0       0          0
+enx00e04c680001: 3318231    4120   21    2    0    21          0         0   401121    2200    9    7    0     0       9          0
+";
+
+    #[test]
+    fn errors_and_drops_as_counters_and_rates() {
+        let mut net = Net::default();
+        let (t0, two_s) = (Instant::now(), Duration::from_secs(2));
+        let mut out = Vec::new();
+        net.update(parse(ERRS_A).expect("a"), t0, None, &mut out);
+        let pick = |out: &[Sample], prefix: &str| -> Vec<String> {
+            out.iter()
+                .filter(|(k, _)| k.name.starts_with(prefix))
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect()
+        };
+        assert_eq!(
+            pick(&out, "net.errors"),
+            [
+                "net.errors{iface=\"wlan0\"} 0",
+                "net.errors{iface=\"enx00e04c680001\"} 22",
+            ]
+        );
+        assert_eq!(
+            pick(&out, "net.drops")[0],
+            "net.drops{iface=\"wlan0\"} 1327"
+        );
+        assert!(
+            pick(&out, "net.rx_errors").is_empty(),
+            "no rate on the first reading"
+        );
+        out.clear();
+        net.update(parse(ERRS_B).expect("b"), t0 + two_s, Some(two_s), &mut out);
+        let errs: Vec<String> = [
+            "net.rx_errors",
+            "net.tx_errors",
+            "net.rx_drops",
+            "net.tx_drops",
+        ]
+        .iter()
+        .flat_map(|p| pick(&out, p))
+        .collect();
+        assert_eq!(
+            errs,
+            [
+                "net.rx_errors_per_s{iface=\"wlan0\"} 0",
+                "net.rx_errors_per_s{iface=\"enx00e04c680001\"} 2",
+                "net.tx_errors_per_s{iface=\"wlan0\"} 0",
+                "net.tx_errors_per_s{iface=\"enx00e04c680001\"} 2",
+                "net.rx_drops_per_s{iface=\"wlan0\"} 5",
+                "net.rx_drops_per_s{iface=\"enx00e04c680001\"} 0",
+                "net.tx_drops_per_s{iface=\"wlan0\"} 0",
+                "net.tx_drops_per_s{iface=\"enx00e04c680001\"} 3",
+            ]
+        );
+        assert_eq!(
+            pick(&out, "net.drops")[1],
+            "net.drops{iface=\"enx00e04c680001\"} 9"
+        );
     }
 }

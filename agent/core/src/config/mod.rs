@@ -84,7 +84,22 @@ pub struct CollectConfig {
     pub gpu: bool,
     /// Root of the cgroup file system read by the systemd collector.
     pub cgroup_root: PathBuf,
+    /// Disk I/O from /proc/diskstats (issue 16).
+    pub disk_io: bool,
+    /// Partitions too in the disk I/O collector.
+    pub disk_io_partitions: bool,
+    /// The container collector (`collect.containers`).
+    pub containers: bool,
+    /// Engine API sockets, in order (`collect.container_sockets`).
+    pub container_sockets: Vec<PathBuf>,
+    /// Process names counted (`proc.count`).
+    pub processes: Vec<String>,
+    /// Top N process names by CPU and by memory; 0 = off.
+    pub top_processes: usize,
 }
+
+/// The most `collect.top_processes` accepted (2N+1 names of 4 series each per interval).
+pub const MAX_TOP_PROCESSES: usize = 100;
 
 /// The shortest `[[check]]` interval accepted (short ones are for tests).
 pub const MIN_CHECK_INTERVAL: Duration = Duration::from_millis(100);
@@ -231,6 +246,16 @@ impl CollectConfig {
             systemd_units: c.systemd_units.clone(),
             gpu: c.gpu,
             cgroup_root: PathBuf::from(c.cgroup_root.trim()),
+            disk_io: c.disk_io,
+            disk_io_partitions: c.disk_io_partitions,
+            containers: c.containers,
+            container_sockets: c
+                .container_sockets
+                .iter()
+                .filter_map(|s| non_empty(s).map(PathBuf::from))
+                .collect(),
+            processes: c.processes.clone(),
+            top_processes: c.top_processes,
         };
         for (key, d, text) in [
             (
@@ -255,6 +280,23 @@ impl CollectConfig {
                     format!("'{u}' is not a unit name (expected e.g. 'nginx.service')"),
                 ));
             }
+        }
+        for p in &collect.processes {
+            if p.trim().is_empty() || p.contains('/') {
+                return Err(e.at(
+                    "collect.processes",
+                    format!("'{p}' is not a process name (expected e.g. 'nginx')"),
+                ));
+            }
+        }
+        if collect.top_processes > MAX_TOP_PROCESSES {
+            return Err(e.at(
+                "collect.top_processes",
+                format!(
+                    "'{}' is above the maximum of {MAX_TOP_PROCESSES}",
+                    collect.top_processes
+                ),
+            ));
         }
         if collect.cgroup_root.as_os_str().is_empty() {
             return Err(e.at("collect.cgroup_root", "must not be empty"));

@@ -149,6 +149,44 @@ pub struct RawCollect {
     /// NVIDIA GPUs through NVML (switches itself off where there is no driver); false = off.
     #[serde(default = "default_gpu")]
     pub gpu: bool,
+    // Disk I/O (issue 16).
+    /// Block device activity from /proc/diskstats (whole disks, md, dm); false = off.
+    #[serde(default = "default_disk_io")]
+    pub disk_io: bool,
+    /// Partitions too in the disk I/O collector.
+    #[serde(default)]
+    pub disk_io_partitions: bool,
+    /// Per-container metrics (cgroups, named by the engine API); false = off.
+    #[serde(default = "default_containers")]
+    pub containers: bool,
+    /// Docker-compatible engine API sockets, tried in order (Docker's, then Podman's).
+    #[serde(default = "default_container_sockets")]
+    pub container_sockets: Vec<String>,
+    /// Process names whose count is sent as `proc.count{name}` (0 when none runs).
+    #[serde(default)]
+    pub processes: Vec<String>,
+    /// The top N process names by CPU and by memory sent every interval; 0 = off.
+    #[serde(default = "default_top_processes")]
+    pub top_processes: usize,
+}
+
+fn default_disk_io() -> bool {
+    true
+}
+
+fn default_containers() -> bool {
+    true
+}
+
+fn default_container_sockets() -> Vec<String> {
+    vec![
+        "/var/run/docker.sock".into(),
+        "/run/podman/podman.sock".into(),
+    ]
+}
+
+fn default_top_processes() -> usize {
+    10
 }
 
 fn default_gpu() -> bool {
@@ -186,6 +224,12 @@ impl Default for RawCollect {
             systemd_units: Vec::new(),
             gpu: default_gpu(),
             cgroup_root: default_cgroup_root(),
+            disk_io: default_disk_io(),
+            disk_io_partitions: false,
+            containers: default_containers(),
+            container_sockets: default_container_sockets(),
+            processes: Vec::new(),
+            top_processes: default_top_processes(),
         }
     }
 }

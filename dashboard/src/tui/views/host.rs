@@ -1,6 +1,8 @@
 //! The Host view: host info, live gauges, history charts (CPU, memory, network, disks, GPU)
-//! over the selected time window, and a stats table (avg, max, p95, last) for that window.
+//! over the selected time window, the top processes (latest, `host_procs`), and a stats table
+//! (avg, max, p95, last) for that window.
 
+use super::host_procs;
 use super::style::{Theme, bytes, hhmm, num, uptime};
 use crate::tui::app::App;
 use crate::tui::data::HostData;
@@ -33,10 +35,19 @@ pub fn render(app: &App, t: Theme, area: Rect, buf: &mut Buffer) {
         .len()
         .div_ceil(gcols)
         .min(if area.height >= 30 { 4 } else { 2 });
-    let [info, gauge_area, charts, stats] = Layout::vertical([
+    let ctr_lines = super::containers::host_lines(h, area.height);
+    let procs = host_procs::rows(h, if area.height >= 40 { 8 } else { 4 });
+    let procs_height = if procs.is_empty() {
+        0
+    } else {
+        procs.len() as u16 + 2
+    };
+    let [info, gauge_area, charts, procs_area, ctrs, stats] = Layout::vertical([
         Constraint::Length(2),
         Constraint::Length(grows as u16),
         Constraint::Fill(1),
+        Constraint::Length(procs_height),
+        Constraint::Length(ctr_lines),
         Constraint::Length(stat_rows(h).len() as u16 + 1),
     ])
     .areas(area);
@@ -56,6 +67,10 @@ pub fn render(app: &App, t: Theme, area: Rect, buf: &mut Buffer) {
             .render(r, buf);
     }
     render_charts(app, t, h, charts, buf);
+    host_procs::render(t, &procs, procs_area, buf);
+    if ctr_lines > 0 {
+        super::containers::render_host(h, t, ctrs, buf);
+    }
     render_stats(app, t, h, stats, buf);
 }
 
@@ -311,6 +326,17 @@ fn render_stats(app: &App, t: Theme, h: &HostData, area: Rect, buf: &mut Buffer)
             Cell::from(f(s.map(|s| s.last))),
         ])
     });
+    name_and_four(head, rows, area, buf);
+}
+
+/// A table of a name column and four value columns 10 wide: the host's stats, and its top
+/// processes.
+pub(super) fn name_and_four<'a>(
+    head: Row<'a>,
+    rows: impl IntoIterator<Item = Row<'a>>,
+    area: Rect,
+    buf: &mut Buffer,
+) {
     Table::new(
         rows,
         [

@@ -6,10 +6,12 @@
 //! Not here: the terminal (`run.rs`) or what the keys do (`input.rs`).
 
 mod alerts;
+mod containers;
 mod disks;
 mod fleet;
 mod help;
 mod host;
+mod host_procs;
 mod mesh;
 mod services;
 pub mod style;
@@ -51,6 +53,7 @@ impl Widget for &App {
                 View::Disks => disks::render(self, theme, body, buf),
                 View::Alerts => alerts::render(self, theme, body, buf),
                 View::Mesh => mesh::render(self, theme, body, buf),
+                View::Containers => containers::render(self, theme, body, buf),
             }
         }
         footer(self, theme, foot, buf);
@@ -152,6 +155,11 @@ fn footer(app: &App, t: Theme, area: Rect, buf: &mut Buffer) {
             View::Host => "←→ host · t window · Esc back · ".to_owned(),
             View::Alerts => "a ack · m silence 1h · Enter host · ".to_owned(),
             View::Mesh => "Enter host · ".to_owned(),
+            View::Containers => format!(
+                "Enter host · / filter · s sort: {:?}{} · ",
+                app.ctr_sort,
+                if app.ctr_reverse { " ↑" } else { "" }
+            ),
             _ => "↑↓ scroll · ".to_owned(),
         };
         let filter = if app.filter.is_empty() {

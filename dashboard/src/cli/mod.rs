@@ -12,6 +12,8 @@
 //! so results include what the node received up to about a second ago. No node answering
 //! (stopped, or `--db` on a copy) means the file alone, with no wait; a node that answers
 //! badly gives a warning and the file alone.
+//!
+//! Layout: the queries here; `render` turns rows into the three formats.
 
 use crate::error::StoreError;
 use crate::head::client::{Fetched, fetch};
@@ -23,6 +25,10 @@ use meshmon_proto::Selector;
 use std::io::Write;
 use std::path::Path;
 use std::str::FromStr;
+
+mod render;
+use render::{csv_line, json_object};
+pub use render::{fmt_num, render};
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -104,7 +110,10 @@ pub const HOST_COLUMNS: [&str; 9] = [
 impl Query<'_> {
     /// The store, with the running node's head merged in when `head` is asked for; the
     /// second value is a warning when the head was wanted but could not be had.
-    fn open(&self, head: Option<HeadRequest>) -> Result<(Reader, Option<String>), StoreError> {
+    pub(crate) fn open(
+        &self,
+        head: Option<HeadRequest>,
+    ) -> Result<(Reader, Option<String>), StoreError> {
         // The head first, then the file: what the head held is then in one or the other.
         let fetched = head.map(|req| fetch(self.db, &req));
         let reader = Reader::open(self.db)?;
@@ -129,7 +138,13 @@ impl Query<'_> {
     }
 
     /// A head request for `[since, until]`.
-    fn head(&self, host: Option<&str>, names: Vec<String>, since: i64, until: i64) -> HeadRequest {
+    pub(crate) fn head(
+        &self,
+        host: Option<&str>,
+        names: Vec<String>,
+        since: i64,
+        until: i64,
+    ) -> HeadRequest {
         HeadRequest {
             version: HEAD_VERSION,
             host: host.map(str::to_owned),
@@ -155,7 +170,7 @@ impl Query<'_> {
         }
     }
 
-    fn time(&self, arg: Option<&str>, default: i64) -> Result<i64, StoreError> {
+    pub(crate) fn time(&self, arg: Option<&str>, default: i64) -> Result<i64, StoreError> {
         arg.map_or(Ok(default), |s| {
             parse_time_arg(s, self.now_ms).map_err(StoreError::BadArgument)
         })
@@ -302,8 +317,8 @@ impl Query<'_> {
         ))
     }
 
-    /// `meshmon query alerts`: `id, rule, host, state, severity, started, ended, value, acked`
-    /// of active alerts (all with `all`), started or ended since `since` when given.
+    /// `meshmon query alerts`: `id, rule, host, state, severity, started, ended, value, acked,
+    /// maintenance` of active alerts (all with `all`), started or ended since `since` when given.
     pub fn alerts(&self, all: bool, since: Option<&str>) -> Result<Output, StoreError> {
         let since = since
             .map(|s| parse_time_arg(s, self.now_ms).map_err(StoreError::BadArgument))
@@ -324,11 +339,21 @@ impl Query<'_> {
                     a.ended_ms.map_or(Cell::Null, Cell::Time),
                     a.value.map_or(Cell::Null, Cell::Num),
                     Cell::Str(if a.acked { "true" } else { "false" }.into()),
+                    Cell::Str(if a.maintenance { "true" } else { "false" }.into()),
                 ]
             })
             .collect();
         let headers = [
-            "id", "rule", "host", "state", "severity", "started", "ended", "value", "acked",
+            "id",
+            "rule",
+            "host",
+            "state",
+            "severity",
+            "started",
+            "ended",
+            "value",
+            "acked",
+            "maintenance",
         ];
         Ok(self.done(&headers, &rows, warn))
     }
@@ -458,138 +483,4 @@ pub fn store_warning(db: &Path) -> Option<String> {
          newest data may be missing here",
         st.error.unwrap_or_else(|| "unknown".into())
     ))
-}
-
-/// Renders rows in `format`.
-pub fn render(format: Format, headers: &[&str], rows: &[Vec<Cell>]) -> String {
-    match format {
-        Format::Json => {
-            let objs: Vec<String> = rows.iter().map(|r| json_object(headers, r)).collect();
-            if objs.is_empty() {
-                "[]\n".into()
-            } else {
-                format!("[\n{}\n]\n", objs.join(",\n"))
-            }
-        }
-        Format::Csv => {
-            let mut s = headers.join(",") + "\n";
-            for r in rows {
-                s += &csv_line(r);
-                s.push('\n');
-            }
-            s
-        }
-        Format::Table => table(headers, rows),
-    }
-}
-
-fn table(headers: &[&str], rows: &[Vec<Cell>]) -> String {
-    let text: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| r.iter().map(|c| cell_text(c, true)).collect())
-        .collect();
-    let mut width: Vec<usize> = headers.iter().map(|h| h.len()).collect();
-    for r in &text {
-        for (w, c) in width.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let right = |i: usize| {
-        rows.first()
-            .is_some_and(|r| matches!(r.get(i), Some(Cell::Int(_) | Cell::Num(_))))
-    };
-    let line = |cells: Vec<String>| -> String {
-        let parts: Vec<String> = cells
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                if right(i) {
-                    format!("{c:>w$}", w = width[i])
-                } else {
-                    format!("{c:<w$}", w = width[i])
-                }
-            })
-            .collect();
-        parts.join("  ").trim_end().to_owned() + "\n"
-    };
-    let mut s = line(headers.iter().map(|h| h.to_uppercase()).collect());
-    for r in text {
-        s += &line(r);
-    }
-    s
-}
-
-/// A number as text: integers without a fraction, values that are exactly an `f32` (as the
-/// wire carries fractions) with `f32`'s shortest digits, others with `f64`'s. `short` rounds
-/// fractions to 3 decimals for tables.
-pub fn fmt_num(v: f64, short: bool) -> String {
-    if v.is_nan() {
-        return "NaN".into();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "inf" } else { "-inf" }.into();
-    }
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        return format!("{}", v as i64);
-    }
-    if short {
-        let s = format!("{v:.3}");
-        return s.trim_end_matches('0').trim_end_matches('.').to_owned();
-    }
-    if f64::from(v as f32) == v {
-        format!("{}", v as f32)
-    } else {
-        format!("{v}")
-    }
-}
-
-fn cell_text(c: &Cell, table: bool) -> String {
-    match c {
-        Cell::Str(s) => s.clone(),
-        Cell::Int(i) => i.to_string(),
-        Cell::Num(v) => fmt_num(*v, table),
-        Cell::Time(t) => format_rfc3339(*t),
-        Cell::List(l) => l.join(","),
-        Cell::Null => if table { "-" } else { "" }.into(),
-    }
-}
-
-fn json_value(c: &Cell) -> serde_json::Value {
-    use serde_json::Value;
-    match c {
-        Cell::Str(s) => Value::String(s.clone()),
-        Cell::Int(i) => Value::from(*i),
-        Cell::Num(v) => fmt_num(*v, false)
-            .parse::<f64>()
-            .ok()
-            .and_then(serde_json::Number::from_f64)
-            .map_or(Value::Null, Value::Number),
-        Cell::Time(t) => Value::String(format_rfc3339(*t)),
-        Cell::List(l) => Value::from(l.clone()),
-        Cell::Null => Value::Null,
-    }
-}
-
-fn json_object(headers: &[&str], row: &[Cell]) -> String {
-    let map: serde_json::Map<String, serde_json::Value> = headers
-        .iter()
-        .zip(row)
-        .map(|(h, c)| ((*h).to_owned(), json_value(c)))
-        .collect();
-    serde_json::Value::Object(map).to_string()
-}
-
-fn csv_line(row: &[Cell]) -> String {
-    let cells: Vec<String> = row
-        .iter()
-        .map(|c| {
-            let t = cell_text(c, false);
-            if t.contains([',', '"', '\n', '\r']) {
-                format!("\"{}\"", t.replace('"', "\"\""))
-            } else {
-                t
-            }
-        })
-        .collect();
-    cells.join(",")
 }

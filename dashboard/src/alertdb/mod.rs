@@ -6,6 +6,9 @@
 //!
 //! Not here: deciding when an alert fires (the agent's alert engine) or delivering
 //! notifications (the agent's notifier); this module only persists them.
+//!
+//! Layout: this file holds the alerts and the outbox; `silences` the silences and one-off
+//! maintenance windows.
 
 use crate::StoreError;
 use crate::schema::open_writer;
@@ -13,8 +16,11 @@ use rusqlite::{Connection, OptionalExtension as _, params};
 use std::borrow::BorrowMut;
 use std::path::{Path, PathBuf};
 
+mod silences;
+pub use silences::{NewSilence, SilenceRow};
+
 /// One alert episode, as persisted.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AlertRecord {
     /// Row id (local to this store; `meshmon alerts ack ID` takes it).
     pub id: i64,
@@ -39,6 +45,10 @@ pub struct AlertRecord {
     /// Reminders sent so far.
     pub reminders: i64,
     pub acked: bool,
+    /// A maintenance window held its notifications: the firing is not sent yet (or, once
+    /// resolved, never was).
+    #[serde(default)]
+    pub maintenance: bool,
 }
 
 /// One notification waiting in (or done with) the outbox.
@@ -55,25 +65,8 @@ pub struct OutboxRow {
     /// `queued`, `sent`, `sent_elsewhere`, `silenced`, `expired`.
     pub state: String,
     pub attempts: i64,
-}
-
-/// A silence, as persisted.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SilenceRow {
-    /// Row id (local; `meshmon alerts unsilence ID` takes it).
-    pub id: i64,
-    /// Mesh-wide id.
-    pub ident: String,
-    /// Glob on rule names.
-    pub rule: String,
-    /// Glob on host names.
-    pub host: String,
-    pub created_ms: i64,
-    pub until_ms: i64,
-    pub by: String,
-    pub removed: bool,
-    /// Version: the larger wins when two nodes disagree.
-    pub updated_ms: i64,
+    /// The group it went out in (the first member's notification id), if grouped.
+    pub group: Option<String>,
 }
 
 /// Read-write access to the alert tables.
@@ -83,7 +76,7 @@ pub struct AlertDb<C: BorrowMut<Connection> = Connection> {
 }
 
 const ALERT_COLS: &str = "id, ident, rule, host, series, state, severity, started_ms, fired_ms,
-     ended_ms, value, threshold, reminders, acked";
+     ended_ms, value, threshold, reminders, acked, maintenance";
 
 fn alert_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AlertRecord> {
     Ok(AlertRecord {
@@ -101,20 +94,7 @@ fn alert_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AlertRecord> {
         threshold: r.get(11)?,
         reminders: r.get(12)?,
         acked: r.get(13)?,
-    })
-}
-
-fn silence_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SilenceRow> {
-    Ok(SilenceRow {
-        id: r.get(0)?,
-        ident: r.get(1)?,
-        rule: r.get(2)?,
-        host: r.get(3)?,
-        created_ms: r.get(4)?,
-        until_ms: r.get(5)?,
-        by: r.get(6)?,
-        removed: r.get(7)?,
-        updated_ms: r.get(8)?,
+        maintenance: r.get(14)?,
     })
 }
 
@@ -127,10 +107,9 @@ fn outbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
         created_ms: r.get(4)?,
         state: r.get(5)?,
         attempts: r.get(6)?,
+        group: r.get(7)?,
     })
 }
-
-const SILENCE_COLS: &str = "id, ident, rule, host, created_ms, until_ms, by, removed, updated_ms";
 
 impl AlertDb {
     /// Opens (creating and migrating if needed) the store at `path`: for tools and other
@@ -217,13 +196,13 @@ impl<C: BorrowMut<Connection>> AlertDb<C> {
         self.c()
             .prepare_cached(
                 "INSERT INTO alerts (ident, rule, host, series, state, severity, started_ms,
-                     fired_ms, ended_ms, value, threshold, reminders, acked)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                     fired_ms, ended_ms, value, threshold, reminders, acked, maintenance)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
                  ON CONFLICT (ident) DO UPDATE SET state = excluded.state,
                      severity = excluded.severity, fired_ms = excluded.fired_ms,
                      ended_ms = excluded.ended_ms, value = excluded.value,
                      threshold = excluded.threshold, reminders = excluded.reminders,
-                     acked = max(acked, excluded.acked)
+                     acked = max(acked, excluded.acked), maintenance = excluded.maintenance
                  RETURNING id",
             )
             .and_then(|mut st| {
@@ -241,7 +220,8 @@ impl<C: BorrowMut<Connection>> AlertDb<C> {
                         rec.value,
                         rec.threshold,
                         rec.reminders,
-                        rec.acked
+                        rec.acked,
+                        rec.maintenance
                     ],
                     |r| r.get(0),
                 )
@@ -314,12 +294,26 @@ impl<C: BorrowMut<Connection>> AlertDb<C> {
         Ok(n == 1)
     }
 
+    /// Marks queued `notifications` as going out together in `group`.
+    pub fn set_group(&self, group: &str, notifications: &[String]) -> Result<(), StoreError> {
+        let mut st = self
+            .c()
+            .prepare_cached(
+                "UPDATE alert_outbox SET grp = ?1 WHERE notification = ?2 AND state = 'queued'",
+            )
+            .map_err(|e| self.err(e))?;
+        for n in notifications {
+            st.execute(params![group, n]).map_err(|e| self.err(e))?;
+        }
+        Ok(())
+    }
+
     /// Queued notifications, oldest first.
     pub fn queued(&self, limit: usize) -> Result<Vec<OutboxRow>, StoreError> {
         let mut st = self
             .c()
             .prepare_cached(
-                "SELECT id, notification, target, body, created_ms, state, attempts
+                "SELECT id, notification, target, body, created_ms, state, attempts, grp
                  FROM alert_outbox WHERE state = 'queued' ORDER BY id LIMIT ?1",
             )
             .map_err(|e| self.err(e))?;
@@ -381,7 +375,7 @@ impl<C: BorrowMut<Connection>> AlertDb<C> {
         let mut st = self
             .c()
             .prepare_cached(
-                "SELECT id, notification, target, body, created_ms, state, attempts
+                "SELECT id, notification, target, body, created_ms, state, attempts, grp
                  FROM alert_outbox ORDER BY id",
             )
             .map_err(|e| self.err(e))?;
@@ -405,74 +399,6 @@ impl<C: BorrowMut<Connection>> AlertDb<C> {
             .map_err(|e| self.err(e))?;
         Ok(())
     }
-
-    /// Silences; only those still in force at `now_ms` unless `all`.
-    pub fn silences(&self, all: bool, now_ms: i64) -> Result<Vec<SilenceRow>, StoreError> {
-        let sql = format!(
-            "SELECT {SILENCE_COLS} FROM silences
-             WHERE ?1 OR (removed = 0 AND until_ms > ?2) ORDER BY id"
-        );
-        let mut st = self.c().prepare_cached(&sql).map_err(|e| self.err(e))?;
-        let rows = st
-            .query_map(params![all, now_ms], silence_row)
-            .map_err(|e| self.err(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
-    }
-
-    /// Silences changed after `since_ms` (to tell other dashboard nodes).
-    pub fn silences_updated_since(&self, since_ms: i64) -> Result<Vec<SilenceRow>, StoreError> {
-        let sql = format!("SELECT {SILENCE_COLS} FROM silences WHERE updated_ms >= ?1 ORDER BY id");
-        let mut st = self.c().prepare_cached(&sql).map_err(|e| self.err(e))?;
-        let rows = st
-            .query_map([since_ms], silence_row)
-            .map_err(|e| self.err(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.err(e))
-    }
-
-    /// Stores `s` unless a version at least as new is there; returns whether it changed.
-    pub fn merge_silence(&self, s: &SilenceRow) -> Result<bool, StoreError> {
-        let n = self
-            .c()
-            .prepare_cached(
-                "INSERT INTO silences (ident, rule, host, created_ms, until_ms, by, removed,
-                     updated_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                 ON CONFLICT (ident) DO UPDATE SET rule = excluded.rule, host = excluded.host,
-                     until_ms = excluded.until_ms, by = excluded.by, removed = excluded.removed,
-                     updated_ms = excluded.updated_ms
-                 WHERE excluded.updated_ms > silences.updated_ms",
-            )
-            .and_then(|mut st| {
-                st.execute(params![
-                    s.ident,
-                    s.rule,
-                    s.host,
-                    s.created_ms,
-                    s.until_ms,
-                    s.by,
-                    s.removed,
-                    s.updated_ms
-                ])
-            })
-            .map_err(|e| self.err(e))?;
-        Ok(n == 1)
-    }
-
-    /// Ends silence `id` now; returns it (`None` if there is no such silence).
-    pub fn remove_silence(&self, id: i64, now_ms: i64) -> Result<Option<SilenceRow>, StoreError> {
-        self.c()
-            .prepare_cached(
-                "UPDATE silences SET removed = 1, updated_ms = max(updated_ms + 1, ?2)
-                 WHERE id = ?1",
-            )
-            .and_then(|mut st| st.execute(params![id, now_ms]))
-            .map_err(|e| self.err(e))?;
-        let sql = format!("SELECT {SILENCE_COLS} FROM silences WHERE id = ?1");
-        self.c()
-            .prepare_cached(&sql)
-            .and_then(|mut st| st.query_row([id], silence_row).optional())
-            .map_err(|e| self.err(e))
-    }
 }
 
 #[cfg(test)]
@@ -495,6 +421,7 @@ mod tests {
             threshold: Some(90.0),
             reminders: 0,
             acked: false,
+            maintenance: false,
         }
     }
 
@@ -549,6 +476,7 @@ mod tests {
             by: "ops".into(),
             removed: false,
             updated_ms: 10,
+            maintenance: false,
         };
         assert!(db.merge_silence(&s).expect("new"));
         assert!(!db.merge_silence(&s).expect("same version"));
