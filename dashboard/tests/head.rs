@@ -275,3 +275,37 @@ fn bad_and_oversized_requests_get_an_error_and_the_endpoint_keeps_serving() {
     drop(endpoint);
     w.shutdown();
 }
+
+/// The web dashboard asks several queries at once: more requests than
+/// `serve::MAX_CONNECTIONS` wait in the socket's backlog and are all answered from the head;
+/// none is closed (which would make its query read the file alone, without the newest data).
+#[test]
+fn more_requests_at_once_than_connections_all_get_the_head() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("m.db");
+    let (w, _clock) = writer(&db, T0 + 60_000);
+    let endpoint = Endpoint::start(&db, &w);
+    let n = 3 * meshmon_dashboard::head::serve::MAX_CONNECTIONS;
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(n));
+    let askers: Vec<_> = (0..n)
+        .map(|_| {
+            let (db, barrier) = (db.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                let req = HeadRequest {
+                    version: HEAD_VERSION,
+                    ..HeadRequest::default()
+                };
+                matches!(fetch(&db, &req), Fetched::Head(_))
+            })
+        })
+        .collect();
+    let answered = askers
+        .into_iter()
+        .map(|t| t.join())
+        .filter(|r| matches!(r, Ok(true)))
+        .count();
+    assert_eq!(answered, n, "every request answered from the head");
+    drop(endpoint);
+    w.shutdown();
+}

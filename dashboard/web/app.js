@@ -366,11 +366,11 @@ M.views.mesh = function meshView(root) {
       const links = (m.links || []).map((l) => el('tr', {}, el('td', {}, l.peer || '–'), el('td', {}, l.addr || '–'),
         el('td', {}, M.badge(l.state)), el('td', { class: 'num' }, M.fmt('_ms', l.rtt_ms))));
       const hosts = (m.hosts || []).map((h) => el('tr', {}, el('td', {}, el('a', { href: '#/host/' + M.q(h.host) }, h.host)),
-        el('td', { class: 'num' }, M.isNum(h.hops) ? String(h.hops) : '–'), el('td', {}, h.hops === 0 ? 'this node' : h.via || 'direct')));
+        el('td', { class: 'num' }, M.isNum(h.hops) ? String(h.hops) : '–'), el('td', {}, h.hops === 0 ? 'this node' : h.hops === 1 ? 'direct link' : 'relayed')));
       const table = (id, head, body) => el('table', { id }, el('thead', {}, el('tr', {}, head.map((h) => el('th', { class: h === 'RTT' || h === 'Hops' ? 'num' : '' }, h)))), el('tbody', {}, body));
       root.replaceChildren(el('h1', {}, 'Mesh from ', m.node || '?'),
         el('h2', {}, 'Links'), links.length ? table('links', ['Peer', 'Address', 'State', 'RTT'], links) : el('p', { class: 'muted' }, 'No links.'),
-        el('h2', {}, 'Hosts by hop distance'), table('mesh-hosts', ['Host', 'Hops', 'Via'], hosts));
+        el('h2', {}, 'Hosts by hop distance'), table('mesh-hosts', ['Host', 'Hops', 'Path'], hosts));
     } catch (err) {
       M.showError(root, err);
     }

@@ -193,7 +193,7 @@ pub async fn mesh(State(st): State<AppState>, q: Q) -> ApiResult {
     let mut hosts: Vec<serde_json::Value> = s
         .hosts
         .iter()
-        .map(|h| json!({"host": h.name, "hops": h.hops, "via": null}))
+        .map(|h| json!({"host": h.name, "hops": h.hops}))
         .collect();
     hosts.sort_by(|a, b| a["host"].as_str().cmp(&b["host"].as_str()));
     Ok(json(
