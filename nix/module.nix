@@ -198,6 +198,7 @@ let
       smtp_host = opt types.str "" "email: the SMTP server.";
       port = opt (types.nullOr types.port) null "email: the SMTP port (null: 587).";
       starttls = opt (types.nullOr types.bool) null "email: require STARTTLS (null: true).";
+      ca_file = opt types.str "" "email: PEM file of the CA that signed the SMTP server's certificate, trusted besides the system's (a relay with a private CA; not a secret, may be in the Nix store).";
       username = opt types.str "" "email: SMTP user name (\"\": no authentication).";
       password_file = opt secretFile "" "email: file holding the SMTP password.";
       from = opt types.str "" "email: the sender, e.g. `meshmon <alerts@example.org>`.";

@@ -1,7 +1,7 @@
 //! Notification targets end to end: a real `meshmon agent` dashboard node, 30 hosts of the
 //! fleet simulator (the real protocol) and real local HTTP servers as receivers.
 //!
-//! - Grouping: the 30 hosts stop at once; the target with `group = "30s"` gets one host-down
+//! - Grouping: the 30 hosts (three fleets of 10) stop within 5 s; the target with `group = "30s"` gets one host-down
 //!   message naming all 30, the target without grouping gets 30, and a target answering 400
 //!   expires its notifications without holding up the others. After the hosts come back the
 //!   grouped target gets one resolved message. The outbox shows the group.
@@ -74,9 +74,30 @@ fn wait(hook: &Webhook, n: usize, secs: u64, pred: impl Fn(&Value) -> bool) -> V
     tokio::task::block_in_place(|| hook.wait_for(n, Duration::from_secs(secs), pred))
 }
 
-fn fleet(port: u16) -> meshmon_sim::FleetHandle {
+/// The 30 hosts as three fleets of 10 (`sim-a-0000`..., `sim-b-0000`..., `sim-c-0000`...), each
+/// its own link, so that they can stop one after the other.
+fn fleets(port: u16) -> Vec<meshmon_sim::FleetHandle> {
     let addr = format!("127.0.0.1:{port}").parse().expect("addr");
-    Fleet::start(FleetConfig::new(addr, HOSTS), CancellationToken::new()).expect("fleet")
+    ["a", "b", "c"]
+        .iter()
+        .enumerate()
+        .map(|(i, part)| {
+            let mut cfg = FleetConfig::new(addr, HOSTS / 3);
+            cfg.name_prefix = format!("sim-{part}-");
+            cfg.link_name = format!("sim-fleet-{part}");
+            cfg.seed = i as u64 + 1;
+            Fleet::start(cfg, CancellationToken::new()).expect("fleet")
+        })
+        .collect()
+}
+
+async fn all_connected(fleets: &[meshmon_sim::FleetHandle]) -> bool {
+    for f in fleets {
+        if !f.wait_connected(Duration::from_secs(15)).await {
+            return false;
+        }
+    }
+    true
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -96,14 +117,18 @@ async fn thirty_hosts_down_make_one_grouped_message_and_thirty_plain_ones() {
         target(d, "rejecting", &rejecting.url, ""),
     );
     let _dash = Agent::start(d, &spec);
-    let sim = fleet(spec.port);
-    assert!(
-        sim.wait_connected(Duration::from_secs(15)).await,
-        "fleet linked"
-    );
+    let sim = fleets(spec.port);
+    assert!(all_connected(&sim).await, "fleets linked");
     // Every host known to the alert engine (frames for a few intervals).
     tokio::time::sleep(Duration::from_secs(5)).await;
-    sim.join().await;
+    // The three fleets stop 2 s apart: 30 hosts down within 5 s, as a switch failing
+    // port by port would take them.
+    for (i, f) in sim.into_iter().enumerate() {
+        if i > 0 {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        f.join().await;
+    }
 
     // host-down fires 5 s after a host's last frame: 30 plain messages, one grouped.
     let plain_down = wait(&plain, HOSTS, 40, host_down("firing"));
@@ -140,11 +165,8 @@ async fn thirty_hosts_down_make_one_grouped_message_and_thirty_plain_ones() {
     assert_eq!(in_group, HOSTS, "{rows}");
 
     // Back: 30 plain resolved notices, one grouped one.
-    let sim = fleet(spec.port);
-    assert!(
-        sim.wait_connected(Duration::from_secs(15)).await,
-        "fleet back"
-    );
+    let sim = fleets(spec.port);
+    assert!(all_connected(&sim).await, "fleets back");
     let plain_back = wait(&plain, HOSTS, 30, host_down("resolved"));
     assert_eq!(plain_back.len(), HOSTS);
     let group_back = wait(&grouped, 2, 45, |v| v["rule"] == "host-down");
@@ -158,7 +180,9 @@ async fn thirty_hosts_down_make_one_grouped_message_and_thirty_plain_ones() {
         plain.delivered(|v| v["rule"] == "host-down").len(),
         2 * HOSTS
     );
-    sim.join().await;
+    for f in sim {
+        f.join().await;
+    }
 }
 
 #[test]

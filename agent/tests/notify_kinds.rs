@@ -14,7 +14,7 @@ use meshmon_dashboard::alertdb::AlertRecord;
 use meshmon_dashboard::config::Target;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -48,6 +48,12 @@ fn notice(ident: &str, host: &str, event: EventKind, target: &str) -> Notice {
 
 /// The firing and resolved notice of one alert (a host name HTML must escape), and 200
 /// hosts' firing notices as one group.
+/// An HTTP client as the node makes one (the TLS provider installed); email targets do not
+/// use it, but `notify::send` takes one.
+fn client() -> reqwest::Client {
+    meshmon_agent::http::builder(None).build().expect("client")
+}
+
 fn sets(target: &str) -> [Vec<Notice>; 3] {
     let one = "00aa11bb22cc33dd";
     [
@@ -299,7 +305,13 @@ class Save:
         with open(os.path.join(out, "%04d.eml" % n), "wb") as f:
             f.write(envelope.original_content or envelope.content)
         return "250 2.0.0 saved"
-c = Controller(Save(), hostname="127.0.0.1", port=int(sys.argv[1]))
+kw = {}
+if len(sys.argv) > 4:
+    import ssl
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(sys.argv[3], sys.argv[4])
+    kw = dict(tls_context=ctx, require_starttls=True)
+c = Controller(Save(), hostname="127.0.0.1", port=int(sys.argv[1]), **kw)
 c.start()
 print("ready", flush=True)
 sys.stdin.read()
@@ -308,10 +320,20 @@ c.stop()
 
 impl Smtp {
     fn start(dir: &Path) -> Smtp {
+        Smtp::start_with(dir, &[])
+    }
+
+    /// A server that requires STARTTLS with this certificate chain and key.
+    fn start_tls(dir: &Path, cert: &Path, key: &Path) -> Smtp {
+        Smtp::start_with(dir, &[cert, key])
+    }
+
+    fn start_with(dir: &Path, tls: &[&Path]) -> Smtp {
         let port = common::free_port();
         let mut child = Command::new("/usr/bin/python3")
             .args(["-c", SMTP_SERVER, &port.to_string()])
             .arg(dir)
+            .args(tls)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -335,6 +357,34 @@ impl Drop for Smtp {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A test CA and a server certificate for 127.0.0.1 signed by it (rcgen), as PEM files:
+/// `(ca.pem, server.pem, server.key)` in `dir`.
+fn test_ca(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().expect("ca key");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("ca params");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "meshmon test CA");
+    let ca_cert = ca.self_signed(&ca_key).expect("ca cert");
+    let issuer = Issuer::new(ca, ca_key);
+    let key = KeyPair::generate().expect("server key");
+    let mut leaf = CertificateParams::new(vec!["127.0.0.1".into()]).expect("params");
+    let now = time::OffsetDateTime::now_utc();
+    leaf.not_before = now - time::Duration::hours(1);
+    leaf.not_after = now + time::Duration::days(2);
+    let cert = leaf.signed_by(&key, &issuer).expect("server cert");
+    let files = (
+        dir.join("ca.pem"),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+    );
+    std::fs::write(&files.0, ca_cert.pem()).expect("ca.pem");
+    std::fs::write(&files.1, cert.pem()).expect("server.pem");
+    std::fs::write(&files.2, key.serialize_pem()).expect("server.key");
+    files
 }
 
 fn header<'a>(msg: &'a str, name: &str) -> Option<&'a str> {
@@ -363,9 +413,7 @@ async fn email_goes_out_as_threaded_multipart_over_real_smtp() {
     let t = &cfg.dashboard.notify.targets[0];
     let [firing, resolved, group] = sets("mail");
     for set in [&firing, &resolved, &group] {
-        let r = notify::send(&reqwest::Client::new(), t, set)
-            .await
-            .expect("sent");
+        let r = notify::send(&client(), t, set).await.expect("sent");
         assert!(r.0.starts_with("SMTP 250"), "{}", r.0);
     }
     let mut files: Vec<_> = std::fs::read_dir(&mails)
@@ -398,7 +446,7 @@ async fn email_goes_out_as_threaded_multipart_over_real_smtp() {
     // A server without STARTTLS: a target that requires it fails, and says why.
     let cfg = Config::parse(&toml(true), &dir.path().join("m.toml")).expect("config");
     let t = &cfg.dashboard.notify.targets[0];
-    let e = notify::send(&reqwest::Client::new(), t, &firing)
+    let e = notify::send(&client(), t, &firing)
         .await
         .expect_err("no STARTTLS");
     eprintln!("starttls = true against a plain server: {}", e.message);
@@ -409,4 +457,61 @@ async fn email_goes_out_as_threaded_multipart_over_real_smtp() {
     );
     assert_eq!(std::fs::read_dir(&mails).expect("mails").count(), 3);
     std::thread::sleep(Duration::from_millis(10));
+}
+
+/// STARTTLS for real: a server that refuses mail before STARTTLS, with a certificate from a
+/// private CA. Trusted through `ca_file`, the mail goes out encrypted; without it, the
+/// certificate is refused and nothing is sent.
+#[tokio::test(flavor = "current_thread")]
+async fn email_over_starttls_checks_the_servers_certificate() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mails = dir.path().join("mails");
+    std::fs::create_dir(&mails).expect("mkdir");
+    let (ca, cert, key) = test_ca(dir.path());
+    let server = Smtp::start_tls(&mails, &cert, &key);
+    let toml = |ca: &str| {
+        format!(
+            "[[notify.target]]\nname = \"mail\"\nkind = \"email\"\nsmtp_host = \"127.0.0.1\"\nport = {}\n{ca}from = \"meshmon <alerts@example.org>\"\nto = [\"ops@example.org\"]\n",
+            server.port
+        )
+    };
+    let [firing, _, _] = sets("mail");
+
+    let with_ca = format!("ca_file = \"{}\"\n", ca.display());
+    let cfg = Config::parse(&toml(&with_ca), &dir.path().join("m.toml")).expect("config");
+    let t = &cfg.dashboard.notify.targets[0];
+    let r = notify::send(&client(), t, &firing)
+        .await
+        .expect("sent over STARTTLS");
+    assert!(r.0.starts_with("SMTP 250"), "{}", r.0);
+    let files: Vec<_> = std::fs::read_dir(&mails).expect("mails").collect();
+    assert_eq!(
+        files.len(),
+        1,
+        "the server took the mail only after STARTTLS"
+    );
+
+    let cfg = Config::parse(&toml(""), &dir.path().join("m.toml")).expect("config");
+    let t = &cfg.dashboard.notify.targets[0];
+    let e = notify::send(&client(), t, &firing)
+        .await
+        .expect_err("a certificate of an unknown CA");
+    eprintln!("STARTTLS without ca_file: {}", e.message);
+    assert!(
+        e.message.contains("127.0.0.1") && e.message.contains("certificate"),
+        "{}",
+        e.message
+    );
+    assert_eq!(std::fs::read_dir(&mails).expect("mails").count(), 1);
+
+    // A ca_file that is not a certificate is a config error naming the key.
+    let junk = dir.path().join("junk.pem");
+    std::fs::write(&junk, "not a certificate\n").expect("junk");
+    let bad = format!("ca_file = \"{}\"\n", junk.display());
+    let e = Config::parse(&toml(&bad), &dir.path().join("m.toml")).expect_err("bad ca_file");
+    let e = e.to_string();
+    assert!(
+        e.contains("notify.target[0].ca_file") && e.contains("no PEM certificate"),
+        "{e}"
+    );
 }

@@ -131,6 +131,10 @@ pub struct RawTarget {
     /// Email: require STARTTLS (true); `false` only for a relay on a trusted network.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub starttls: Option<bool>,
+    /// Email: a PEM file of the certificate authority that signed the SMTP server's
+    /// certificate, trusted besides the system's (a relay with a private CA).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ca_file: String,
     /// Email: SMTP user name ("" = no authentication).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub username: String,
@@ -166,6 +170,8 @@ pub struct Smtp {
     pub host: String,
     pub port: u16,
     pub starttls: bool,
+    /// Extra trusted CA certificates (PEM), from `ca_file`.
+    pub ca_pem: Option<Vec<u8>>,
     /// User name and password.
     pub credentials: Option<(String, String)>,
     pub from: String,
@@ -423,6 +429,8 @@ fn validate(t: &RawTarget, at: &str, err: MakeErr<'_>) -> Result<Target, ConfigE
     })
 }
 
+const CERT_BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+
 fn smtp(
     t: &RawTarget,
     key: &dyn Fn(&str) -> String,
@@ -467,10 +475,35 @@ fn smtp(
             ));
         }
     };
+    let starttls = t.starttls.unwrap_or(true);
+    let ca_pem = match non_empty(&t.ca_file) {
+        None => None,
+        Some(_) if !starttls => {
+            return Err(err(
+                &key("ca_file"),
+                "is set but starttls = false (the CA is for STARTTLS)".into(),
+            ));
+        }
+        Some(path) => {
+            let pem = std::fs::read(Path::new(path))
+                .map_err(|e| err(&key("ca_file"), format!("'{path}': {e}")))?;
+            let has_cert = pem
+                .windows(CERT_BEGIN.len())
+                .any(|w| w == CERT_BEGIN.as_bytes());
+            if !has_cert || lettre::transport::smtp::client::Certificate::from_pem(&pem).is_err() {
+                return Err(err(
+                    &key("ca_file"),
+                    format!("'{path}': no PEM certificate in it ({CERT_BEGIN} ...)"),
+                ));
+            }
+            Some(pem)
+        }
+    };
     Ok(Smtp {
         host: host.to_owned(),
         port: t.port.unwrap_or(587),
-        starttls: t.starttls.unwrap_or(true),
+        starttls,
+        ca_pem,
         credentials,
         from: from.to_owned(),
         to: t.to.clone(),

@@ -2,7 +2,8 @@
 //! firing notice of an alert has `Message-ID: <IDENT.firing@meshmon>`; its reminders and its
 //! resolved notice carry `In-Reply-To` and `References` naming it, so mail clients thread
 //! them. A group's message references the firing notices of its alerts (at most 20).
-//! STARTTLS is required unless the target says `starttls = false`.
+//! STARTTLS is required unless the target says `starttls = false`; the server's certificate
+//! is checked against the system's roots, plus the target's `ca_file` when it has one.
 //!
 //! Not here: the shared helpers (`text`).
 
@@ -13,6 +14,7 @@ use crate::alert::engine::EventKind;
 use crate::config::{Smtp, Target};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use std::time::Duration;
 
@@ -77,7 +79,17 @@ pub async fn send(target: &Target, ns: &[Notice]) -> Result<Delivered, SendError
         return Err(SendError::permanent("no SMTP settings".into()));
     };
     let msg = message(smtp, ns)?;
-    let builder = if smtp.starttls {
+    let builder = if let (true, Some(pem)) = (smtp.starttls, &smtp.ca_pem) {
+        // STARTTLS required, trusting the target's CA besides the system's.
+        let tls = Certificate::from_pem(pem)
+            .and_then(|ca| {
+                TlsParameters::builder(smtp.host.clone())
+                    .add_root_certificate(ca)
+                    .build_rustls()
+            })
+            .map_err(|e| SendError::permanent(format!("smtp {}: ca_file: {e}", smtp.host)))?;
+        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host).tls(Tls::Required(tls))
+    } else if smtp.starttls {
         AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&smtp.host)
             .map_err(|e| SendError::permanent(format!("smtp {}: {e}", smtp.host)))?
     } else {
