@@ -2,22 +2,24 @@
 """What the issue-16 collectors cost: agent CPU and RSS with them on and off, same run as
 node_exporter.
 
-Starts 300 extra processes (`sleep`), then two release `meshmon agent`s on 127.0.0.1 (not
-linked, neither a dashboard, core collectors at 1 s, Docker size and SMART off in both):
-ON with the new collectors (`collect.top_processes = 10`, `collect.processes = ["sshd",
-"sleep", "nginx"]`, and whatever other issue-16 collector this build has on by default) and
-OFF with them off (`top_processes = 0`, `processes = []`). In the same window Debian's
-`prometheus-node-exporter` runs on 127.0.0.1, scraped once a second by this script (installed
-with apt-get when missing). Containers: as many as `--containers` asks for is not started
-here; the machine's own are counted and printed (the container collector lives on its own
-branch; its bench adds them).
+Starts 300 extra processes (`sleep`) and --containers real Podman containers (default 20;
+as scripts/bench_containers.sh: 2 busy capped at 0.2 CPU, 1 writing a file every second, the
+rest idle; needs root, podman, runc, busybox-static; 0 skips them), then two release `meshmon
+agent`s on 127.0.0.1 (not linked, neither a dashboard, core collectors at 1 s, Docker size and
+SMART off in both): ON with the issue-16 collectors (`collect.top_processes = 10`,
+`collect.processes = ["sshd", "sleep", "nginx"]`, containers through the Podman socket this
+script starts, disk I/O; pressure, OOM and network errors are part of the core set and on in
+both) and OFF with them off (`top_processes = 0`, `processes = []`, `containers = false`,
+`disk_io = false`). In the same window Debian's `prometheus-node-exporter` runs on
+127.0.0.1, scraped once a second by this script (installed with apt-get when missing).
 
 Every WINDOW seconds (default 10) over DURATION (default 60) it reads each process's CPU time
 (utime+stime of /proc/PID/stat) and RSS (/proc/PID/status); the table gives the median, min
 and max over the windows of CPU in % of one core, and of RSS in MB. Everything it starts is
 stopped on every exit path.
 
-Usage: scripts/bench_collectors.py [--duration 60] [--window 10] [--no-build] [--exe PATH]
+Usage: scripts/bench_collectors.py [--duration 60] [--window 10] [--containers 20] [--no-build]
+                                   [--exe PATH]
 """
 import argparse, os, shutil, signal, statistics, subprocess, sys, tempfile, time, urllib.request
 
@@ -56,10 +58,63 @@ def containers_running():
     return 0, "no podman or docker answering"
 
 
+def start_containers(n, tmp):
+    """A Podman API socket and n containers from a busybox rootfs; returns (socket path,
+    cleanup). The same set as scripts/bench_containers.sh."""
+    prefix = f"meshmon-benchcoll-{os.getpid()}"
+    env = dict(os.environ, CONTAINERS_CONF=f"{tmp}/containers.conf")
+    with open(env["CONTAINERS_CONF"], "w") as f:
+        f.write('[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]\n'
+                '[engine]\nruntime = "runc"\n')
+    rootfs = f"{tmp}/rootfs"
+    os.makedirs(f"{rootfs}/bin")
+    shutil.copy("/bin/busybox", f"{rootfs}/bin/busybox")
+    for link in ("sh", "sleep", "true"):
+        os.symlink("busybox", f"{rootfs}/bin/{link}")
+    subprocess.run(["tar", "-C", rootfs, "-cf", f"{tmp}/rootfs.tar", "."], check=True)
+    img = "localhost/meshmon-test-busybox:latest"
+    subprocess.run(["podman", "import", "-q", f"{tmp}/rootfs.tar", img], check=True, env=env,
+                   stdout=subprocess.DEVNULL)
+    sock = f"{tmp}/podman.sock"
+    svc = subprocess.Popen(["podman", "system", "service", "--time=0", f"unix://{sock}"], env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def cleanup():
+        names = subprocess.run(["podman", "ps", "-a", "--format", "{{.Names}}"], env=env,
+                               capture_output=True, text=True).stdout.split()
+        mine = [x for x in names if x.startswith(prefix + "-")]
+        if mine:
+            subprocess.run(["podman", "rm", "-f", "-t", "0", *mine], env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if svc.poll() is None:
+            svc.terminate()
+            svc.wait()
+
+    try:
+        for _ in range(100):
+            if os.path.exists(sock):
+                break
+            time.sleep(0.1)
+        for i in range(1, n + 1):
+            run = ["podman", "run", "-d", "-q", "--name", f"{prefix}-{i:02d}"]
+            if i <= 2:
+                run += ["--cpus", "0.2", img, "sh", "-c", "while :; do :; done"]
+            elif i == 3:
+                run += [img, "sh", "-c", "while :; do echo x >> /f; sleep 1; done"]
+            else:
+                run += [img, "sleep", "100000"]
+            subprocess.run(run, check=True, env=env, stdout=subprocess.DEVNULL)
+    except BaseException:
+        cleanup()
+        raise
+    return sock, cleanup
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--duration", type=int, default=60)
     ap.add_argument("--window", type=int, default=10)
+    ap.add_argument("--containers", type=int, default=20)
     ap.add_argument("--no-build", action="store_true")
     ap.add_argument("--exe", help="meshmon binary (default: the release build of this checkout)")
     args = ap.parse_args()
@@ -70,9 +125,11 @@ def main():
                        cwd=ROOT, check=True)
     ne = node_exporter()
     tmp = tempfile.mkdtemp(prefix="meshmon-bench-collectors-")
-    procs, sleepers = [], []
+    procs, sleepers, cleanups = [], [], []
 
     def stop(*_):
+        for c in cleanups:
+            c()
         for p in procs + sleepers:
             if p.poll() is None:
                 p.terminate()
@@ -88,9 +145,15 @@ def main():
     try:
         for _ in range(300):
             sleepers.append(subprocess.Popen(["sleep", "3600"], stdout=subprocess.DEVNULL))
+        sockets = "[]"
+        if args.containers > 0:
+            sock, cleanup = start_containers(args.containers, tmp)
+            cleanups.append(cleanup)
+            sockets = f'["{sock}"]'
         common = 'interval = "1s"\ndocker_dir = ""\nsmartctl = ""\n'
-        on = common + 'top_processes = 10\nprocesses = ["sshd", "sleep", "nginx"]\n'
-        off = common + 'top_processes = 0\nprocesses = []\n'
+        on = common + ('top_processes = 10\nprocesses = ["sshd", "sleep", "nginx"]\n'
+                       f'containers = true\ncontainer_sockets = {sockets}\ndisk_io = true\n')
+        off = common + 'top_processes = 0\nprocesses = []\ncontainers = false\ndisk_io = false\n'
         agents = {}
         for name, collect in (("on", on), ("off", off)):
             path = f"{tmp}/{name}.toml"

@@ -158,8 +158,18 @@ impl Collector {
         let r = c.net.collect(&mut scratch);
         c.failing.record("net", r);
         if let Some(d) = c.diskio.as_mut() {
-            let r = d.collect(&mut scratch);
-            c.failing.record("diskio", r);
+            match d.collect(&mut scratch) {
+                // No /proc/diskstats at all (a kernel or sandbox without it): off, one line.
+                Err(CollectError::Read { path, source })
+                    if source.kind() == io::ErrorKind::NotFound =>
+                {
+                    info!("disk i/o collector off: '{path}' does not exist");
+                    c.diskio = None;
+                }
+                r => {
+                    c.failing.record("diskio", r);
+                }
+            }
         }
         Ok(c)
     }
