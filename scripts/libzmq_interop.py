@@ -78,7 +78,7 @@ def check_outbound(binary, ctx, heartbeats):
     thread.join()
     router.close(0)
     ok = run.returncode == 0 and run.stdout.strip() == "ok"
-    print(f"outbound zmq.rs DEALER -> relay -> libzmq ROUTER, heartbeats={heartbeats}: "
+    print(f"outbound link (in-line DEALER, no zmq.rs) -> libzmq ROUTER, heartbeats={heartbeats}: "
           f"ok={ok} {run.stderr.strip()}")
     return ok
 

@@ -1,10 +1,10 @@
-//! Round-trip latency of a zmq.rs DEALER -> ROUTER echo, direct and through the guard, on
+//! Round-trip latency of a DEALER -> ROUTER echo, direct and through the guard, on
 //! 127.0.0.1. Prints a table; run with `cargo run --release --example guard_bench`.
 //!
-//! Paths: `direct` (DEALER -> zmq.rs ROUTER, no guard), `inbound` (DEALER -> run_inbound,
-//! served in-line and echoed by `wire::echo`: how a node receives), `relay+inbound`
-//! (DEALER -> open_outbound -> run_inbound, the real mesh path between two nodes). A round
-//! trip crosses each hop twice.
+//! Paths: `direct` (zmq.rs DEALER -> zmq.rs ROUTER, no guard), `inbound` (zmq.rs DEALER ->
+//! run_inbound, served in-line and echoed by `wire::echo`: how a node receives),
+//! `link+inbound` (a link task, `link::run`, -> run_inbound: the real mesh path between two
+//! nodes, both ends in-line). A round trip crosses each hop twice.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use bytes::Bytes;
-use meshmon_agent::net::guard::{GuardStats, open_outbound, run_inbound};
+use meshmon_agent::net::guard::{GuardStats, run_inbound};
+use meshmon_agent::net::link::{self, LinkCmd, LinkEvent, LinkParams};
 use meshmon_agent::net::wire;
 use meshmon_agent::net::zmtp::Limits;
 use tokio::net::TcpListener;
@@ -39,8 +40,6 @@ async fn main() -> Result<()> {
         Arc::clone(&stats),
         shutdown.clone(),
     ));
-    let (relay, _link) =
-        open_outbound(guard, Limits::default(), stats, shutdown.child_token()).await?;
 
     println!(
         "{:<14} {:>9} {:>9} {:>9} {:>9}",
@@ -49,9 +48,13 @@ async fn main() -> Result<()> {
     for (name, addr) in [
         ("direct", router),
         ("inbound", guard),
-        ("relay+inbound", relay),
+        ("link+inbound", guard),
     ] {
-        let mut rtts = measure(addr).await?;
+        let mut rtts = if name == "link+inbound" {
+            measure_link(addr, &stats, &shutdown).await?
+        } else {
+            measure(addr).await?
+        };
         rtts.sort_unstable();
         let at = |q: f64| rtts[((rtts.len() - 1) as f64 * q) as usize].as_micros();
         println!(
@@ -91,6 +94,46 @@ async fn measure(addr: SocketAddr) -> Result<Vec<Duration>> {
         let start = Instant::now();
         dealer.send(message).await?;
         dealer.recv().await?;
+        if i >= WARMUP {
+            rtts.push(start.elapsed());
+        }
+    }
+    Ok(rtts)
+}
+
+/// Round trips through a link task, as the mesh task drives one.
+async fn measure_link(
+    addr: SocketAddr,
+    stats: &Arc<GuardStats>,
+    shutdown: &CancellationToken,
+) -> Result<Vec<Duration>> {
+    let (events, mut from_link) = mpsc::channel::<LinkEvent>(1024);
+    let (commands, rx) = mpsc::channel(1024);
+    tokio::spawn(link::run(LinkParams {
+        link: 0,
+        target: addr.to_string(),
+        events,
+        commands: rx,
+        limits: Limits::default(),
+        stats: Arc::clone(stats),
+        shutdown: shutdown.child_token(),
+    }));
+    match from_link.recv().await {
+        Some(LinkEvent::Up { .. }) => {}
+        other => anyhow::bail!("link did not come up: {other:?}"),
+    }
+    let payload = Bytes::from(vec![0x5a; 200]);
+    let mut rtts = Vec::with_capacity(ROUNDS);
+    for i in 0..WARMUP + ROUNDS {
+        let start = Instant::now();
+        commands
+            .send(LinkCmd::Send(payload.clone()))
+            .await
+            .map_err(|_| anyhow::anyhow!("link gone"))?;
+        match from_link.recv().await {
+            Some(LinkEvent::Message { .. }) => {}
+            other => anyhow::bail!("expected the echo, got {other:?}"),
+        }
         if i >= WARMUP {
             rtts.push(start.elapsed());
         }

@@ -4,8 +4,9 @@
 //! - `guard_echo inbound`: `run_inbound` on 127.0.0.1, whose connections (served in-line,
 //!   without zmq.rs) echo every message (`wire::echo`); prints the guard's address, then
 //!   serves until SIGINT.
-//! - `guard_echo outbound ADDR COUNT PAUSE_MS`: a zmq.rs DEALER linked to ADDR through
-//!   `open_outbound`; sends COUNT messages PAUSE_MS apart, expects each echoed, prints `ok`.
+//! - `guard_echo outbound ADDR COUNT PAUSE_MS`: a link task (`link::run`: our in-line
+//!   DEALER, as a node dials its neighbours) to ADDR; sends COUNT messages PAUSE_MS apart,
+//!   expects each echoed, prints `ok`.
 //!
 //! Guard counters are printed to stderr at the end.
 
@@ -15,13 +16,13 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use bytes::Bytes;
-use meshmon_agent::net::guard::{GuardStats, open_outbound, run_inbound};
+use meshmon_agent::net::guard::{GuardStats, run_inbound};
+use meshmon_agent::net::link::{self, LinkCmd, LinkEvent, LinkParams};
 use meshmon_agent::net::wire;
 use meshmon_agent::net::zmtp::Limits;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use zeromq::{DealerSocket, Socket, SocketRecv, SocketSend, ZmqMessage};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
@@ -64,6 +65,13 @@ async fn inbound(stats: &Arc<GuardStats>) -> Result<()> {
     Ok(())
 }
 
+async fn next(from_link: &mut mpsc::Receiver<LinkEvent>) -> Option<LinkEvent> {
+    tokio::time::timeout(Duration::from_secs(5), from_link.recv())
+        .await
+        .ok()
+        .flatten()
+}
+
 async fn outbound(
     addr: SocketAddr,
     count: u32,
@@ -71,25 +79,35 @@ async fn outbound(
     stats: &Arc<GuardStats>,
 ) -> Result<()> {
     let shutdown = CancellationToken::new();
-    let (local, relay) =
-        open_outbound(addr, Limits::default(), Arc::clone(stats), shutdown.clone()).await?;
-    let mut dealer = DealerSocket::new();
-    dealer.connect(&format!("tcp://{local}")).await?;
+    let (events, mut from_link) = mpsc::channel::<LinkEvent>(1024);
+    let (commands, rx) = mpsc::channel(1024);
+    let task = tokio::spawn(link::run(LinkParams {
+        link: 0,
+        target: addr.to_string(),
+        events,
+        commands: rx,
+        limits: Limits::default(),
+        stats: Arc::clone(stats),
+        shutdown: shutdown.clone(),
+    }));
+    match next(&mut from_link).await {
+        Some(LinkEvent::Up { .. }) => {}
+        other => bail!("link did not come up within 5 s: {other:?}"),
+    }
     for i in 0..count {
         let sent = Bytes::from(format!("message {i}"));
-        let message = ZmqMessage::try_from(vec![Bytes::from_static(b"interop"), sent.clone()])
-            .map_err(|_| anyhow::anyhow!("empty message"))?;
-        dealer.send(message).await?;
-        let reply = tokio::time::timeout(Duration::from_secs(5), dealer.recv())
+        commands
+            .send(LinkCmd::Send(sent.clone()))
             .await
-            .context("no echo within 5 s")??;
-        if reply.get(1) != Some(&sent) {
-            bail!("echo {i} differs: {reply:?}");
+            .map_err(|_| anyhow::anyhow!("link gone"))?;
+        match next(&mut from_link).await {
+            Some(LinkEvent::Message { bytes, .. }) if bytes == sent => {}
+            other => bail!("echo {i}: got {other:?}"),
         }
         tokio::time::sleep(Duration::from_millis(pause_ms)).await;
     }
     println!("ok");
     shutdown.cancel();
-    relay.await?;
+    task.await?;
     Ok(())
 }

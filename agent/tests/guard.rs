@@ -1,14 +1,20 @@
-//! The ZMTP guard against real zmq.rs sockets and raw adversarial TCP clients, on 127.0.0.1.
+//! The ZMTP guard against real zmq.rs sockets and raw adversarial TCP clients, on 127.0.0.1:
+//! inbound connections (the public port) and outbound links (`link::run`), both served
+//! in-line.
 
 mod zmtp_util;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use meshmon_agent::net::guard::{GuardStats, open_outbound};
+use bytes::Bytes;
+use meshmon_agent::net::guard::GuardStats;
+use meshmon_agent::net::link::{self, LinkCmd, LinkEvent, LinkParams};
 use meshmon_agent::net::zmtp::Limits;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use zmtp_util::{
     Chatter, Guard, closed_within, dealer, echo_router, handshake, raw, ready, round_trip,
@@ -28,103 +34,175 @@ async fn dealer_and_router_talk_through_the_inbound_guard() {
     assert_eq!((stats.accepted, stats.open, stats.violations), (1, 1, 0));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dealer_reaches_router_through_outbound_relay_and_inbound_guard() {
-    let guard = Guard::start(Limits::default()).await;
-    let stats = Arc::new(GuardStats::default());
-    let shutdown = CancellationToken::new();
-    let (local, relay) = open_outbound(
-        guard.addr,
-        Limits::default(),
-        Arc::clone(&stats),
-        shutdown.clone(),
-    )
-    .await
-    .expect("relay opens");
-    assert!(local.ip().is_loopback());
-    let mut dealer = dealer(local).await;
-    round_trip(&mut dealer, &[b"via", b"relay", &[1; 5000]]).await;
-    assert_eq!(stats.snapshot().open, 1);
+/// A link task (`link::run`: our in-line DEALER, as a node dials a neighbour) to `addr`.
+struct Link {
+    commands: mpsc::Sender<LinkCmd>,
+    events: mpsc::Receiver<LinkEvent>,
+    stats: Arc<GuardStats>,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
 
-    // Cancelling the link's token ends the relay and closes the far side too.
-    shutdown.cancel();
-    tokio::time::timeout(Duration::from_secs(2), relay)
+impl Link {
+    fn start(addr: SocketAddr, limits: Limits) -> Link {
+        let (events, from_link) = mpsc::channel::<LinkEvent>(1024);
+        let (commands, rx) = mpsc::channel(1024);
+        let stats = Arc::new(GuardStats::default());
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(link::run(LinkParams {
+            link: 0,
+            target: addr.to_string(),
+            events,
+            commands: rx,
+            limits,
+            stats: Arc::clone(&stats),
+            shutdown: shutdown.clone(),
+        }));
+        Link {
+            commands,
+            events: from_link,
+            stats,
+            shutdown,
+            task,
+        }
+    }
+
+    async fn next(&mut self) -> Option<LinkEvent> {
+        tokio::time::timeout(Duration::from_secs(5), self.events.recv())
+            .await
+            .ok()
+            .flatten()
+    }
+
+    async fn up(&mut self) {
+        match self.next().await {
+            Some(LinkEvent::Up { .. }) => {}
+            other => panic!("link up expected, got {other:?}"),
+        }
+    }
+
+    async fn round_trip(&mut self, body: &[u8]) {
+        let sent = Bytes::copy_from_slice(body);
+        self.commands
+            .send(LinkCmd::Send(sent.clone()))
+            .await
+            .expect("link task");
+        match self.next().await {
+            Some(LinkEvent::Message { bytes, .. }) => assert_eq!(bytes, sent),
+            other => panic!("echo expected, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_reaches_the_inbound_guard_in_line_both_ends() {
+    let guard = Guard::start(Limits::default()).await;
+    let mut link = Link::start(guard.addr, Limits::default());
+    link.up().await;
+    link.round_trip(b"hello").await;
+    link.round_trip(&[7; 60_000]).await;
+    for i in 0..50u8 {
+        link.round_trip(&[i; 3]).await;
+    }
+    assert_eq!(link.stats.snapshot().open, 1);
+    // Cancelling the link's token ends it and closes the far side too.
+    link.shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(2), link.task)
         .await
-        .expect("relay ends on cancel")
-        .expect("relay task");
-    assert_eq!(stats.snapshot().open, 0);
+        .expect("link ends on cancel")
+        .expect("link task");
+    assert_eq!(link.stats.snapshot().open, 0);
     guard.wait_for("inbound side closed", |s| s.open == 0).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dealer_reaches_a_plain_router_through_outbound_relay() {
+async fn a_link_talks_to_a_zmq_rs_router_and_redials_after_a_reset() {
     let router = echo_router().await;
-    let stats = Arc::new(GuardStats::default());
-    let (local, relay) = open_outbound(
-        router,
-        Limits::default(),
-        Arc::clone(&stats),
-        CancellationToken::new(),
-    )
-    .await
-    .expect("relay opens");
-    let mut dealer = dealer(local).await;
-    round_trip(&mut dealer, &[b"one"]).await;
-    round_trip(&mut dealer, &[b"two", b"parts"]).await;
-    // Closing our DEALER ends the relay.
-    drop(dealer);
-    tokio::time::timeout(Duration::from_secs(2), relay)
-        .await
-        .expect("relay ends when the local side closes")
-        .expect("relay task");
+    let mut link = Link::start(router, Limits::default());
+    link.up().await;
+    link.round_trip(b"one").await;
+    // The mesh task declares the peer dead: the link drops and dials again.
+    link.commands.send(LinkCmd::Reset).await.expect("link task");
+    assert!(matches!(link.next().await, Some(LinkEvent::Down { .. })));
+    link.up().await;
+    link.round_trip(b"two").await;
+    assert_eq!(link.stats.snapshot().violations, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn outbound_relay_validates_what_the_remote_sends() {
+async fn a_link_validates_what_the_remote_sends() {
     // A hostile "neighbour": valid handshake, then a frame claiming 2^44 bytes.
     let evil = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let evil_addr = evil.local_addr().expect("addr");
     tokio::spawn(async move {
-        if let Ok((mut stream, _)) = evil.accept().await {
+        while let Ok((mut stream, _)) = evil.accept().await {
+            tokio::spawn(async move {
+                let mut bytes = zmtp_util::greeting();
+                bytes.extend(ready("ROUTER"));
+                bytes.push(0x02);
+                bytes.extend_from_slice(&(1u64 << 44).to_be_bytes());
+                let _ = stream.write_all(&bytes).await;
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            });
+        }
+    });
+    let mut link = Link::start(evil_addr, Limits::default());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(link.stats.snapshot().violations >= 1);
+    // The bad frame may arrive with the handshake (no Up at all) or after it (Up, then
+    // Down); no message ever passes.
+    let mut up = false;
+    while let Ok(event) = link.events.try_recv() {
+        match event {
+            LinkEvent::Up { .. } => up = true,
+            LinkEvent::Down { .. } => up = false,
+            LinkEvent::Message { .. } => panic!("a message passed: {event:?}"),
+        }
+    }
+    assert!(!up, "the link is down after the violation");
+    // A neighbour whose READY names an incompatible socket type never comes up.
+    let publisher = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let pub_addr = publisher.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = publisher.accept().await {
             let mut bytes = zmtp_util::greeting();
-            bytes.extend(ready("ROUTER"));
-            bytes.push(0x02);
-            bytes.extend_from_slice(&(1u64 << 44).to_be_bytes());
+            bytes.extend(ready("PUB"));
             let _ = stream.write_all(&bytes).await;
             tokio::time::sleep(Duration::from_secs(5)).await;
         }
     });
-    let stats = Arc::new(GuardStats::default());
-    let (local, relay) = open_outbound(
-        evil_addr,
-        Limits::default(),
-        Arc::clone(&stats),
-        CancellationToken::new(),
-    )
-    .await
-    .expect("relay opens");
-    let mut local_side = raw(local).await;
-    send_lossy(&mut local_side, &handshake()).await;
-    tokio::time::timeout(Duration::from_secs(2), relay)
-        .await
-        .expect("relay ends at the violation")
-        .expect("relay task");
-    assert_eq!(stats.snapshot().violations, 1);
-    assert!(
-        closed_within(&mut local_side, Duration::from_secs(1))
-            .await
-            .is_some()
-    );
+    let mut link = Link::start(pub_addr, Limits::default());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(link.events.try_recv().is_err(), "no Up for a PUB socket");
+    assert!(link.stats.snapshot().violations >= 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn outbound_to_a_closed_port_fails() {
+async fn a_link_to_a_silent_or_closed_port_never_comes_up() {
+    // Closed: connection refused, re-dialled with backoff, never up.
     let unused = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = unused.local_addr().expect("addr");
     drop(unused);
-    let stats = Arc::new(GuardStats::default());
-    let opened = open_outbound(addr, Limits::default(), stats, CancellationToken::new()).await;
-    assert!(opened.is_err());
+    let mut closed = Link::start(addr, Limits::default());
+    // Silent: accepts TCP and says nothing; the handshake deadline ends each attempt.
+    let silent = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let silent_addr = silent.local_addr().expect("addr");
+    let held = tokio::spawn(async move {
+        let mut kept = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            kept.push(stream);
+        }
+    });
+    let mut mute = Link::start(silent_addr, test_limits());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(closed.events.try_recv().is_err());
+    assert!(mute.events.try_recv().is_err());
+    assert!(mute.stats.snapshot().handshake_timeouts >= 1);
+    assert!(
+        mute.stats.snapshot().open <= 1,
+        "at most the attempt in progress is open"
+    );
+    held.abort();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,29 +1,32 @@
-//! One outbound link: dials a configured neighbour through the outbound guard relay with a
-//! fresh zmq.rs DEALER per attempt (a zmq.rs DEALER never reconnects by itself), pipes
-//! messages between the DEALER and the mesh task over bounded channels, and re-dials with
-//! capped exponential backoff when the link drops or the mesh task declares it dead.
+//! One outbound link: dials a configured neighbour and serves the connection in-line
+//! ([`wire::dial`]: our side is a ZMTP DEALER; every byte the neighbour sends is validated
+//! and assembled into whole messages straight to the mesh task, our messages framed and
+//! written back; no loopback relay and no zmq.rs), and re-dials with capped exponential
+//! backoff when the link drops or the mesh task declares it dead. The guard's protection
+//! applies as on inbound connections: the handshake deadline, the idle timeout, the
+//! validator's limits, and the guard's counters ([`GuardStats`]).
 //!
 //! Not here: any protocol decision. The link task only moves bytes and reports up/down.
 
-use super::guard::{self, GuardStats};
+use super::guard::{self, End, GuardStats, OpenGauge};
+use super::wire::{self, Outgoing};
 use super::zmtp::Limits;
 use bytes::Bytes;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::net::TcpStream;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
-use zeromq::{DealerSocket, Socket, SocketOptions, SocketRecv, SocketSend, ZmqMessage};
 
 /// First re-dial delay.
 pub const BACKOFF_START: Duration = Duration::from_millis(200);
 /// Longest re-dial delay.
 pub const BACKOFF_CAP: Duration = Duration::from_secs(2);
-/// How long one send into the DEALER may take before the link is declared stuck.
-const SEND_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long dialling (TCP plus ZMTP handshake) may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+const CONNECT_TIMEOUT: Duration = guard::CONNECT_TIMEOUT;
 
 /// What a link task tells the mesh task. `conn` numbers the connection attempts of a link
 /// so that messages of an old connection are never mistaken for the new one.
@@ -98,19 +101,40 @@ async fn resolve(target: &str) -> std::io::Result<SocketAddr> {
         .ok_or_else(|| std::io::Error::other(format!("'{target}' resolves to no address")))
 }
 
+impl Outgoing for LinkCmd {
+    fn write_to(self, out: &mut Vec<u8>) -> bool {
+        match self {
+            LinkCmd::Send(bytes) => {
+                wire::encode(&wire::Message::single(bytes), out);
+                true
+            }
+            LinkCmd::Reset => false,
+        }
+    }
+}
+
 async fn connect_once<E: From<LinkEvent>>(p: &mut LinkParams<E>, conn: u32) -> anyhow::Result<()> {
     let remote = resolve(&p.target).await?;
-    let relay_stop = p.shutdown.child_token();
-    let _stop_relay = relay_stop.clone().drop_guard();
-    let (local, mut relay) =
-        guard::open_outbound(remote, p.limits.clone(), p.stats.clone(), relay_stop).await?;
-    let mut opts = SocketOptions::default();
-    opts.connect_timeout(CONNECT_TIMEOUT);
-    let mut dealer = DealerSocket::with_options(opts);
-    tokio::time::timeout(CONNECT_TIMEOUT, dealer.connect(&format!("tcp://{local}")))
+    let mut stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(remote))
         .await
-        .map_err(|_| anyhow::anyhow!("ZMTP handshake with '{}' timed out", p.target))??;
-    let (mut tx, mut rx) = dealer.split();
+        .map_err(|_| {
+            anyhow::anyhow!("connecting to '{remote}' timed out after {CONNECT_TIMEOUT:?}")
+        })??;
+    stream.set_nodelay(true)?;
+    let _open = OpenGauge::new(Arc::clone(&p.stats));
+    let deadline = Instant::now() + p.limits.handshake_timeout.min(CONNECT_TIMEOUT);
+    let handshake = tokio::select! {
+        () = p.shutdown.cancelled() => return Ok(()),
+        r = wire::dial(&mut stream, &p.limits, deadline) => r,
+    };
+    let mut reader = match handshake {
+        Ok(reader) => reader,
+        Err(end) => {
+            let why = end.to_string();
+            guard::report(remote, end, &p.stats);
+            anyhow::bail!("handshake with '{}' failed: {why}", p.target);
+        }
+    };
     info!(target = %p.target, %remote, "link up");
     if p.events
         .send(E::from(LinkEvent::Up {
@@ -123,41 +147,37 @@ async fn connect_once<E: From<LinkEvent>>(p: &mut LinkParams<E>, conn: u32) -> a
     {
         return Ok(());
     }
-    let result = loop {
+    let (link, idle) = (p.link, p.limits.idle_timeout);
+    // Mesh messages are single-part; the first part of anything else goes on, and gossip
+    // drops what it cannot open.
+    let wrap = |m: wire::Message| {
+        E::from(LinkEvent::Message {
+            link,
+            conn,
+            bytes: m.first,
+        })
+    };
+    let end = {
+        let (mut rd, mut wr) = stream.split();
         tokio::select! {
-            _ = p.shutdown.cancelled() => break Ok(()),
-            _ = &mut relay => break Err(anyhow::anyhow!("connection closed")),
-            msg = rx.recv() => match msg {
-                Ok(m) => {
-                    // Mesh messages are single-part; anything else is dropped by gossip.
-                    let bytes = m.into_vec().into_iter().next().unwrap_or_default();
-                    // Bounded by credits; see the inbound reader in the mesh task.
-                    let ev = LinkEvent::Message { link: p.link, conn, bytes };
-                    if p.events.send(E::from(ev)).await.is_err() {
-                        break Ok(());
-                    }
-                }
-                Err(e) => break Err(anyhow::anyhow!("receive failed: {e}")),
-            },
-            cmd = p.commands.recv() => match cmd {
-                Some(LinkCmd::Send(bytes)) => {
-                    match tokio::time::timeout(SEND_TIMEOUT, tx.send(ZmqMessage::from(bytes))).await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(e)) => break Err(anyhow::anyhow!("send failed: {e}")),
-                        Err(_) => break Err(anyhow::anyhow!("send stuck for 1 s")),
-                    }
-                }
-                Some(LinkCmd::Reset) => break Err(anyhow::anyhow!("peer silent; re-dialling")),
-                None => break Ok(()),
-            },
+            () = p.shutdown.cancelled() => End::Shutdown,
+            end = wire::read_loop(&mut rd, &mut reader, idle, &p.events, wrap) => end,
+            end = wire::write_loop(&mut wr, &mut p.commands) => end,
         }
     };
     let _ = p
         .events
         .send(E::from(LinkEvent::Down { link: p.link, conn }))
         .await;
+    let result = match &end {
+        End::Shutdown => Ok(()),
+        // A Reset command (the peer went silent) or the mesh task gone.
+        End::LocalClosed => Err(anyhow::anyhow!("closed by the mesh task; re-dialling")),
+        other => Err(anyhow::anyhow!("{other}")),
+    };
     if let Err(error) = &result {
         info!(target = %p.target, %error, "link down");
     }
+    guard::report(remote, end, &p.stats);
     result
 }

@@ -1,8 +1,12 @@
-//! One inbound ZMTP connection served in-line, without zmq.rs: the guard's per-connection
-//! task validates the peer's bytes ([`ZmtpValidator`]), assembles them into whole messages
-//! and hands those straight to the mesh task's event queue; it writes the mesh task's
-//! messages to the peer with ZMTP framing itself. Our side of the handshake is a ROUTER
-//! (ZMTP 3.0, NULL mechanism), so any DEALER (zmq.rs, libzmq) talks to it unchanged.
+//! One ZMTP connection served in-line, without zmq.rs, in either direction: the
+//! connection's task validates the peer's bytes ([`ZmtpValidator`]), assembles them into
+//! whole messages and hands those straight to the mesh task's event queue; it writes the
+//! mesh task's messages to the peer with ZMTP framing itself.
+//!
+//! - Inbound ([`serve`], from the guard's listener): our side of the handshake is a ROUTER
+//!   (ZMTP 3.0, NULL mechanism), so any DEALER (zmq.rs, libzmq) talks to it unchanged.
+//! - Outbound ([`dial`], from a link task): our side is a DEALER, so any ROUTER (a meshmon
+//!   node, libzmq, zmq.rs) accepts it.
 //!
 //! Per connection: one read buffer ([`super::guard::BUF_LEN`]), the validator, the message
 //! being assembled (it grows with the bytes the peer actually sent, at most
@@ -11,7 +15,8 @@
 //! have in flight, and TCP pushes back); a full send queue drops (the mesh task counts it).
 //!
 //! Not responsible for: accepting, the connection cap and the handshake deadline's start
-//! (`guard`), what messages mean (the mesh task and gossip), outbound links (`link`).
+//! (`guard`), dialling and re-dialling (`link`), what messages mean (the mesh task and
+//! gossip).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -115,20 +120,47 @@ pub async fn echo(mut events: mpsc::Receiver<Event>) {
     }
 }
 
-/// Our greeting as a server (ZMTP 3.0, NULL) followed by READY as a ROUTER.
-fn handshake() -> Vec<u8> {
+/// Which side of a connection we are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Role {
+    /// Accepted on our port: a ROUTER, as-server.
+    Router,
+    /// Dialled by a link: a DEALER, as-client.
+    Dealer,
+}
+
+impl Role {
+    fn socket_type(self) -> &'static [u8] {
+        match self {
+            Role::Router => b"ROUTER",
+            Role::Dealer => b"DEALER",
+        }
+    }
+
+    /// Socket types we may talk to (ZMTP's compatibility table).
+    fn peer_types(self) -> &'static [&'static [u8]] {
+        match self {
+            Role::Router => &[b"DEALER", b"REQ", b"ROUTER"],
+            Role::Dealer => &[b"DEALER", b"REP", b"ROUTER"],
+        }
+    }
+}
+
+/// Our greeting (ZMTP 3.0, NULL) followed by READY, as `role`.
+fn handshake(role: Role) -> Vec<u8> {
     let mut out = vec![0u8; 64];
     out[0] = 0xff;
     out[9] = 0x7f;
     out[10] = 3;
     out[12..16].copy_from_slice(b"NULL");
-    out[32] = 1; // as-server
+    out[32] = u8::from(role == Role::Router); // as-server
+    let kind = role.socket_type();
     let mut body = vec![5];
     body.extend_from_slice(b"READY");
     body.push(11);
     body.extend_from_slice(b"Socket-Type");
-    body.extend_from_slice(&6u32.to_be_bytes());
-    body.extend_from_slice(b"ROUTER");
+    body.extend_from_slice(&(kind.len() as u32).to_be_bytes());
+    body.extend_from_slice(kind);
     out.push(0x04);
     out.push(body.len() as u8);
     out.extend(body);
@@ -151,12 +183,11 @@ pub fn encode(message: &Message, out: &mut Vec<u8>) {
     }
 }
 
-/// Socket types a ROUTER may talk to (ZMTP's compatibility table).
-const PEER_TYPES: [&[u8]; 3] = [b"DEALER", b"REQ", b"ROUTER"];
-
 /// Builds whole messages from what passed the validator.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Assembler {
+    /// Socket types the peer may have.
+    peer_types: &'static [&'static [u8]],
     /// Body of the frame being read.
     part: BytesMut,
     /// Whether more frames follow the one being read.
@@ -174,7 +205,7 @@ impl Sink for Assembler {
 
     fn ready(&mut self, _command: &[u8], properties: &[u8]) {
         let kind = zmtp::property(properties, b"Socket-Type").unwrap_or_default();
-        if !PEER_TYPES.contains(&kind) {
+        if !self.peer_types.contains(&kind) {
             self.bad_type = Some(String::from_utf8_lossy(kind).into_owned());
         }
     }
@@ -208,14 +239,35 @@ impl Sink for Assembler {
     }
 }
 
+impl Assembler {
+    fn new(role: Role) -> Self {
+        Self {
+            peer_types: role.peer_types(),
+            part: BytesMut::new(),
+            more: false,
+            parts: Vec::new(),
+            done: Vec::new(),
+            bad_type: None,
+        }
+    }
+}
+
 /// The reading side of one connection.
-struct Reader {
+pub(super) struct Reader {
     validator: ZmtpValidator,
     assembler: Assembler,
     buf: Box<[u8]>,
 }
 
 impl Reader {
+    fn new(limits: &Limits, role: Role) -> Self {
+        Self {
+            validator: ZmtpValidator::new(limits),
+            assembler: Assembler::new(role),
+            buf: vec![0; BUF_LEN].into_boxed_slice(),
+        }
+    }
+
     /// Validates and assembles one chunk from the peer.
     fn feed(&mut self, n: usize) -> Result<(), End> {
         let input = self.buf.get(..n).unwrap_or_default();
@@ -242,11 +294,7 @@ pub(super) async fn serve<E>(
 where
     E: From<Event>,
 {
-    let mut reader = Reader {
-        validator: ZmtpValidator::new(limits),
-        assembler: Assembler::default(),
-        buf: vec![0; BUF_LEN].into_boxed_slice(),
-    };
+    let mut reader = Reader::new(limits, Role::Router);
     // Handshake: our greeting and READY go out once the peer's first bytes passed (a scan
     // or an HTTP request gets nothing), then the peer's greeting and READY must complete.
     let mut greeted = false;
@@ -261,14 +309,14 @@ where
             return end;
         }
         if !greeted {
-            match timeout_at(deadline, remote.write_all(&handshake())).await {
+            match timeout_at(deadline, remote.write_all(&handshake(Role::Router))).await {
                 Err(_elapsed) => return End::HandshakeTimeout,
                 Ok(Err(error)) => return End::RemoteIo(error),
                 Ok(Ok(())) => greeted = true,
             }
         }
     }
-    let (tx, rx) = mpsc::channel(SEND_QUEUE);
+    let (tx, mut rx) = mpsc::channel(SEND_QUEUE);
     let (alive, closed) = oneshot::channel();
     let peer = Peer { tx, _alive: alive };
     if events
@@ -280,9 +328,10 @@ where
     }
     let end = {
         let (mut rd, mut wr) = remote.split();
+        let wrap = |message| E::from(Event::Message { conn, message });
         tokio::select! {
-            end = read_loop(&mut rd, &mut reader, limits.idle_timeout, conn, events) => end,
-            end = write_loop(&mut wr, rx) => end,
+            end = read_loop(&mut rd, &mut reader, limits.idle_timeout, events, wrap) => end,
+            end = write_loop(&mut wr, &mut rx) => end,
             _ = closed => End::LocalClosed,
         }
     };
@@ -291,13 +340,40 @@ where
     end
 }
 
-/// Reads, validates and hands on whole messages until the peer stops or breaks a rule.
-async fn read_loop<E: From<Event>>(
+/// Our side of the handshake on a connection we dialled: sends our greeting and READY as a
+/// DEALER, then reads until the peer's greeting and READY have passed the validator, by
+/// `deadline`. Returns the reader for [`read_loop`].
+pub(super) async fn dial(
+    remote: &mut TcpStream,
+    limits: &Limits,
+    deadline: Instant,
+) -> Result<Reader, End> {
+    match timeout_at(deadline, remote.write_all(&handshake(Role::Dealer))).await {
+        Err(_elapsed) => return Err(End::HandshakeTimeout),
+        Ok(Err(error)) => return Err(End::RemoteIo(error)),
+        Ok(Ok(())) => {}
+    }
+    let mut reader = Reader::new(limits, Role::Dealer);
+    while !reader.validator.handshake_done() {
+        let n = match timeout_at(deadline, remote.read(&mut reader.buf)).await {
+            Err(_elapsed) => return Err(End::HandshakeTimeout),
+            Ok(Ok(0)) => return Err(End::RemoteClosed),
+            Ok(Ok(n)) => n,
+            Ok(Err(error)) => return Err(End::RemoteIo(error)),
+        };
+        reader.feed(n)?;
+    }
+    Ok(reader)
+}
+
+/// Reads, validates and hands on whole messages (as `wrap(message)`) until the peer stops
+/// or breaks a rule.
+pub(super) async fn read_loop<E>(
     rd: &mut ReadHalf<'_>,
     reader: &mut Reader,
     idle_timeout: Duration,
-    conn: ConnId,
     events: &mpsc::Sender<E>,
+    wrap: impl Fn(Message) -> E,
 ) -> End {
     // One timer for the connection, re-armed only when it fires: a read costs no timer work.
     let mut last = Instant::now();
@@ -307,11 +383,7 @@ async fn read_loop<E: From<Event>>(
         for message in reader.assembler.done.drain(..) {
             // Waiting here is bounded: credits cap what each peer may have in flight, and
             // while we wait we do not read, so TCP pushes back on a peer that ignores them.
-            if events
-                .send(E::from(Event::Message { conn, message }))
-                .await
-                .is_err()
-            {
+            if events.send(wrap(message)).await.is_err() {
                 return End::LocalClosed;
             }
         }
@@ -337,16 +409,36 @@ async fn read_loop<E: From<Event>>(
     }
 }
 
-/// Writes queued messages, as many per write as are waiting, until the queue closes.
-async fn write_loop(wr: &mut WriteHalf<'_>, mut rx: mpsc::Receiver<Message>) -> End {
+/// What a connection's writer takes from its queue: a message to frame, or (a link's
+/// command) the end of the connection.
+pub(super) trait Outgoing {
+    /// Appends the item's frames to `out`; `false` ends the connection instead.
+    fn write_to(self, out: &mut Vec<u8>) -> bool;
+}
+
+impl Outgoing for Message {
+    fn write_to(self, out: &mut Vec<u8>) -> bool {
+        encode(&self, out);
+        true
+    }
+}
+
+/// Writes queued messages, as many per write as are waiting, until the queue closes (or an
+/// item ends the connection: [`End::LocalClosed`] either way).
+pub(super) async fn write_loop<T: Outgoing>(
+    wr: &mut WriteHalf<'_>,
+    rx: &mut mpsc::Receiver<T>,
+) -> End {
     let mut batch = Vec::new();
     let mut out = Vec::new();
     loop {
         if rx.recv_many(&mut batch, WRITE_BATCH).await == 0 {
             return End::LocalClosed;
         }
-        for message in batch.drain(..) {
-            encode(&message, &mut out);
+        for item in batch.drain(..) {
+            if !item.write_to(&mut out) {
+                return End::LocalClosed;
+            }
         }
         if let Err(error) = wr.write_all(&out).await {
             return End::RemoteIo(error);
@@ -374,7 +466,7 @@ mod tests {
 
     fn assemble(input: &[u8], chunk: usize) -> Result<Vec<Message>, Violation> {
         let mut v = ZmtpValidator::new(&Limits::default());
-        let mut a = Assembler::default();
+        let mut a = Assembler::new(Role::Router);
         for piece in input.chunks(chunk.max(1)) {
             v.feed(piece, &mut a)?;
         }
@@ -385,7 +477,7 @@ mod tests {
     }
 
     fn client_handshake(socket_type: &[u8]) -> Vec<u8> {
-        let mut h = handshake();
+        let mut h = handshake(Role::Router);
         h[32] = 0;
         // Replace our READY's socket type with the client's.
         h.truncate(64);
@@ -402,12 +494,23 @@ mod tests {
     }
 
     #[test]
-    fn our_handshake_passes_our_own_validator() {
+    fn our_handshakes_pass_our_own_validator_on_the_other_side() {
+        for (ours, theirs) in [(Role::Router, Role::Dealer), (Role::Dealer, Role::Router)] {
+            let mut v = ZmtpValidator::new(&Limits::default());
+            let mut a = Assembler::new(theirs);
+            assert_eq!(v.feed(&handshake(ours), &mut a), Ok(()));
+            assert!(v.handshake_done());
+            assert_eq!(a.bad_type, None);
+        }
+        // Two DEALERs may talk too; a DEALER does not take a REQ.
         let mut v = ZmtpValidator::new(&Limits::default());
-        let mut a = Assembler::default();
-        assert_eq!(v.feed(&handshake(), &mut a), Ok(()));
-        assert!(v.handshake_done());
+        let mut a = Assembler::new(Role::Dealer);
+        assert_eq!(v.feed(&handshake(Role::Dealer), &mut a), Ok(()));
         assert_eq!(a.bad_type, None);
+        let mut a = Assembler::new(Role::Dealer);
+        let mut v = ZmtpValidator::new(&Limits::default());
+        assert_eq!(v.feed(&client_handshake(b"REQ"), &mut a), Ok(()));
+        assert_eq!(a.bad_type.as_deref(), Some("REQ"));
     }
 
     #[test]
@@ -451,7 +554,7 @@ mod tests {
     #[test]
     fn a_claimed_frame_reserves_at_most_one_buffer() {
         let mut v = ZmtpValidator::new(&Limits::default());
-        let mut a = Assembler::default();
+        let mut a = Assembler::new(Role::Router);
         let mut input = client_handshake(b"DEALER");
         input.push(0x02);
         input.extend_from_slice(&60_000u64.to_be_bytes());
