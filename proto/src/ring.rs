@@ -102,6 +102,18 @@ impl OwnRing {
         self.entries.is_empty()
     }
 
+    /// The newest `max` frames from `from` on, in sequence order, leaving out the kinds in
+    /// `skip`.
+    pub fn since(&self, from: u64, max: usize, skip: &[Kind]) -> Vec<Bytes> {
+        let picked: Vec<&Entry> = self
+            .entries
+            .iter()
+            .filter(|e| e.seq >= from && !skip.contains(&e.kind))
+            .collect();
+        let start = picked.len().saturating_sub(max);
+        picked[start..].iter().map(|e| e.bytes.clone()).collect()
+    }
+
     /// The frames answering a request for `from..=to`, in sequence order, preceded by what a
     /// decoder needs: the latest host info and series table before them and every frame from
     /// the last samples key frame before `from`.
@@ -160,6 +172,23 @@ mod tests {
         );
         r.prune(RING_WINDOW_MS + 1500);
         assert_eq!(r.len(), 3, "frames older than the window are gone");
+    }
+
+    #[test]
+    fn since_gives_the_newest_frames_of_the_kinds_asked() {
+        let mut r = OwnRing::default();
+        r.push(1, 0, Kind::HostInfo, false, b(1));
+        r.push(2, 0, Kind::SeriesTable, false, b(2));
+        for seq in 3..=8 {
+            r.push(seq, seq * 1000, Kind::Samples, seq == 3, b(seq as u8));
+        }
+        let skip = [Kind::HostInfo, Kind::SeriesTable];
+        assert_eq!(
+            r.since(1, 10, &skip),
+            vec![b(3), b(4), b(5), b(6), b(7), b(8)]
+        );
+        assert_eq!(r.since(1, 2, &skip), vec![b(7), b(8)], "the newest");
+        assert_eq!(r.since(6, 10, &[]), vec![b(6), b(7), b(8)]);
     }
 
     #[test]

@@ -15,6 +15,10 @@ pub const STATUS_HOSTS_PER_FRAME: usize = 300;
 use meshmon_proto::{Frame, Header, Kind, Payload};
 use tracing::{debug, warn};
 
+/// Most of its own frames, originated while it had no node link, that a node pushes to the
+/// first node that joins (the rest are there for backfill).
+pub(super) const UNPUSHED_MAX: usize = 10;
+
 impl Gossip {
     /// Sends our Hello on a link, echoing `echo` (the peer's nonce, or 0 to open).
     pub(super) fn send_hello(
@@ -227,6 +231,9 @@ impl Gossip {
                 if (joined_viewer || joined_node) && self.cfg.role == Role::Node {
                     self.send_descriptors_to(from, out);
                 }
+                if joined_node && self.cfg.role == Role::Node {
+                    self.push_unpushed_to(from, out);
+                }
             }
             Payload::Heartbeat(hb) => {
                 let mut tree = false;
@@ -295,6 +302,25 @@ impl Gossip {
             } else {
                 Bytes::from(with_hops(bytes, *distance))
             };
+            if p.take_credit() {
+                out.push(Action::Send { peer, bytes });
+            }
+        }
+    }
+
+    /// Pushes to `peer` (the first node link after a time without any) this node's own
+    /// frames that reached no node, at most [`UNPUSHED_MAX`] of the newest, host info and
+    /// series table left out (the descriptors just went). The peer floods them on as live
+    /// frames.
+    fn push_unpushed_to(&mut self, peer: PeerId, out: &mut Vec<Action>) {
+        let Some(from) = self.unpushed_from.take() else {
+            return;
+        };
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        let skip = [Kind::HostInfo, Kind::SeriesTable];
+        for bytes in self.ring.since(from, UNPUSHED_MAX, &skip) {
             if p.take_credit() {
                 out.push(Action::Send { peer, bytes });
             }

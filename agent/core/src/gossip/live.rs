@@ -290,7 +290,9 @@ impl Gossip {
             self.set_host_info(&name, info);
         }
         let lazy = self.trees.lazy(&header.origin);
+        let mut reached_a_node = false;
         for (&id, p) in self.peers.iter_mut() {
+            reached_a_node |= p.is_node();
             let push = p.is_viewer() || (p.is_node() && !lazy.contains(&id));
             if push && p.take_credit() {
                 out.push(Action::Send {
@@ -298,6 +300,9 @@ impl Gossip {
                     bytes: bytes.clone(),
                 });
             }
+        }
+        if !reached_a_node && self.unpushed_from.is_none() {
+            self.unpushed_from = Some(header.seq);
         }
         if self.cfg.deliver_all || header.kind == Kind::HostInfo {
             out.push(Action::Deliver(Box::new(Delivered {

@@ -214,6 +214,11 @@ pub struct Gossip {
     status_epoch: u64,
     /// This node's own recent frames, for backfill requests.
     ring: OwnRing,
+    /// The first of this node's frames originated while it had no node link (at start, or
+    /// cut off): the first node that joins gets them pushed, so that its dashboards see
+    /// them live (an alert's identity includes the time of the first frame over its
+    /// threshold, and every dashboard node must see that frame).
+    unpushed_from: Option<u64>,
     /// Missing sequence ranges per origin (dashboard nodes only).
     tracker: Option<GapTracker>,
     /// Per origin: its broadcast tree (eager and lazy links), the link its newest frame
@@ -245,6 +250,7 @@ impl Gossip {
             replay_seq: 0,
             status_epoch: 0,
             ring: OwnRing::default(),
+            unpushed_from: None,
             tracker: cfg_backfill.then(GapTracker::default),
             trees: Trees::new(cfg_max_origins),
             clocks: clock::Clocks::default(),

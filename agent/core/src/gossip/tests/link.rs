@@ -247,3 +247,41 @@ fn a_status_of_many_hosts_is_paged_under_the_frame_limit_and_reassembles() {
         .expect("complete");
     assert_eq!(whole.hosts.len(), 2000);
 }
+
+/// Frames a node originates before any node link is up (at start, before the first Hello)
+/// reach the first neighbour that joins, live, in order: a dashboard must see a host's
+/// first frames (an alert's identity includes the time of the first frame over its
+/// threshold). Frames of a node that already had a link are not pushed again.
+#[test]
+fn frames_originated_before_any_link_reach_the_first_neighbour() {
+    let mut s = Sim::new(3, 8);
+    let sync = |n: usize| {
+        Payload::AlertSync(meshmon_proto::payload::AlertSync {
+            sent: vec![format!("early-{n}")],
+            ..Default::default()
+        })
+    };
+    s.originate(0);
+    for n in 0..3 {
+        s.input(0, Input::Local(sync(n)));
+    }
+    s.link(0, 1);
+    let early: Vec<String> = s.delivered[1]
+        .iter()
+        .filter_map(|d| match &d.payload {
+            Payload::AlertSync(a) if d.header.origin == "n0" => a.sent.first().cloned(),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(early, ["early-0", "early-1", "early-2"], "in order, once");
+    // A second neighbour gets them flooded from node 1, not again from node 0.
+    s.link(2, 1);
+    let pushed_again = s
+        .sent
+        .iter()
+        .filter(|(from, _, bytes)| {
+            *from == 0 && Frame::decode(bytes).is_ok_and(|f| f.header.kind == Kind::AlertSync)
+        })
+        .count();
+    assert_eq!(pushed_again, 3, "each early frame left node 0 once");
+}
