@@ -301,7 +301,7 @@ let
     };
   };
   sFiles = sys withFiles;
-  # Notification targets of several kinds, their secrets in files outside the store (the
+  # Notification targets of every kind, their secrets in files outside the store (the
   # script's real files, so that `meshmon check-config` reads them).
   withTargets = {
     imports = [ public ];
@@ -333,6 +333,44 @@ let
         password_file = webhooksFile;
         from = "meshmon <alerts@example.org>";
         to = [ "ops@example.org" ];
+      }
+      {
+        name = "chat";
+        kind = "slack";
+        url_file = slackFile;
+      }
+      {
+        name = "office";
+        kind = "teams";
+        url_file = slackFile;
+      }
+      {
+        name = "topic";
+        kind = "ntfy";
+        url = "https://ntfy.example.org/meshmon";
+        token_file = webhooksFile;
+      }
+      {
+        name = "push";
+        kind = "gotify";
+        url = "https://gotify.example.org";
+        token_file = webhooksFile;
+      }
+      {
+        name = "po";
+        kind = "pushover";
+        token_file = slackFile;
+        user_key_file = webhooksFile;
+      }
+      {
+        name = "genie";
+        kind = "opsgenie";
+        api_key_file = webhooksFile;
+      }
+      {
+        name = "hook";
+        kind = "webhook";
+        url_file = slackFile;
       }
     ];
   };
@@ -859,7 +897,7 @@ let
         group = "30s";
         rules = [ "host-down" ];
         severity = "info";
-      }) (eq (map (t: t.name) sTargets.parsed.notify.target) [ "ops-discord" "oncall" "phone" "mail" ])
+      }) (eq (map (t: t.name) sTargets.parsed.notify.target) [ "ops-discord" "oncall" "phone" "mail" "chat" "office" "topic" "push" "po" "genie" "hook" ])
     ))
     (test "notify targets: every secret file is a credential bound at its path" (
       _:
@@ -868,6 +906,10 @@ let
         "LoadCredential=notify-oncall-routing_key_file:${webhooksFile}"
         "LoadCredential=notify-phone-bot_token_file:${slackFile}"
         "LoadCredential=notify-mail-password_file:${webhooksFile}"
+        "LoadCredential=notify-topic-token_file:${webhooksFile}"
+        "LoadCredential=notify-po-user_key_file:${webhooksFile}"
+        "LoadCredential=notify-genie-api_key_file:${webhooksFile}"
+        "LoadCredential=notify-hook-url_file:${slackFile}"
         "BindReadOnlyPaths=%d/notify-ops-discord-url_file:${slackFile}"
         "BindReadOnlyPaths=%d/notify-mail-password_file:${webhooksFile}"
       ]
