@@ -8,7 +8,7 @@
 (function hostPage() {
   const { el, api } = M;
   const PRESETS = ['5m', '1h', '6h', '24h', '7d'];
-  const REFRESH = { '5m': 5000, '1h': 30000 }; // the short ranges follow the present
+  const REFRESH = { '5m': 5000, '1h': 10000 }; // the short ranges follow the present (1h: 5 s steps)
   const CHARTS = [
     { group: 'CPU', title: 'CPU usage', names: ['cpu.usage_pct'] },
     { group: 'CPU', title: 'Load', names: ['cpu.load1', 'cpu.load5', 'cpu.load15'] },
