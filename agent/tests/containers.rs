@@ -107,12 +107,27 @@ impl Podman {
 
 impl Drop for Podman {
     fn drop(&mut self) {
-        if !self.names.is_empty() {
+        // A `--restart=always` container caught between two runs can refuse `rm` for a
+        // moment ("improper state"): try again until none of ours is left.
+        for _ in 0..10 {
+            if self.names.is_empty() {
+                break;
+            }
             let _ = self
                 .cmd()
                 .args(["rm", "-f", "-t", "0"])
                 .args(&self.names)
                 .output();
+            let left = self
+                .cmd()
+                .args(["ps", "-a", "--format", "{{.Names}}"])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
+            self.names.retain(|n| left.lines().any(|l| l.trim() == n));
+            if !self.names.is_empty() {
+                std::thread::sleep(Duration::from_millis(300));
+            }
         }
         let _ = self.service.kill();
         let _ = self.service.wait();
