@@ -3,6 +3,8 @@
 //! node's check task and its published metrics, and a TLS server with a 10-day certificate
 //! signed by a test CA given in `ca_file` (days left, and refusal without the CA).
 
+mod tls_util;
+
 use meshmon_agent::check::{self, probe, state};
 use meshmon_agent::collect::Extras;
 use meshmon_agent::config::CheckConfig;
@@ -229,26 +231,8 @@ async fn the_check_task_publishes_up_down_and_up_again() {
 /// A CA and a leaf for `localhost`/127.0.0.1 valid for 10 days from now, signed by it.
 /// Returns (CA PEM, leaf DER, leaf key DER).
 fn test_pki() -> (String, Vec<u8>, Vec<u8>) {
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
-    let ca_key = KeyPair::generate().expect("ca key");
-    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("ca params");
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name
-        .push(rcgen::DnType::CommonName, "meshmon test CA");
-    let ca_cert = ca.self_signed(&ca_key).expect("ca cert");
-    let issuer = Issuer::new(ca, ca_key);
-    let leaf_key = KeyPair::generate().expect("leaf key");
-    let mut leaf =
-        CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).expect("params");
-    let now = time::OffsetDateTime::now_utc();
-    leaf.not_before = now - time::Duration::hours(1);
-    leaf.not_after = now + time::Duration::days(10);
-    let leaf_cert = leaf.signed_by(&leaf_key, &issuer).expect("leaf cert");
-    (
-        ca_cert.pem(),
-        leaf_cert.der().to_vec(),
-        leaf_key.serialize_der(),
-    )
+    let pki = tls_util::test_pki(&["localhost", "127.0.0.1"], 10);
+    (pki.ca_pem, pki.leaf_der, pki.key_der)
 }
 
 /// A TLS server on 127.0.0.1 answering 200 "ok" to every request.

@@ -5,6 +5,7 @@
 //! what each service documents: required fields and limits, a long host list cut cleanly.
 
 mod common;
+mod tls_util;
 
 use common::webhook::{Received, Webhook};
 use meshmon_agent::config::Config;
@@ -359,31 +360,18 @@ impl Drop for Smtp {
     }
 }
 
-/// A test CA and a server certificate for 127.0.0.1 signed by it (rcgen), as PEM files:
+/// A test CA and a server certificate for 127.0.0.1 signed by it, as PEM files:
 /// `(ca.pem, server.pem, server.key)` in `dir`.
 fn test_ca(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
-    let ca_key = KeyPair::generate().expect("ca key");
-    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("ca params");
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name
-        .push(rcgen::DnType::CommonName, "meshmon test CA");
-    let ca_cert = ca.self_signed(&ca_key).expect("ca cert");
-    let issuer = Issuer::new(ca, ca_key);
-    let key = KeyPair::generate().expect("server key");
-    let mut leaf = CertificateParams::new(vec!["127.0.0.1".into()]).expect("params");
-    let now = time::OffsetDateTime::now_utc();
-    leaf.not_before = now - time::Duration::hours(1);
-    leaf.not_after = now + time::Duration::days(2);
-    let cert = leaf.signed_by(&key, &issuer).expect("server cert");
+    let pki = tls_util::test_pki(&["127.0.0.1"], 2);
     let files = (
         dir.join("ca.pem"),
         dir.join("server.pem"),
         dir.join("server.key"),
     );
-    std::fs::write(&files.0, ca_cert.pem()).expect("ca.pem");
-    std::fs::write(&files.1, cert.pem()).expect("server.pem");
-    std::fs::write(&files.2, key.serialize_pem()).expect("server.key");
+    std::fs::write(&files.0, pki.ca_pem).expect("ca.pem");
+    std::fs::write(&files.1, pki.leaf_pem).expect("server.pem");
+    std::fs::write(&files.2, pki.key_pem).expect("server.key");
     files
 }
 
