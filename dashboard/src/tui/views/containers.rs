@@ -45,13 +45,12 @@ pub fn render(app: &App, t: Theme, area: Rect, buf: &mut Buffer) {
         t.title(),
     ));
     if rows.is_empty() {
-        let inner = b.inner(area);
-        ratatui::widgets::Widget::render(b, area, buf);
         no_data(
             t,
+            b,
             "containers",
             "nodes report container.* where Docker, Podman or container cgroups are found (collect.containers)",
-            inner,
+            area,
             buf,
         );
         return;

@@ -11,7 +11,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::Span;
-use ratatui::widgets::{Block, Cell, Row, Widget};
+use ratatui::widgets::{Block, Cell, Row};
 
 pub fn render(app: &App, t: Theme, area: Rect, buf: &mut Buffer) {
     let smart = rows::smart(&app.fleet);
@@ -35,13 +35,12 @@ pub fn render(app: &App, t: Theme, area: Rect, buf: &mut Buffer) {
         smart.len()
     ));
     if smart.is_empty() {
-        let inner = b.inner(top);
-        b.render(top, buf);
         no_data(
             t,
+            b,
             "SMART",
             "nodes report smart.* when smartctl is available",
-            inner,
+            top,
             buf,
         );
     } else {
@@ -93,13 +92,12 @@ pub fn render(app: &App, t: Theme, area: Rect, buf: &mut Buffer) {
     }
     let b = block(format!(" Filesystems ({}) ", fs.len()));
     if fs.is_empty() {
-        let inner = b.inner(bottom);
-        b.render(bottom, buf);
         no_data(
             t,
+            b,
             "filesystems",
             "nodes report disk.* every interval",
-            inner,
+            bottom,
             buf,
         );
     } else {

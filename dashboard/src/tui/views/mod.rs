@@ -194,12 +194,15 @@ fn waiting(app: &App, t: Theme, area: Rect, buf: &mut Buffer) {
         .render(r, buf);
 }
 
-/// A one-line "no data yet" placeholder with a hint.
-fn no_data(t: Theme, what: &str, hint: &str, area: Rect, buf: &mut Buffer) {
+/// An empty table's block drawn over `area`, with a "no data yet" placeholder and a hint
+/// inside it.
+fn no_data(t: Theme, b: Block<'_>, what: &str, hint: &str, area: Rect, buf: &mut Buffer) {
+    let inner = b.inner(area);
+    b.render(area, buf);
     Paragraph::new(vec![
         Line::from(Span::styled(format!(" {what}: no data yet"), t.dim())),
         Line::from(Span::styled(format!(" {hint}"), t.dim())),
     ])
     .wrap(Wrap { trim: false })
-    .render(area, buf);
+    .render(inner, buf);
 }

@@ -29,13 +29,12 @@ pub fn render(app: &App, t: Theme, area: Rect, buf: &mut Buffer) {
         checks.len()
     ));
     if checks.is_empty() {
-        let inner = b.inner(top);
-        ratatui::widgets::Widget::render(b, top, buf);
         no_data(
             t,
+            b,
             "HTTP checks",
             "nodes report check.* for their [[check]] entries",
-            inner,
+            top,
             buf,
         );
     } else {
@@ -78,13 +77,12 @@ pub fn render(app: &App, t: Theme, area: Rect, buf: &mut Buffer) {
         units.len()
     ));
     if units.is_empty() {
-        let inner = b.inner(bottom);
-        ratatui::widgets::Widget::render(b, bottom, buf);
         no_data(
             t,
+            b,
             "systemd units",
             "nodes report systemd.* for collect.systemd_units",
-            inner,
+            bottom,
             buf,
         );
     } else {
