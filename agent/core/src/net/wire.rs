@@ -268,6 +268,21 @@ impl Reader {
         }
     }
 
+    /// Reads one chunk of the peer's handshake (by `deadline`) and feeds it.
+    async fn read_handshake(
+        &mut self,
+        remote: &mut TcpStream,
+        deadline: Instant,
+    ) -> Result<(), End> {
+        let n = match timeout_at(deadline, remote.read(&mut self.buf)).await {
+            Err(_elapsed) => return Err(End::HandshakeTimeout),
+            Ok(Ok(0)) => return Err(End::RemoteClosed),
+            Ok(Ok(n)) => n,
+            Ok(Err(error)) => return Err(End::RemoteIo(error)),
+        };
+        self.feed(n)
+    }
+
     /// Validates and assembles one chunk from the peer.
     fn feed(&mut self, n: usize) -> Result<(), End> {
         let input = self.buf.get(..n).unwrap_or_default();
@@ -299,21 +314,14 @@ where
     // or an HTTP request gets nothing), then the peer's greeting and READY must complete.
     let mut greeted = false;
     while !reader.validator.handshake_done() {
-        let n = match timeout_at(deadline, remote.read(&mut reader.buf)).await {
-            Err(_elapsed) => return End::HandshakeTimeout,
-            Ok(Ok(0)) => return End::RemoteClosed,
-            Ok(Ok(n)) => n,
-            Ok(Err(error)) => return End::RemoteIo(error),
-        };
-        if let Err(end) = reader.feed(n) {
+        if let Err(end) = reader.read_handshake(&mut remote, deadline).await {
             return end;
         }
         if !greeted {
-            match timeout_at(deadline, remote.write_all(&handshake(Role::Router))).await {
-                Err(_elapsed) => return End::HandshakeTimeout,
-                Ok(Err(error)) => return End::RemoteIo(error),
-                Ok(Ok(())) => greeted = true,
+            if let Err(end) = greet(&mut remote, Role::Router, deadline).await {
+                return end;
             }
+            greeted = true;
         }
     }
     let (tx, mut rx) = mpsc::channel(SEND_QUEUE);
@@ -348,22 +356,21 @@ pub(super) async fn dial(
     limits: &Limits,
     deadline: Instant,
 ) -> Result<Reader, End> {
-    match timeout_at(deadline, remote.write_all(&handshake(Role::Dealer))).await {
-        Err(_elapsed) => return Err(End::HandshakeTimeout),
-        Ok(Err(error)) => return Err(End::RemoteIo(error)),
-        Ok(Ok(())) => {}
-    }
+    greet(remote, Role::Dealer, deadline).await?;
     let mut reader = Reader::new(limits, Role::Dealer);
     while !reader.validator.handshake_done() {
-        let n = match timeout_at(deadline, remote.read(&mut reader.buf)).await {
-            Err(_elapsed) => return Err(End::HandshakeTimeout),
-            Ok(Ok(0)) => return Err(End::RemoteClosed),
-            Ok(Ok(n)) => n,
-            Ok(Err(error)) => return Err(End::RemoteIo(error)),
-        };
-        reader.feed(n)?;
+        reader.read_handshake(remote, deadline).await?;
     }
     Ok(reader)
+}
+
+/// Writes our greeting and READY as `role`, by `deadline`.
+async fn greet(remote: &mut TcpStream, role: Role, deadline: Instant) -> Result<(), End> {
+    match timeout_at(deadline, remote.write_all(&handshake(role))).await {
+        Err(_elapsed) => Err(End::HandshakeTimeout),
+        Ok(Err(error)) => Err(End::RemoteIo(error)),
+        Ok(Ok(())) => Ok(()),
+    }
 }
 
 /// Reads, validates and hands on whole messages (as `wrap(message)`) until the peer stops
