@@ -13,8 +13,9 @@
 //! Not here: what the dashboard does with skewed timestamps (`meshmon-dashboard`'s
 //! `skew`), or the alert (`clock-skew`, a built-in rule on `host.clock_offset_ms`).
 
+use super::hashing::Map;
 use super::{Gossip, Now, PeerId};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 /// Samples per link the filter chooses from.
 pub const FILTER: usize = 8;
@@ -89,7 +90,7 @@ pub fn median_nearest_zero(offsets: &mut [i64]) -> Option<i64> {
 /// The filters of every link.
 #[derive(Debug, Default)]
 pub struct Clocks {
-    links: HashMap<PeerId, ClockFilter>,
+    links: Map<PeerId, ClockFilter>,
 }
 
 impl Clocks {

@@ -4,7 +4,7 @@
 //!
 //! Bounded: at most `max_origins` origins are tracked; the least recently heard is forgotten.
 
-use std::collections::HashMap;
+use super::hashing::Map;
 
 /// Width of the per-origin window, in sequence numbers.
 pub const WINDOW: u64 = 1024;
@@ -97,23 +97,23 @@ impl OriginWindow {
 /// The de-duplication and anti-replay state of all origins.
 #[derive(Debug)]
 pub struct Dedup {
-    origins: HashMap<String, OriginWindow>,
+    origins: Map<String, OriginWindow>,
     max_origins: usize,
     clock: u64,
     /// Per origin, the window of the boot a newer one replaced (or of an older boot heard
     /// after it): frames of a second live host with the same name are checked here (`names`),
     /// so a recorded frame of a past boot is still a duplicate. Bounded like `origins`.
-    rivals: HashMap<String, OriginWindow>,
+    rivals: Map<String, OriginWindow>,
 }
 
 impl Dedup {
     /// Tracks at most `max_origins` origins.
     pub fn new(max_origins: usize) -> Dedup {
         Dedup {
-            origins: HashMap::new(),
+            origins: Map::default(),
             max_origins: max_origins.max(1),
             clock: 0,
-            rivals: HashMap::new(),
+            rivals: Map::default(),
         }
     }
 
@@ -239,7 +239,7 @@ impl Dedup {
 }
 
 /// Forgets the least recently used window.
-fn evict(map: &mut HashMap<String, OriginWindow>) {
+fn evict(map: &mut Map<String, OriginWindow>) {
     if let Some(oldest) = map
         .iter()
         .min_by_key(|(_, w)| w.used)

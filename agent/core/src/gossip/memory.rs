@@ -6,8 +6,8 @@
 //!
 //! Not here: deciding anything. Keep it in step when a per-origin structure is added.
 
+use super::hashing::Map;
 use super::{Gossip, peer::Peer};
-use std::collections::HashMap;
 use std::mem::size_of;
 
 /// Bytes held, by part.
@@ -51,7 +51,7 @@ pub(crate) fn table_bytes(capacity: usize, entry: usize) -> usize {
     buckets * (entry + 1)
 }
 
-fn map_bytes<K, V>(m: &HashMap<K, V>) -> usize {
+fn map_bytes<K, V>(m: &Map<K, V>) -> usize {
     table_bytes(m.capacity(), size_of::<(K, V)>())
 }
 

@@ -22,6 +22,7 @@
 pub mod backfill;
 pub mod clock;
 pub mod dedup;
+pub mod hashing;
 mod link;
 mod live;
 pub mod memory;
@@ -35,10 +36,11 @@ pub mod tree;
 use backfill::{GapTracker, OwnRing};
 use bytes::Bytes;
 use dedup::Dedup;
+use hashing::Map;
 use meshmon_proto::payload::{HostStatus, LinkStatus, Role, Status};
 use meshmon_proto::{Flags, Frame, Header, Keyring, Kind, Payload};
 pub use peer::{Direction, Peer, PeerId};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use tracing::{debug, warn};
 use tree::Trees;
 
@@ -199,7 +201,7 @@ pub struct Gossip {
     keyring: Keyring,
     peers: BTreeMap<PeerId, Peer>,
     dedup: Dedup,
-    hosts: HashMap<String, HostStatus>,
+    hosts: Map<String, HostStatus>,
     seq: u64,
     link_seq: u64,
     counters: Counters,
@@ -209,7 +211,7 @@ pub struct Gossip {
     /// with the hop count a neighbouring node must see (this node's distance from the
     /// origin), so a newcomer can name hosts and decode samples at once (bounded like the host
     /// table).
-    descriptors: HashMap<String, [Option<(Bytes, u8)>; 2]>,
+    descriptors: Map<String, [Option<(Bytes, u8)>; 2]>,
     replay_seq: u64,
     status_epoch: u64,
     /// This node's own recent frames, for backfill requests.
@@ -240,13 +242,13 @@ impl Gossip {
             cfg,
             keyring,
             peers: BTreeMap::new(),
-            hosts: HashMap::new(),
+            hosts: Map::default(),
             seq: 0,
             link_seq: 0,
             counters: Counters::default(),
             last_status_us: 0,
             rate_mark: (0, 0),
-            descriptors: HashMap::new(),
+            descriptors: Map::default(),
             replay_seq: 0,
             status_epoch: 0,
             ring: OwnRing::default(),

@@ -22,12 +22,12 @@
 //! marks in `meshmon status` and the TUI (they read [`HostStatus::name_conflict`]).
 
 use super::dedup::Seen;
+use super::hashing::Map;
 use super::{Action, Gossip, Now, PeerId};
 use bytes::Bytes;
 use meshmon_proto::Frame;
 use meshmon_proto::frame::with_hops;
 use meshmon_proto::payload::HostStatus;
-use std::collections::HashMap;
 use tracing::{info, warn};
 
 /// A boot heard within this long is live.
@@ -108,7 +108,7 @@ enum Change {
 /// Per origin name, its recent boots; counters.
 #[derive(Debug)]
 pub struct Names {
-    origins: HashMap<String, NameState>,
+    origins: Map<String, NameState>,
     max_origins: usize,
     /// Frames of another live boot carrying this node's own name (`mesh.name_conflicts`).
     pub own_conflict_frames: u64,
@@ -120,7 +120,7 @@ impl Names {
     /// Tracks at most `max_origins` names.
     pub fn new(max_origins: usize) -> Names {
         Names {
-            origins: HashMap::new(),
+            origins: Map::default(),
             max_origins: max_origins.max(1),
             own_conflict_frames: 0,
             rival_frames: 0,

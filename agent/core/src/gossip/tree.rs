@@ -13,10 +13,11 @@
 //! for grafts, and the frames announced but missing. Sending is done by the parent module.
 
 use super::PeerId;
+use super::hashing::Map;
 use bytes::Bytes;
 use meshmon_proto::Header;
 use meshmon_proto::payload::{Graft, Have};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 /// An announced frame missing this long is grafted from its announcer. Announcements ride
 /// the heartbeat (once a second), so the eager copy normally arrived long before.
@@ -107,11 +108,11 @@ pub(crate) struct Pending {
 /// The trees of every origin.
 #[derive(Debug, Default)]
 pub(crate) struct Trees {
-    origins: HashMap<String, OriginTree>,
-    missing: HashMap<String, Missing>,
+    origins: Map<String, OriginTree>,
+    missing: Map<String, Missing>,
     pending: BTreeMap<PeerId, Pending>,
     /// When each link was last sent announcements.
-    announced_us: HashMap<PeerId, u64>,
+    announced_us: Map<PeerId, u64>,
     /// Bytes held by the caches.
     cached_bytes: usize,
     max_origins: usize,
