@@ -66,6 +66,9 @@ impl Gossip {
                         }
                         Duplicate::Nothing => {}
                     }
+                    if !matches!(dup, Duplicate::Shorter { .. }) {
+                        self.keep_shorter_copy(now, bytes, &frame);
+                    }
                 }
                 return;
             }
@@ -222,6 +225,29 @@ impl Gossip {
         self.trees
             .forwarded_shorter(&frame.header.origin, distance, &forward);
         self.push(&frame.header.origin, from, None, Some(&forward), out);
+    }
+
+    /// A duplicate of a recent frame that this node holds only from too far away to pass
+    /// on (so it could not answer a graft for it) came over fewer links: that copy is kept
+    /// for grafts. Without it, a node whose neighbours all got a frame over a long path
+    /// after a repair could never fetch it.
+    fn keep_shorter_copy(&mut self, now: Now, bytes: &Bytes, frame: &Frame) {
+        let h = &frame.header;
+        let distance = frame.hops.saturating_add(1);
+        if distance >= self.cfg.max_hops
+            || !self.trees.wants_copy(&h.origin, h.boot_id, h.seq)
+            || self.keyring.open_parsed(bytes, frame).is_err()
+        {
+            return;
+        }
+        let forward = Bytes::from(with_hops(bytes, distance));
+        self.trees.keep_copy(
+            &h.origin,
+            (h.boot_id, h.seq),
+            distance,
+            now.mono_us,
+            &forward,
+        );
     }
 
     pub(super) fn touch_host(&mut self, h: &Header, hops: u8, now: Now) {

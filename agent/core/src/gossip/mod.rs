@@ -501,6 +501,12 @@ impl Gossip {
         self.counters.grafts += self.trees.due_grafts(now.mono_us, |origin, boot, seq| {
             dedup.check(origin, boot, seq) != dedup::Seen::New
         });
+        let hosts = &self.hosts;
+        self.counters.grafts += self.trees.graft_overdue(now.mono_us, |origin| {
+            hosts
+                .get(origin)
+                .map(|h| h.interval_ms.saturating_mul(1000))
+        });
         let wanted = self
             .tracker
             .as_mut()

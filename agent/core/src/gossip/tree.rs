@@ -17,7 +17,7 @@ use super::hashing::Map;
 use bytes::Bytes;
 use meshmon_proto::Header;
 use meshmon_proto::payload::{Graft, Have};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// An announced frame missing this long is grafted from its announcer. Announcements ride
 /// the heartbeat (once a second), so the eager copy normally arrived long before.
@@ -37,6 +37,9 @@ pub const HAVES_PER_FRAME: usize = 1500;
 /// An announcement showing a shorter path than the tree's grafts it at most this often per
 /// origin (the next frame then arrives on both links, and the longer one is pruned).
 pub const SHORTER_EVERY_US: u64 = 2_000_000;
+
+/// Slack added to 1.5 intervals before an origin's next frame is overdue.
+pub const OVERDUE_SLACK_US: u64 = 200_000;
 
 /// What a duplicate did to the tree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +74,9 @@ struct OriginTree {
     /// When a shorter path was last grafted for this origin (at most one per
     /// [`SHORTER_EVERY_US`]).
     shorter_us: u64,
+    /// The newest frame when its successor was overdue and every lazy link was grafted
+    /// (once per newest frame).
+    overdue_top: (u64, u64),
     /// Recent frames as this node forwards them: (boot, seq, arrived, bytes).
     recent: VecDeque<(u64, u64, u64, Bytes)>,
 }
@@ -113,6 +119,11 @@ pub(crate) struct Trees {
     pending: BTreeMap<PeerId, Pending>,
     /// When each link was last sent announcements.
     announced_us: Map<PeerId, u64>,
+    /// Links whose announcements go out on the next tick rather than with the next
+    /// heartbeat: this node just received a frame it was missing, so the neighbours it
+    /// announces that origin to probably miss it too (one dead parent orphans a whole
+    /// region, and a repair then crosses it at a round trip per level, not a second).
+    announce_now: BTreeSet<PeerId>,
     /// Bytes held by the caches.
     cached_bytes: usize,
     max_origins: usize,
@@ -170,6 +181,20 @@ impl Trees {
                 Some(_) => bytes.map(|_| hops.saturating_add(1)),
             };
             t.from = from;
+            // The newest frame came first on a link pruned a moment ago (the push crossed
+            // the prune, or a repair made it the fastest path): it is the parent now, so
+            // the prune is taken back while it still waits for its heartbeat.
+            if let Some(p) = from
+                && t.lazy.contains(&p)
+                && let Some(pending) = self.pending.get_mut(&p)
+                && let Some(i) = pending.prune.iter().position(|o| o == origin)
+            {
+                pending.prune.swap_remove(i);
+                t.lazy.retain(|l| *l != p);
+                if pending.prune.is_empty() && pending.graft.is_empty() {
+                    self.pending.remove(&p);
+                }
+            }
         }
         if let Some(b) = bytes {
             t.recent.push_back((boot, seq, now_us, b.clone()));
@@ -179,6 +204,16 @@ impl Trees {
                     self.cached_bytes -= old.len();
                 }
             }
+        }
+        if from.is_some()
+            && self
+                .missing
+                .get(origin)
+                .is_some_and(|m| m.boot == boot && (m.from_seq..=m.to_seq).contains(&seq))
+            && t.top_fwd.is_some()
+        {
+            self.announce_now
+                .extend(t.lazy.iter().filter(|p| Some(**p) != from));
         }
         // A newer boot makes an older boot's missing frames moot; within a boot, what is
         // still missing is checked when the graft is due (`due_grafts`), since a newer frame
@@ -209,6 +244,16 @@ impl Trees {
                 .map(|parent| (parent, t.top_hops))
         });
         let Some((parent, old_hops)) = shorter else {
+            // A late copy of an older frame from the parent of the newest (a repair's gap,
+            // frames pushed after a late first link) says nothing about the tree: pruning
+            // the parent for it would orphan this node until a graft.
+            if self
+                .origins
+                .get(origin)
+                .is_some_and(|t| t.from == Some(peer) && (boot, seq) < t.top)
+            {
+                return Duplicate::Nothing;
+            }
             return if self.prune(origin, peer) {
                 Duplicate::Pruned
             } else {
@@ -270,11 +315,56 @@ impl Trees {
             return false;
         }
         // Only the peer is asked to push: this node keeps announcing to it (a push the other
-        // way would reach it as a duplicate, and its prune would undo the graft).
+        // way would reach it as a duplicate, and its prune would undo the graft). When this
+        // node's copy of the newest frame came too far to be passed on, that frame is asked
+        // for again: the shorter copy is passed on and kept for grafts.
         t.shorter_us = now_us;
-        let top = t.top;
-        self.ask_to_push(origin, peer, top);
+        let (boot, seq) = t.top;
+        let from = if t.top_fwd.is_none() { seq } else { seq + 1 };
+        self.pending
+            .entry(peer)
+            .or_default()
+            .graft
+            .push(Graft(origin.to_owned(), boot, from, seq));
         true
+    }
+
+    /// Whether a copy of `(boot, seq)` of `origin` that can be passed on would be worth
+    /// keeping: the frame is among the recent ones, and this node's copy came too far to be
+    /// kept for grafts.
+    pub(crate) fn wants_copy(&self, origin: &str, boot: u64, seq: u64) -> bool {
+        self.origins.get(origin).is_some_and(|t| {
+            t.top.0 == boot
+                && seq <= t.top.1
+                && seq + CACHE_FRAMES as u64 > t.top.1
+                && !t.recent.iter().any(|r| (r.0, r.1) == (boot, seq))
+        })
+    }
+
+    /// Keeps a copy that can be passed on of a frame this node holds only from too far
+    /// away ([`Trees::wants_copy`]), to answer grafts with.
+    /// `hops` is the count the copy carries when passed on.
+    pub(crate) fn keep_copy(
+        &mut self,
+        origin: &str,
+        (boot, seq): (u64, u64),
+        hops: u8,
+        now_us: u64,
+        bytes: &Bytes,
+    ) {
+        let Some(t) = self.origins.get_mut(origin) else {
+            return;
+        };
+        if (boot, seq) == t.top && t.top_fwd.is_none() {
+            t.top_fwd = Some(hops);
+        }
+        t.recent.push_back((boot, seq, now_us, bytes.clone()));
+        self.cached_bytes += bytes.len();
+        while t.recent.len() > CACHE_FRAMES {
+            if let Some((_, _, _, old)) = t.recent.pop_front() {
+                self.cached_bytes -= old.len();
+            }
+        }
     }
 
     /// Queues a graft with an empty range for `peer`: it pushes `origin` again from the frame
@@ -445,9 +535,47 @@ impl Trees {
         grafts
     }
 
+    /// Origins whose next frame is overdue (their parent died, or the path to it): every
+    /// link lazy for the origin is grafted with an empty range, so that whichever neighbour
+    /// gets the frames again pushes them at once, and the duplicates prune the tree back to
+    /// one parent. Without this, a region cut off by a dead node learns of the frames only
+    /// from announcements, one heartbeat per level. `period_of(origin)` is the origin's
+    /// interval; a frame is overdue after 1.5 intervals and [`OVERDUE_SLACK_US`]. Once per
+    /// newest frame (a dead origin costs one graft per lazy link). Returns the grafts.
+    pub(crate) fn graft_overdue(
+        &mut self,
+        now_us: u64,
+        period_of: impl Fn(&str) -> Option<u64>,
+    ) -> u64 {
+        let mut grafts = 0;
+        for (origin, t) in self.origins.iter_mut() {
+            if t.from.is_none() || t.lazy.is_empty() || t.overdue_top == t.top {
+                continue;
+            }
+            let Some(period) = period_of(origin).filter(|p| *p > 0) else {
+                continue;
+            };
+            if now_us < t.top_us.saturating_add(period / 2 * 3 + OVERDUE_SLACK_US) {
+                continue;
+            }
+            t.overdue_top = t.top;
+            let (boot, seq) = t.top;
+            for peer in t.lazy.drain(..) {
+                self.pending.entry(peer).or_default().graft.push(Graft(
+                    origin.clone(),
+                    boot,
+                    seq.saturating_add(1),
+                    seq,
+                ));
+                grafts += 1;
+            }
+        }
+        grafts
+    }
+
     /// Whether the link has prunes or grafts waiting for a heartbeat.
     pub(crate) fn has_pending(&self, peer: PeerId) -> bool {
-        self.pending.contains_key(&peer)
+        self.pending.contains_key(&peer) || self.announce_now.contains(&peer)
     }
 
     /// What the next heartbeat to `peer` carries: its prunes and grafts, and announcements of
@@ -455,6 +583,7 @@ impl Trees {
     /// from it. Announcements are split in frames of [`HAVES_PER_FRAME`].
     pub(crate) fn take_for(&mut self, peer: PeerId, now_us: u64) -> (Pending, Vec<(Have, u8)>) {
         let pending = self.pending.remove(&peer).unwrap_or_default();
+        self.announce_now.remove(&peer);
         let since = self.announced_us.insert(peer, now_us).unwrap_or(0);
         let mut haves = Vec::new();
         for (origin, t) in &self.origins {
@@ -480,6 +609,7 @@ impl Trees {
             m.announcers.retain(|(p, _)| *p != peer);
         }
         self.pending.remove(&peer);
+        self.announce_now.remove(&peer);
         self.announced_us.remove(&peer);
     }
 

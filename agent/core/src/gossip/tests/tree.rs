@@ -354,3 +354,101 @@ fn a_gap_below_the_newest_is_grafted_with_the_range_widened_down_to_it() {
     let g = &pending.graft[0];
     assert_eq!((g.2, g.3), (4, 6), "from the gap to the newest announced");
 }
+
+#[test]
+fn a_repaired_frame_is_announced_on_the_next_tick_not_with_the_next_heartbeat() {
+    let mut t = Trees::new(16);
+    tree_frame(&mut t, 1, 2, 1, true, 1);
+    t.prune("o", 2);
+    t.take_for(2, 10);
+    tree_frame(&mut t, 1, 2, 2, true, 20);
+    assert!(!t.has_pending(2), "a frame on time waits for the heartbeat");
+    // Frame 3 never came from the parent; a neighbour announced it and it was grafted.
+    let have = meshmon_proto::payload::Have("o".into(), 1, 3);
+    t.announced("o", 3, &have, 3, 3, 30);
+    tree_frame(&mut t, 3, 3, 3, true, 40);
+    assert!(
+        t.has_pending(2),
+        "the lazy neighbour probably lost the same parent: announce now"
+    );
+    let (_, haves) = t.take_for(2, 50);
+    assert_eq!(haves.len(), 1);
+    assert_eq!(haves[0].0.2, 3);
+    assert!(!t.has_pending(2));
+}
+
+#[test]
+fn a_prune_still_waiting_is_taken_back_when_its_link_brings_the_newest_frame_first() {
+    use crate::gossip::tree::Duplicate;
+    let mut t = Trees::new(16);
+    tree_frame(&mut t, 1, 2, 1, true, 1);
+    assert_eq!(t.on_duplicate("o", 1, 1, 2, 2), Duplicate::Pruned);
+    assert!(t.has_pending(2));
+    // The push of frame 2 crossed the prune: link 2 delivered first, it is the parent now.
+    tree_frame(&mut t, 2, 2, 2, true, 10);
+    assert!(!t.has_pending(2), "the prune is not sent");
+    assert!(t.lazy_links("o").is_empty());
+}
+
+#[test]
+fn a_late_copy_of_an_older_frame_from_the_parent_does_not_prune_it() {
+    use crate::gossip::tree::Duplicate;
+    let mut t = Trees::new(16);
+    tree_frame(&mut t, 1, 2, 5, true, 1);
+    assert_eq!(t.on_duplicate("o", 1, 3, 2, 1), Duplicate::Nothing);
+    assert!(t.lazy_links("o").is_empty());
+    assert!(!t.has_pending(1));
+    assert_eq!(
+        t.on_duplicate("o", 1, 5, 2, 1),
+        Duplicate::Pruned,
+        "a second copy of the newest still prunes"
+    );
+}
+
+#[test]
+fn an_overdue_origin_grafts_every_lazy_link_once() {
+    use crate::gossip::tree::OVERDUE_SLACK_US;
+    let period = Some(1_000_000);
+    let mut t = Trees::new(16);
+    tree_frame(&mut t, 1, 2, 1, true, 0);
+    for peer in [2, 3] {
+        t.prune("o", peer);
+        t.take_for(peer, 0);
+    }
+    let due = 1_500_000 + OVERDUE_SLACK_US;
+    assert_eq!(t.graft_overdue(due - 1, |_| period), 0, "not yet overdue");
+    assert_eq!(t.graft_overdue(due, |_| period), 2);
+    assert!(t.lazy_links("o").is_empty(), "every link pushes again");
+    for peer in [2, 3] {
+        let (pending, _) = t.take_for(peer, due);
+        let g = &pending.graft[0];
+        assert_eq!((g.2, g.3), (2, 1), "an empty range: push from frame 2 on");
+    }
+    assert_eq!(t.graft_overdue(due * 4, |_| period), 0, "once per frame");
+    assert_eq!(
+        t.graft_overdue(due * 4, |_| None),
+        0,
+        "no interval known: never"
+    );
+}
+
+#[test]
+fn a_frame_held_only_from_too_far_is_asked_for_again_and_kept_for_grafts() {
+    let mut t = Trees::new(16);
+    tree_frame(&mut t, 1, 7, 5, false, 1);
+    assert!(t.wants_copy("o", 1, 5));
+    assert!(t.heard_shorter("o", 2, 3, 10));
+    let (pending, _) = t.take_for(2, 20);
+    let g = &pending.graft[0];
+    assert_eq!((g.2, g.3), (5, 5), "the newest frame is asked for again");
+    let copy = Bytes::from_static(b"copy");
+    t.keep_copy("o", (1, 5), 4, 30, &copy);
+    assert!(!t.wants_copy("o", 1, 5));
+    assert_eq!(t.grafted_by("o", 3, 1, 5, 5), vec![copy]);
+    t.prune("o", 3);
+    let (_, haves) = t.take_for(3, 40);
+    assert_eq!(
+        haves[0].1, 4,
+        "announced now, with the hops it is passed on with"
+    );
+}
