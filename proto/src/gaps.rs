@@ -12,10 +12,12 @@ pub const RING_WINDOW_MS: u64 = 15 * 60 * 1000;
 /// A gap is asked for only if still open this long after it was noticed (a frame on a slower
 /// path usually fills it first).
 pub const GAP_GRACE_MS: u64 = 2_000;
-/// A request is repeated after this long without an answer...
+/// A request is repeated after this long without an answer, doubled for every further
+/// try (5, 10, 20, 40, 80 s: a store that refused the answers for a minute or two, or an
+/// origin cut off as long, still gets asked once it can answer)...
 pub const RETRY_MS: u64 = 5_000;
-/// ...at most this many times in all.
-pub const MAX_TRIES: u32 = 3;
+/// ...at most this many times in all (the last about 2.5 minutes after the first).
+pub const MAX_TRIES: u32 = 6;
 /// Longest range asked for in one request.
 pub const MAX_RANGE: u64 = 4096;
 /// Frames asked for past the end of a gap. The live frames right after a gap are deltas the
@@ -166,7 +168,9 @@ impl GapTracker {
             for (&from, gap) in &mut o.gaps {
                 let ready = match gap.requested_ms {
                     None => now_ms.saturating_sub(gap.noticed_ms) >= GAP_GRACE_MS,
-                    Some(at) => now_ms.saturating_sub(at) >= RETRY_MS,
+                    Some(at) => {
+                        now_ms.saturating_sub(at) >= RETRY_MS << gap.tries.saturating_sub(1).min(8)
+                    }
                 };
                 if !ready {
                     continue;
@@ -244,11 +248,16 @@ mod tests {
             "a tail past the gap"
         );
         assert!(t.due(3000).is_empty(), "not again before the retry time");
-        assert_eq!(t.due(7600).len(), 2, "retried");
-        t.due(13_000);
+        assert_eq!(t.due(7500).len(), 2, "retried after 5 s");
+        assert!(t.due(17_000).is_empty(), "then after 10 s, 20 s, ...");
+        let mut at = 17_500;
+        for wait in [20_000, 40_000, 80_000, 160_000] {
+            assert_eq!(t.due(at).len(), 2, "try at {at} ms");
+            at += wait;
+        }
         assert!(
-            t.due(19_000).is_empty() && t.gaps("a").is_empty(),
-            "abandoned after 3 tries"
+            t.due(at).is_empty() && t.gaps("a").is_empty(),
+            "abandoned after 6 tries"
         );
         assert_eq!(t.abandoned, 2);
     }
