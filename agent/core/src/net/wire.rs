@@ -373,32 +373,8 @@ async fn greet(remote: &mut TcpStream, role: Role, deadline: Instant) -> Result<
     }
 }
 
-/// A connection that brought data again within this long is busy...
-const BUSY_WITHIN: Duration = Duration::from_millis(50);
-/// ...and is then read at most this often, so that several frames arrive per wake-up
-/// (every wake-up costs about as much as handling a frame: [`read_loop`]).
-pub const COALESCE: Duration = Duration::from_millis(20);
-
-/// When the reader reads next.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Next {
-    /// When the socket turns readable (an idle connection: no delay).
-    Readable,
-    /// At once (the last read filled the buffer: more is waiting).
-    Now,
-    /// After [`COALESCE`] (a busy connection).
-    Later,
-}
-
 /// Reads, validates and hands on whole messages (as `wrap(message)`) until the peer stops
 /// or breaks a rule.
-///
-/// An idle connection is read as soon as bytes arrive. A busy one (data again within
-/// [`BUSY_WITHIN`]) is read every [`COALESCE`] while it keeps bringing data: waking for
-/// every TCP segment cost about as much CPU as handling the frame in it, so a node
-/// receiving hundreds of hosts spent most of its receive path on wake-ups. The price is up
-/// to 20 ms per hop on busy links; a full buffer is read again at once, so bursts
-/// (backfill) are not slowed.
 pub(super) async fn read_loop<E>(
     rd: &mut ReadHalf<'_>,
     reader: &mut Reader,
@@ -410,8 +386,6 @@ pub(super) async fn read_loop<E>(
     let mut last = Instant::now();
     let idle = tokio::time::sleep_until(last + idle_timeout);
     tokio::pin!(idle);
-    let mut next = Next::Readable;
-    let mut prev_data: Option<Instant> = None;
     loop {
         for message in reader.assembler.done.drain(..) {
             // Waiting here is bounded: credits cap what each peer may have in flight, and
@@ -420,45 +394,22 @@ pub(super) async fn read_loop<E>(
                 return End::LocalClosed;
             }
         }
-        match next {
-            Next::Now => {}
-            Next::Later => tokio::time::sleep(COALESCE).await,
-            Next::Readable => {
-                let ready = tokio::select! {
-                    ready = rd.readable() => ready,
-                    () = &mut idle => {
-                        if last.elapsed() >= idle_timeout {
-                            return End::IdleTimeout;
-                        }
-                        idle.as_mut().reset(last + idle_timeout);
-                        continue;
-                    }
-                };
-                if let Err(error) = ready {
-                    return End::RemoteIo(error);
+        let read = tokio::select! {
+            read = rd.read(&mut reader.buf) => read,
+            () = &mut idle => {
+                if last.elapsed() >= idle_timeout {
+                    return End::IdleTimeout;
                 }
-            }
-        }
-        let n = match rd.try_read(&mut reader.buf) {
-            Ok(0) => return End::RemoteClosed,
-            Ok(n) => n,
-            Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {
-                // Nothing more came: wait for the socket again.
-                next = Next::Readable;
+                idle.as_mut().reset(last + idle_timeout);
                 continue;
             }
+        };
+        let n = match read {
+            Ok(0) => return End::RemoteClosed,
+            Ok(n) => n,
             Err(error) => return End::RemoteIo(error),
         };
         last = Instant::now();
-        let busy = prev_data.is_some_and(|p| last.duration_since(p) < BUSY_WITHIN);
-        prev_data = Some(last);
-        next = if n == reader.buf.len() {
-            Next::Now
-        } else if busy {
-            Next::Later
-        } else {
-            Next::Readable
-        };
         if let Err(end) = reader.feed(n) {
             return end;
         }
