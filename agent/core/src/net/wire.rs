@@ -154,15 +154,19 @@ fn handshake(role: Role) -> Vec<u8> {
     out[10] = 3;
     out[12..16].copy_from_slice(b"NULL");
     out[32] = u8::from(role == Role::Router); // as-server
-    let kind = role.socket_type();
+    out.extend(ready(role.socket_type()));
+    out
+}
+
+/// The READY command announcing socket type `kind` (a short command frame).
+fn ready(kind: &[u8]) -> Vec<u8> {
     let mut body = vec![5];
     body.extend_from_slice(b"READY");
     body.push(11);
     body.extend_from_slice(b"Socket-Type");
     body.extend_from_slice(&(kind.len() as u32).to_be_bytes());
     body.extend_from_slice(kind);
-    out.push(0x04);
-    out.push(body.len() as u8);
+    let mut out = vec![0x04, body.len() as u8];
     out.extend(body);
     out
 }

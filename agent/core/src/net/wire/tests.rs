@@ -30,15 +30,7 @@ fn client_handshake(socket_type: &[u8]) -> Vec<u8> {
     h[32] = 0;
     // Replace our READY's socket type with the client's.
     h.truncate(64);
-    let mut body = vec![5];
-    body.extend_from_slice(b"READY");
-    body.push(11);
-    body.extend_from_slice(b"Socket-Type");
-    body.extend_from_slice(&(socket_type.len() as u32).to_be_bytes());
-    body.extend_from_slice(socket_type);
-    h.push(0x04);
-    h.push(body.len() as u8);
-    h.extend(body);
+    h.extend(ready(socket_type));
     h
 }
 
