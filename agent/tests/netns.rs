@@ -274,7 +274,7 @@ fn host_whole(
     let mut problems = Vec::new();
     let mut worst = (0, String::new());
     for (name, ts) in &before {
-        let (gap, at) = worst_hole(ts, from_ms, to_ms);
+        let (gap, at) = common::worst_hole(ts, from_ms, to_ms);
         if gap > worst.0 {
             worst = (gap, (*name).clone());
         }
@@ -290,23 +290,6 @@ fn host_whole(
     } else {
         Err(problems)
     }
-}
-
-/// The worst hole in `times` over `[from_ms, to_ms]`, the window's edges counting, and where it
-/// starts (ms after `from_ms`).
-fn worst_hole(times: &[i64], from_ms: i64, to_ms: i64) -> (i64, i64) {
-    let mut ts: Vec<i64> = times
-        .iter()
-        .copied()
-        .filter(|t| (from_ms..=to_ms).contains(t))
-        .collect();
-    ts.sort_unstable();
-    ts.insert(0, from_ms);
-    ts.push(to_ms);
-    ts.windows(2)
-        .map(|w| (w[1] - w[0], w[0] - from_ms))
-        .max()
-        .unwrap_or_default()
 }
 
 #[test]

@@ -134,23 +134,15 @@ fn stored_gap(
     let mut seen = Vec::new();
     reader
         .export(host, from_ms, to_ms, |key, points| {
-            seen.push(key.to_string());
-            // A process's series exist while it is among the busiest (this machine's real
-            // processes: `cat`, the compiler...): they start and stop inside the window.
-            if comes_and_goes(&key.to_string()) {
-                return Ok(());
-            }
-            let mut ts: Vec<i64> = points.iter().map(|p| p.0).collect();
-            ts.sort_unstable();
-            ts.insert(0, from_ms);
-            ts.push(to_ms);
-            for w in ts.windows(2) {
-                if w[1] - w[0] > worst {
-                    worst = w[1] - w[0];
-                    at = w[0] - from_ms;
-                    worst_key = key.to_string();
+            let name = key.to_string();
+            if !comes_and_goes(&name) {
+                let times: Vec<i64> = points.iter().map(|p| p.0).collect();
+                let (gap, gap_at) = worst_hole(&times, from_ms, to_ms);
+                if gap > worst {
+                    (worst, at, worst_key) = (gap, gap_at, name.clone());
                 }
             }
+            seen.push(name);
             Ok(())
         })
         .map_err(|e| format!("{host}: {e}"))?;

@@ -184,14 +184,11 @@ fn gaps(cfg: &Path, from_ms: u64, to_ms: u64) -> Result<(), String> {
         if per.len() < 10 {
             return Err(format!("{host}: only {} series", per.len()));
         }
-        for (metric, mut ts) in per {
+        for (metric, ts) in per {
             if common::comes_and_goes(&metric) {
                 continue;
             }
-            ts.sort_unstable();
-            ts.insert(0, from_ms as i64);
-            ts.push(to_ms as i64);
-            let worst = ts.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
+            let (worst, _) = common::worst_hole(&ts, from_ms as i64, to_ms as i64);
             if worst > 2_500 {
                 return Err(format!("{host} {metric}: a {worst} ms gap"));
             }

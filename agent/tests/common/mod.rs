@@ -27,6 +27,23 @@ pub fn comes_and_goes(series: &str) -> bool {
     series.starts_with("proc.") || series.starts_with("container.")
 }
 
+/// The worst hole in `times` over `[from_ms, to_ms]`, the window's edges counting, and where it
+/// starts (ms after `from_ms`).
+pub fn worst_hole(times: &[i64], from_ms: i64, to_ms: i64) -> (i64, i64) {
+    let mut ts: Vec<i64> = times
+        .iter()
+        .copied()
+        .filter(|t| (from_ms..=to_ms).contains(t))
+        .collect();
+    ts.sort_unstable();
+    ts.insert(0, from_ms);
+    ts.push(to_ms);
+    ts.windows(2)
+        .map(|w| (w[1] - w[0], w[0] - from_ms))
+        .max()
+        .unwrap_or_default()
+}
+
 /// Polls `f` every `every` until it gives a value; panics naming `what` after `within`.
 pub fn poll<T>(
     what: &str,
