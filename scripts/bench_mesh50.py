@@ -8,6 +8,10 @@ walk and smartctl are off so that 50 agents fit a 2-core machine). Figures:
 
 - convergence: seconds from the last agent started until every node's `meshmon status`
   lists every host as `up`;
+- warm-up: 10 s (--quick 3 s; --warmup S) between convergence and each window below, so
+  that the windows measure the steady state: the first frames of every origin are pushed on
+  every link, and the broadcast trees form as their duplicates prune links (at a node of
+  degree 11 that costs ~400 duplicates over the first ~8 s);
 - redundancy: over a window (30 s; --quick 10 s), the sum of `frames_out` over every link of
   every node divided by the frames originated. Frames originated by host H in the window are
   estimated as the median, over the other nodes, of the growth of `hosts[H].frames` (the
@@ -23,7 +27,9 @@ walk and smartctl are off so that 50 agents fit a 2-core machine). Figures:
 
 Prints one Markdown table `| figure | median | min | max | target | note |`. Everything it
 starts is killed on every exit path. Usage: scripts/bench_mesh50.py [--nodes 50]
-[--window 30] [--kill 5] [--seed 7] [--quick] [--no-build]
+[--window 30] [--warmup 10] [--kill 5] [--seed 7] [--quick] [--no-build] [--keep]
+[--per-link] (--keep leaves the temporary directory: configs, agent logs, the status
+snapshots of the last window; --per-link logs each node's frames received per link).
 """
 import argparse, atexit, json, os, random, signal, socket, statistics, subprocess, sys, tempfile, time, shutil
 from concurrent.futures import ThreadPoolExecutor
@@ -99,9 +105,16 @@ def main():
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--warmup", type=float,
+                    help="seconds between convergence and each window (default 10; --quick 3)")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the temporary directory (configs, logs, snapshots.json)")
+    ap.add_argument("--per-link", action="store_true",
+                    help="log every node's frames received per second on each link")
     a = ap.parse_args()
     n = a.nodes or (20 if a.quick else 50)
     window = a.window or (10 if a.quick else 30)
+    warmup = a.warmup if a.warmup is not None else (3 if a.quick else 10)
     target = os.environ.get("CARGO_TARGET_DIR", f"{ROOT}/target")
     if not a.no_build:
         subprocess.run(["cargo", "build", "--release", "-q", "-p", "meshmon-agent", "--bin", "meshmon"],
@@ -111,7 +124,10 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     signal.signal(signal.SIGINT, lambda *_: sys.exit(130))
     tmp = tempfile.mkdtemp(prefix="meshmon-mesh50-")
-    atexit.register(shutil.rmtree, tmp, True)
+    if not a.keep:
+        atexit.register(shutil.rmtree, tmp, True)
+    else:
+        log(f"keeping {tmp}")
 
     rng = random.Random(a.seed)
     names = [f"n{i:02d}" for i in range(n)]
@@ -186,6 +202,8 @@ def main():
         time.sleep(window)
         s1 = snapshot(alive)
         el = time.monotonic() - t0
+        if a.keep:
+            json.dump({"s0": s0, "s1": s1, "el": el}, open(f"{tmp}/snapshots.json", "w"))
         cpu = [(cpu_ticks(PROCS[x].pid) - c0[x]) / TICK / el * 100 for x in alive]
         out = 0
         rx = []  # frames received per node per second / hosts (heartbeats included)
@@ -195,6 +213,9 @@ def main():
                 got = sum(l["frames_in"] - i0.get((l["peer"], l["addr"], l["direction"]), 0)
                           for l in s1[x]["links"])
                 rx.append(got / el / len(alive))
+                if a.per_link:
+                    per = sorted(((l["frames_in"] - i0.get((l["peer"], l["addr"], l["direction"]), 0)) / el, l["peer"]) for l in s1[x]["links"])
+                    log(f"{x}: degree {len(s1[x]['links'])}, rx {got / el:.1f}/s: " + " ".join(f"{p}={v:.1f}" for v, p in per))
                 l0 = {(l["peer"], l["addr"], l["direction"]): l["frames_out"] for l in s0[x]["links"]}
                 for l in s1[x]["links"]:
                     out += l["frames_out"] - l0.get((l["peer"], l["addr"], l["direction"]), 0)
@@ -226,16 +247,17 @@ def main():
         if rx:
             row(f"{label}: frames received per node per second / hosts", f"{statistics.median(rx):.2f}",
                 f"{min(rx):.2f}", f"{max(rx):.2f}", target="<= 1.5",
-                note="sum of frames_in over a node's links (heartbeats and announcements included)")
+                note=f"sum of frames_in over a node's links (heartbeats and announcements included), from {warmup:.0f} s after convergence")
         row(f"{label}: CPU per node (% of one core)", f"{statistics.median(cpu):.2f}", f"{min(cpu):.2f}", f"{max(cpu):.2f}",
-            note=f"median over {alive_n} nodes, {el:.0f} s window")
+            note=f"median over {alive_n} nodes, {el:.0f} s window from {warmup:.0f} s after convergence")
 
     tc = converged(names, [], 90 if not a.quick else 45)
     tp = time.monotonic()
     snapshot(names)
     poll_s = time.monotonic() - tp
     conv = tc - t_started if tc else None
-    log(f"converged in {conv} s; measuring a {window} s window")
+    log(f"converged in {conv} s; {warmup} s of warm-up, then a {window} s window")
+    time.sleep(warmup)
     res1 = window_figures(names)
     label = f"mesh{n}"
     report(label, conv, *res1, n, f"{n} nodes; from the last agent started ({t_started - t_first:.1f} s to start all); "
@@ -273,7 +295,8 @@ def main():
         if tc2 is None:
             tc2 = converged(alive, victims, 60 if not a.quick else 30)
         conv2 = tc2 - t_kill if tc2 else None
-        log(f"survivors converged in {conv2} s; measuring a {window} s window")
+        log(f"survivors converged in {conv2} s; {warmup} s of warm-up, then a {window} s window")
+        time.sleep(warmup)
         res2 = window_figures(alive)
         report(f"{label} after killing {a.kill}", conv2, *res2, len(alive),
                f"{len(alive)} survivors, from the kill; killed hosts must read down (5 s after last heard)")

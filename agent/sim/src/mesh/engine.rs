@@ -32,8 +32,9 @@ mod build;
 mod figures;
 mod links;
 
-/// The mesh task's tick.
-const TICK_US: u64 = 250_000;
+/// The mesh task's tick: the agent's own (grafts, announcements after a repair and
+/// heartbeats go out on ticks, so a slower tick here would slow every repair down).
+const TICK_US: u64 = meshmon_agent_core::gossip::TICK_US;
 /// Host info is re-sent this often (the agent's `HOST_INFO_EVERY`).
 const HOST_INFO_EVERY_US: u64 = 30_000_000;
 /// A dial into silence: SYN again after 1 s, give up at 3 s (the link task's connect timeout).
