@@ -18,8 +18,12 @@ walk and smartctl are off so that 50 agents fit a 2-core machine). Figures:
   frames of H each node accepted): every node accepts each frame of H once, so this counts
   H's own frames. A perfect spanning tree would send N-1 frames per originated frame; the
   note gives the figure per delivery needed (redundancy / (N-1));
+- frames received per node per second / hosts: the sum of `frames_in` over a node's links
+  (heartbeats, which carry the announcements, included), per second, divided by the nodes;
 - CPU per node: utime+stime from /proc/PID/stat over the same window, median/min/max over
-  the nodes (% of one core);
+  the nodes (% of one core), next to a lone agent started with the mesh (same collectors,
+  no link) and measured over the same window: the baseline, since this machine's speed
+  varies by 2x from day to day;
 - then 5 random nodes (fixed seed; redrawn until the survivors stay connected) are killed with
   SIGKILL, and the same figures are taken again: time until every survivor sees every
   survivor up and the 5 killed hosts down (a host turns down 5 s after it was last heard),
@@ -153,9 +157,15 @@ def main():
         with open(cfg[x], "w") as f:
             f.write(f'[node]\nname = "{x}"\nlisten = "127.0.0.1:{ports[x]}"\nneighbours = [{nb}]\n'
                     f'key_file = "{tmp}/mesh.key"\n\n[collect]\ninterval = "1s"\ndocker_dir = ""\nsmartctl = ""\n')
-    log(f"starting {n} agents ({len(edges)} links, seed {a.seed})")
+    # A lone agent with the same collectors and no link, measured over the same windows: the
+    # baseline that the mesh's cost is read against (this machine's speed varies by 2x).
+    cfg["lone"] = f"{tmp}/lone.toml"
+    with open(cfg["lone"], "w") as f:
+        f.write(f'[node]\nname = "lone"\nlisten = "127.0.0.1:{free_ports(1)[0]}"\n'
+                f'key_file = "{tmp}/mesh.key"\n\n[collect]\ninterval = "1s"\ndocker_dir = ""\nsmartctl = ""\n')
+    log(f"starting {n} agents ({len(edges)} links, seed {a.seed}) and a lone one")
     t_first = time.monotonic()
-    for x in names:
+    for x in names + ["lone"]:
         PROCS[x] = subprocess.Popen([exe, "agent", "--config", cfg[x]], start_new_session=True,
                                     env=dict(os.environ, MESHMON_LOG="warn", NO_COLOR="1"),
                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
@@ -196,7 +206,7 @@ def main():
         for x in alive:
             if PROCS[x].poll() is not None:
                 raise SystemExit(f"agent {x} exited; its log: {open(f'{tmp}/{x}.log').read()[-2000:]}")
-        c0 = {x: cpu_ticks(PROCS[x].pid) for x in alive}
+        c0 = {x: cpu_ticks(PROCS[x].pid) for x in alive + ["lone"]}
         t0 = time.monotonic()
         s0 = snapshot(alive)
         time.sleep(window)
@@ -205,6 +215,7 @@ def main():
         if a.keep:
             json.dump({"s0": s0, "s1": s1, "el": el}, open(f"{tmp}/snapshots.json", "w"))
         cpu = [(cpu_ticks(PROCS[x].pid) - c0[x]) / TICK / el * 100 for x in alive]
+        lone = (cpu_ticks(PROCS["lone"].pid) - c0["lone"]) / TICK / el * 100
         out = 0
         rx = []  # frames received per node per second / hosts (heartbeats included)
         for x in alive:
@@ -231,14 +242,14 @@ def main():
                     growth.append(f1[h] - f0[h])
             if growth:
                 orig += statistics.median(growth)
-        return out, orig, cpu, el, rx
+        return out, orig, cpu, el, rx, lone
 
     rows = []
 
     def row(fig, med, lo="-", hi="-", target="-", note=""):
         rows.append(f"| {fig} | {med} | {lo} | {hi} | {target} | {note} |")
 
-    def report(label, t_conv, out, orig, cpu, el, rx, alive_n, note):
+    def report(label, t_conv, out, orig, cpu, el, rx, lone, alive_n, note):
         row(f"{label}: time until every node sees every host", f"{t_conv:.1f} s" if t_conv is not None else "not reached",
             target="-", note=note)
         red = out / orig if orig else float("nan")
@@ -250,6 +261,8 @@ def main():
                 note=f"sum of frames_in over a node's links (heartbeats and announcements included), from {warmup:.0f} s after convergence")
         row(f"{label}: CPU per node (% of one core)", f"{statistics.median(cpu):.2f}", f"{min(cpu):.2f}", f"{max(cpu):.2f}",
             note=f"median over {alive_n} nodes, {el:.0f} s window from {warmup:.0f} s after convergence")
+        row(f"{label}: CPU of a lone agent, same window (% of one core)", f"{lone:.2f}",
+            note=f"same collectors, no link: the median node costs {statistics.median(cpu) / lone:.2f}x this" if lone else "same collectors, no link")
 
     tc = converged(names, [], 90 if not a.quick else 45)
     tp = time.monotonic()

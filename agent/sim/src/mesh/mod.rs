@@ -6,7 +6,7 @@
 //!
 //! The simulator knows nothing of how the machine forwards: it delivers every
 //! `Action::Send` after the link's latency (in order on each link, as TCP does), feeds `Tick`
-//! every 250 ms and a node's own payloads as the collector and mesh task do, and watches what
+//! every 100 ms (the agent's tick) and a node's own payloads as the collector and mesh task do, and watches what
 //! comes out. A frame counts as delivered at a node when the node accepts it (its `accepted`
 //! counter grows on a live gossip frame); exactly-once is the machine's own guarantee.
 //!
