@@ -150,19 +150,19 @@ def main():
             break
     ports = dict(zip(names, free_ports(n)))
     subprocess.run([exe, "keygen", "--out", f"{tmp}/mesh.key"], check=True, stdout=subprocess.DEVNULL)
+    def write_config(x, port, neighbours):
+        cfg[x] = f"{tmp}/{x}.toml"
+        nb = ", ".join(f'"127.0.0.1:{p}"' for p in neighbours)
+        with open(cfg[x], "w") as f:
+            f.write(f'[node]\nname = "{x}"\nlisten = "127.0.0.1:{port}"\nneighbours = [{nb}]\n'
+                    f'key_file = "{tmp}/mesh.key"\n\n[collect]\ninterval = "1s"\ndocker_dir = ""\nsmartctl = ""\n')
+
     cfg = {}
     for x in names:
-        cfg[x] = f"{tmp}/{x}.toml"
-        nb = ", ".join(f'"127.0.0.1:{ports[y]}"' for y in dials[x])
-        with open(cfg[x], "w") as f:
-            f.write(f'[node]\nname = "{x}"\nlisten = "127.0.0.1:{ports[x]}"\nneighbours = [{nb}]\n'
-                    f'key_file = "{tmp}/mesh.key"\n\n[collect]\ninterval = "1s"\ndocker_dir = ""\nsmartctl = ""\n')
+        write_config(x, ports[x], [ports[y] for y in dials[x]])
     # A lone agent with the same collectors and no link, measured over the same windows: the
     # baseline that the mesh's cost is read against (this machine's speed varies by 2x).
-    cfg["lone"] = f"{tmp}/lone.toml"
-    with open(cfg["lone"], "w") as f:
-        f.write(f'[node]\nname = "lone"\nlisten = "127.0.0.1:{free_ports(1)[0]}"\n'
-                f'key_file = "{tmp}/mesh.key"\n\n[collect]\ninterval = "1s"\ndocker_dir = ""\nsmartctl = ""\n')
+    write_config("lone", free_ports(1)[0], [])
     log(f"starting {n} agents ({len(edges)} links, seed {a.seed}) and a lone one")
     t_first = time.monotonic()
     for x in names + ["lone"]:
@@ -218,18 +218,21 @@ def main():
         lone = (cpu_ticks(PROCS["lone"].pid) - c0["lone"]) / TICK / el * 100
         out = 0
         rx = []  # frames received per node per second / hosts (heartbeats included)
+        def link_growth(x, field):
+            """Per link of x (as it is in s1): how much `field` grew over the window."""
+            key = lambda l: (l["peer"], l["addr"], l["direction"])
+            before = {key(l): l[field] for l in s0[x]["links"]}
+            return [(l["peer"], l[field] - before.get(key(l), 0)) for l in s1[x]["links"]]
+
         for x in alive:
             if s0[x] and s1[x]:
-                i0 = {(l["peer"], l["addr"], l["direction"]): l["frames_in"] for l in s0[x]["links"]}
-                got = sum(l["frames_in"] - i0.get((l["peer"], l["addr"], l["direction"]), 0)
-                          for l in s1[x]["links"])
+                per = link_growth(x, "frames_in")
+                got = sum(g for _, g in per)
                 rx.append(got / el / len(alive))
                 if a.per_link:
-                    per = sorted(((l["frames_in"] - i0.get((l["peer"], l["addr"], l["direction"]), 0)) / el, l["peer"]) for l in s1[x]["links"])
-                    log(f"{x}: degree {len(s1[x]['links'])}, rx {got / el:.1f}/s: " + " ".join(f"{p}={v:.1f}" for v, p in per))
-                l0 = {(l["peer"], l["addr"], l["direction"]): l["frames_out"] for l in s0[x]["links"]}
-                for l in s1[x]["links"]:
-                    out += l["frames_out"] - l0.get((l["peer"], l["addr"], l["direction"]), 0)
+                    log(f"{x}: degree {len(per)}, rx {got / el:.1f}/s: "
+                        + " ".join(f"{p}={g / el:.1f}" for p, g in sorted(per, key=lambda pg: pg[1])))
+                out += sum(g for _, g in link_growth(x, "frames_out"))
         orig = 0
         for h in alive:
             growth = []

@@ -6,9 +6,10 @@
 //!
 //! The simulator knows nothing of how the machine forwards: it delivers every
 //! `Action::Send` after the link's latency (in order on each link, as TCP does), feeds `Tick`
-//! every 100 ms (the agent's tick) and a node's own payloads as the collector and mesh task do, and watches what
-//! comes out. A frame counts as delivered at a node when the node accepts it (its `accepted`
-//! counter grows on a live gossip frame); exactly-once is the machine's own guarantee.
+//! every 100 ms (the agent's tick) and a node's own payloads as the collector and mesh task
+//! do, and watches what comes out. A frame counts as delivered at a node when the node
+//! accepts it (its `accepted` counter grows on a live gossip frame); exactly-once is the
+//! machine's own guarantee.
 //!
 //! Each node originates what a real agent does: host info at start and every 30 s, and every
 //! interval the samples of its series through the proto crate's `SampleEncoder` (series
