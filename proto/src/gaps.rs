@@ -196,6 +196,19 @@ impl GapTracker {
         out
     }
 
+    /// When [`GapTracker::due`] next has something to do, in Unix milliseconds (`None`: no
+    /// open gap).
+    pub fn next_due_ms(&self) -> Option<u64> {
+        self.origins
+            .values()
+            .flat_map(|o| o.gaps.values())
+            .map(|gap| match gap.requested_ms {
+                None => gap.noticed_ms.saturating_add(GAP_GRACE_MS),
+                Some(at) => at.saturating_add(RETRY_MS << gap.tries.saturating_sub(1).min(8)),
+            })
+            .min()
+    }
+
     /// Open gaps of an origin, as (from, to).
     pub fn gaps(&self, origin: &str) -> Vec<(u64, u64)> {
         self.origins

@@ -192,6 +192,8 @@ impl Gossip {
         };
         match payload {
             Payload::Hello(h) => {
+                // Heartbeats (and status, for a viewer) start on the next tick.
+                self.wake_now(now);
                 if h.name == self.cfg.name && h.boot_id == self.cfg.boot_id {
                     warn!(peer = from, "link to itself; dropping it");
                     out.push(Action::Disconnect { peer: from });

@@ -120,7 +120,8 @@ impl Gossip {
         if distance < self.cfg.max_hops {
             self.remember_descriptor(&frame.header, bytes, distance);
         }
-        self.touch_host(&frame.header, distance, now);
+        let interval_ms = self.touch_host(&frame.header, distance, now);
+        self.expect_next(now, interval_ms);
         self.hear_name(&frame.header.origin, frame.header.boot_id, now);
 
         let wanted = self.cfg.deliver_all || frame.header.kind == Kind::HostInfo;
@@ -250,14 +251,16 @@ impl Gossip {
         );
     }
 
-    pub(super) fn touch_host(&mut self, h: &Header, hops: u8, now: Now) {
+    /// Records a frame of `h.origin` in the host table; returns the host's interval (0 while
+    /// its host info has not come).
+    pub(super) fn touch_host(&mut self, h: &Header, hops: u8, now: Now) -> u64 {
         // A known host (every frame but a host's first): no allocation on the hot path.
         if let Some(e) = self.hosts.get_mut(&h.origin) {
             e.boot_id = h.boot_id;
             e.last_seen_ms = now.wall_ms;
             e.hops = hops;
             e.frames += 1;
-            return;
+            return e.interval_ms;
         }
         if self.hosts.len() >= self.cfg.max_origins
             && let Some(oldest) = self
@@ -281,6 +284,7 @@ impl Gossip {
         e.last_seen_ms = now.wall_ms;
         e.hops = hops;
         e.frames += 1;
+        e.interval_ms
     }
 
     pub(super) fn set_host_info(&mut self, origin: &str, info: &HostInfo) {

@@ -18,6 +18,7 @@
 //! - [`names`]: two live hosts with one name (detection, the rivals' frames).
 //! - `replay`: routing backfill requests and replays through the mesh.
 //! - [`tree`]: epidemic broadcast trees (eager and lazy links per origin, grafts).
+//! - `wake`: when the next tick is needed (only ticks with something due are fed).
 
 pub mod backfill;
 pub mod clock;
@@ -32,6 +33,7 @@ mod replay;
 #[cfg(test)]
 mod tests;
 pub mod tree;
+mod wake;
 
 use backfill::{GapTracker, OwnRing};
 use bytes::Bytes;
@@ -43,6 +45,7 @@ pub use peer::{Direction, Peer, PeerId};
 use std::collections::BTreeMap;
 use tracing::{debug, warn};
 use tree::Trees;
+pub use wake::TickGrid;
 
 /// How often the mesh task ticks the machine by default: heartbeats and status are sent on
 /// the last tick before they are due, so they are at most a second apart.
@@ -230,6 +233,8 @@ pub struct Gossip {
     clocks: clock::Clocks,
     /// Boots heard per origin name: two live hosts with one name.
     names: names::Names,
+    /// When the next tick is needed ([`Gossip::next_tick_us`]).
+    wake_us: u64,
 }
 
 impl Gossip {
@@ -257,6 +262,7 @@ impl Gossip {
             trees: Trees::new(cfg_max_origins),
             clocks: clock::Clocks::default(),
             names: names::Names::new(cfg_max_origins),
+            wake_us: 0,
         }
     }
 
@@ -284,9 +290,21 @@ impl Gossip {
                 self.peers.remove(&peer);
                 self.trees.peer_down(peer);
             }
-            Input::Message { peer, bytes } => self.on_message(now, peer, bytes, out),
-            Input::Local(payload) => self.originate(now, payload, out),
-            Input::Tick => self.on_tick(now, out),
+            Input::Message { peer, bytes } => {
+                self.on_message(now, peer, bytes, out);
+                self.after_input(now);
+                return;
+            }
+            Input::Local(payload) => {
+                self.originate(now, payload, out);
+                self.after_input(now);
+                return;
+            }
+            Input::Tick => {
+                self.on_tick(now, out);
+                self.plan_wake(now);
+                return;
+            }
             Input::Resume {
                 origin,
                 boot_id,
@@ -302,6 +320,8 @@ impl Gossip {
                 }
             }
         }
+        // A link up or down, a resume or a want: rare, so the next tick looks at everything.
+        self.wake_now(now);
     }
 
     /// Bytes held by the backfill ring of this node's own frames.
@@ -535,13 +555,17 @@ impl Gossip {
             self.trees.peer_down(peer);
             out.push(Action::Disconnect { peer });
         }
+        // Heartbeats almost due go out with the ones that are (`wake`).
+        let hb_every = self
+            .cfg
+            .heartbeat_us
+            .saturating_sub(wake::HEARTBEAT_ALIGN_US);
         let due: Vec<PeerId> = self
             .peers
             .iter()
             .filter(|(id, p)| {
                 p.hello.is_some()
-                    && (self.due(now, p.last_hb_sent_us, self.cfg.heartbeat_us)
-                        || self.trees.has_pending(**id))
+                    && (self.due(now, p.last_hb_sent_us, hb_every) || self.trees.has_pending(**id))
             })
             .map(|(id, _)| *id)
             .collect();

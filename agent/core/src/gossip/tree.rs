@@ -129,6 +129,8 @@ pub(crate) struct Trees {
     /// Bytes held by the caches.
     cached_bytes: usize,
     max_origins: usize,
+    /// The earliest graft timer armed since the gossip machine last looked (`wake`).
+    wake_hint: u64,
 }
 
 impl Trees {
@@ -452,6 +454,11 @@ impl Trees {
     /// Whether the link has prunes or grafts waiting for a heartbeat.
     pub(crate) fn has_pending(&self, peer: PeerId) -> bool {
         self.pending.contains_key(&peer) || self.announce_now.contains(&peer)
+    }
+
+    /// Whether any link has prunes, grafts or announcements waiting for the next tick.
+    pub(crate) fn any_pending(&self) -> bool {
+        !self.pending.is_empty() || !self.announce_now.is_empty()
     }
 
     /// What the next heartbeat to `peer` carries: its prunes and grafts, and announcements of

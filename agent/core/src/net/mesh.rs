@@ -12,7 +12,9 @@ use super::guard::{self, GuardStats};
 use super::link::{self, LinkCmd, LinkEvent, LinkParams};
 use super::wire::{self, ConnId, Message};
 use super::zmtp::Limits;
-use crate::gossip::{Action, Delivered, Direction, Gossip, GossipConfig, Input, Now, PeerId};
+use crate::gossip::{
+    Action, Delivered, Direction, Gossip, GossipConfig, Input, Now, PeerId, TickGrid,
+};
 use meshmon_proto::payload::{HostInfo, Status};
 use meshmon_proto::samples::SampleEncoder;
 use meshmon_proto::{Keyring, Payload, SeriesKey, metrics::Metric};
@@ -165,10 +167,16 @@ pub async fn start(
     let stop = shutdown.clone();
     let mut cmd_rx = cmd_rx;
     tracker.spawn(async move {
-        // Gossip schedules heartbeats and status on the last tick before they are due, so it
-        // is ticked every 100 ms (ten cheap wake-ups a second).
-        let mut tick = tokio::time::interval(Duration::from_micros(crate::gossip::TICK_US));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Gossip is ticked on a 100 ms grid, but only when it has something due
+        // (`Gossip::next_tick_us`): heartbeats and status go out on the last grid point
+        // before they are due, and an idle node wakes about once a second.
+        let mut grid = TickGrid::new(crate::gossip::TICK_US);
+        let start = task.start;
+        let instant =
+            move |at_us: u64| tokio::time::Instant::from_std(start + Duration::from_micros(at_us));
+        let mut armed = grid.next(task.gossip.next_tick_us());
+        let tick = tokio::time::sleep_until(instant(armed));
+        tokio::pin!(tick);
         // A viewer drops its command sender: that only disables the branch.
         let mut commands_open = true;
         // Created once: a fresh `cancelled()` per wake-up would register with the token anew.
@@ -199,7 +207,15 @@ pub async fn start(
                     Some(cmd) => task.on_command(cmd),
                     None => commands_open = false,
                 },
-                _ = tick.tick() => task.feed(Input::Tick),
+                () = &mut tick => {
+                    grid.fired(now(task.start).mono_us);
+                    task.feed(Input::Tick);
+                }
+            }
+            let at = grid.next(task.gossip.next_tick_us());
+            if at != armed {
+                armed = at;
+                tick.as_mut().reset(instant(at));
             }
         }
         debug!("mesh task stopped");

@@ -15,7 +15,9 @@ use super::{Fault, KillMode, MeshConfig};
 use crate::error::SimError;
 use crate::values::Values;
 use bytes::Bytes;
-use meshmon_agent_core::gossip::{Action, Direction, Gossip, GossipConfig, Input, Now, PeerId};
+use meshmon_agent_core::gossip::{
+    Action, Direction, Gossip, GossipConfig, Input, Now, PeerId, TickGrid,
+};
 use meshmon_agent_core::net::link::{BACKOFF_CAP, BACKOFF_START};
 use meshmon_proto::frame::PROTOCOL_VERSION;
 use meshmon_proto::metrics::Metric;
@@ -79,7 +81,8 @@ enum Ev {
         link: u32,
         attempt: u32,
     },
-    Tick(u32),
+    /// Node, grid point.
+    Tick(u32, u64),
     Sample(u32),
     Fault,
     Heal,
@@ -119,6 +122,12 @@ struct Node {
     encoder: SampleEncoder,
     info: HostInfo,
     next_info_us: u64,
+    /// Ticks as the agent's mesh task feeds them: on a 100 ms grid that starts at `phase`
+    /// (simulated µs), only when the machine has something due; `armed` is the grid point
+    /// of the tick event that counts (earlier ones pushed are stale).
+    grid: TickGrid,
+    phase: u64,
+    armed: u64,
     /// Live frames originated (the machine numbers them 1, 2, ...).
     seq: u64,
     /// In the measured window: frames and bytes received, per class.
@@ -242,7 +251,8 @@ impl Sim {
             let start = self.rng.random_range(0..1_000_000u64);
             self.push(start, Ev::Sample(i as u32));
             let tick = start + self.rng.random_range(0..TICK_US);
-            self.push(tick, Ev::Tick(i as u32));
+            self.nodes[i].phase = tick;
+            self.push(tick, Ev::Tick(i as u32, 0));
         }
         for l in 0..self.links.len() {
             let at = self.rng.random_range(0..1_000_000u64);
@@ -293,11 +303,11 @@ impl Sim {
                 step,
             } => self.on_dial(link as usize, attempt, step),
             Ev::Up { link, attempt } => self.on_up(link as usize, attempt),
-            Ev::Tick(n) => {
-                let n = n as usize;
-                if self.nodes[n].alive {
-                    self.input(n, Input::Tick);
-                    self.push(self.now + TICK_US, Ev::Tick(n as u32));
+            Ev::Tick(n, at) => {
+                let node = &mut self.nodes[n as usize];
+                if node.alive && node.armed == at {
+                    node.grid.fired(self.now.saturating_sub(node.phase));
+                    self.input(n as usize, Input::Tick);
                 }
             }
             Ev::Sample(n) => self.on_sample(n as usize),
@@ -319,6 +329,18 @@ impl Sim {
             }
         }
         self.out = out;
+        // The machine may want its next tick earlier (or, after a tick, later).
+        let node = &mut self.nodes[n];
+        let due = node
+            .g
+            .next_tick_us()
+            .saturating_sub(MONO_START_US + node.phase);
+        let at = node.grid.next(due);
+        if node.alive && at != node.armed {
+            node.armed = at;
+            let when = node.phase + at;
+            self.push(when, Ev::Tick(n as u32, at));
+        }
     }
 
     fn cut(&self, l: &Link) -> bool {

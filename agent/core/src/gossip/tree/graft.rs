@@ -28,6 +28,7 @@ impl Trees {
                 // Widen the range: a newer frame announced, or an older gap found.
                 if from_seq < m.from_seq {
                     m.next_us = m.next_us.min(now_us + GRAFT_AFTER_US);
+                    self.wake_hint = self.wake_hint.min(m.next_us);
                 }
                 m.to_seq = m.to_seq.max(seq);
                 m.from_seq = m
@@ -40,6 +41,7 @@ impl Trees {
                 if self.missing.len() >= self.max_origins && !self.missing.contains_key(origin) {
                     return;
                 }
+                self.wake_hint = self.wake_hint.min(now_us + GRAFT_AFTER_US);
                 self.missing.insert(
                     origin.to_owned(),
                     Missing {
@@ -132,5 +134,26 @@ impl Trees {
             }
         }
         grafts
+    }
+
+    /// The earliest graft timer armed since the last call (`u64::MAX`: none), and forgets it.
+    pub(crate) fn take_wake_hint(&mut self) -> u64 {
+        std::mem::replace(&mut self.wake_hint, u64::MAX)
+    }
+
+    /// When [`Trees::due_grafts`] or [`Trees::graft_overdue`] next has something to do
+    /// (`u64::MAX`: nothing pending). `period_of` as for [`Trees::graft_overdue`].
+    pub(crate) fn next_graft_us(&self, period_of: impl Fn(&str) -> Option<u64>) -> u64 {
+        let missing = self.missing.values().map(|m| m.next_us).min();
+        let overdue = self
+            .origins
+            .iter()
+            .filter(|(_, t)| t.from.is_some() && !t.lazy.is_empty() && t.overdue_top != t.top)
+            .filter_map(|(origin, t)| {
+                let period = period_of(origin).filter(|p| *p > 0)?;
+                Some(t.top_us.saturating_add(period / 2 * 3 + OVERDUE_SLACK_US))
+            })
+            .min();
+        missing.unwrap_or(u64::MAX).min(overdue.unwrap_or(u64::MAX))
     }
 }
