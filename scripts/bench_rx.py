@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """The receive path: CPU per received frame of one release `meshmon agent` fed N simulated
-hosts (the meshmon-sim `fleet_sim` example, `--pattern steady`, one frame per host per second,
-spread over the second) through real sockets on 127.0.0.1. The node is not a dashboard and
+hosts (the meshmon-sim `fleet_sim` example, `--pattern steady`, one frame per host per second)
+through real sockets on 127.0.0.1. `--send` says how the hosts' frames are timed: `spread`
+evenly over the second (the worst case: one frame per wake-up of the node, as from hosts whose
+clocks disagree), `aligned` at once on the wall clock's seconds as agents collect (in ten
+slots of 100 hosts at 1,000 hosts; the default runs both). The node is not a dashboard and
 has no other neighbour, so it only receives: ZMTP, the guard, the mesh task, gossip (open,
 de-duplicate, count).
 
@@ -23,7 +26,7 @@ counted are the fleet's (the second node forwards each once).
 
 Everything listens on 127.0.0.1; everything it starts is stopped on every exit path.
 
-Usage: scripts/bench_rx.py [--hosts 200,1000] [--repeats 3] [--window 30] [--warmup 15]
+Usage: scripts/bench_rx.py [--hosts 200,1000] [--send spread,aligned] [--repeats 3] [--window 30] [--warmup 15]
                            [--bin before=/path/meshmon --bin after=/path/meshmon]
                            [--dashboard] [--link] [--no-build]
 """
@@ -100,7 +103,7 @@ def window(node, seconds, fleet=None):
     return (c1 - c0) / TICK, (n1 - n0) / 1e9, t1 - t0, (s1 or 0) - (s0 or 0)
 
 
-def run_fleet(exe, sim, tmp, hosts, kind, a, procs):
+def run_fleet(exe, sim, tmp, hosts, kind, send, a, procs):
     """kind: "node", "dashboard", or "link" (the fleet feeds a second node of the same binary,
     which the measured node dials: it receives on its outbound link)."""
     dashboard = kind == "dashboard"
@@ -112,7 +115,8 @@ def run_fleet(exe, sim, tmp, hosts, kind, a, procs):
         node, port = start_node(exe, tmp, name, dashboard, procs)
     time.sleep(1.0)
     fleet = subprocess.Popen([sim, "--target", f"127.0.0.1:{port}", "--hosts", str(hosts),
-                              "--pattern", "steady", "--report", "1s"],
+                              "--pattern", "steady", "--report", "1s"]
+                             + (["--aligned"] if send == "aligned" else []),
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     procs.append(fleet)
     reader = FleetReader(fleet)
@@ -142,6 +146,8 @@ def run_idle(exe, tmp, dashboard, a, procs):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--hosts", default="200,1000")
+    ap.add_argument("--send", default="spread,aligned",
+                    help="how the hosts' frames are timed: spread, aligned, or both (comma-separated)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--window", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=15)
@@ -167,20 +173,24 @@ def main():
         shutil.rmtree(tmp, ignore_errors=True)
 
     signal.signal(signal.SIGTERM, lambda *_: (cleanup(), sys.exit(1)))
-    kinds = [("node", n) for n in hosts] + ([("dashboard", hosts[0])] if a.dashboard else []) \
-        + ([("link", hosts[0])] if a.link else [])
+    sends = a.send.split(",")
+    if not set(sends) <= {"spread", "aligned"}:
+        raise SystemExit(f"--send: expected spread and/or aligned, got {a.send!r}")
+    kinds = [("node", n, send) for n in hosts for send in sends] \
+        + ([("dashboard", hosts[0], sends[0])] if a.dashboard else []) \
+        + ([("link", hosts[0], sends[0])] if a.link else [])
     idle, runs = {}, {}
     try:
         # Binaries alternate within each repeat, so that they share the machine's noise.
-        for dashboard in sorted({k == "dashboard" for k, _ in kinds}):
+        for dashboard in sorted({k == "dashboard" for k, _, _ in kinds}):
             for _ in range(a.repeats):
                 for label, exe in bins:
                     idle.setdefault((label, dashboard), []).append(run_idle(exe, tmp, dashboard, a, procs))
-        for kind, n in kinds:
+        for kind, n, send in kinds:
             dashboard = kind == "dashboard"
             for r in range(a.repeats):
                 for label, exe in bins:
-                    ticks_s, sched_s, elapsed, frames = run_fleet(exe, sim, tmp, n, kind, a, procs)
+                    ticks_s, sched_s, elapsed, frames = run_fleet(exe, sim, tmp, n, kind, send, a, procs)
                     base_sched = statistics.median(i[1] for i in idle[(label, dashboard)])
                     run = {
                         "fps": frames / elapsed,
@@ -189,8 +199,8 @@ def main():
                         "us_sched": sched_s / frames * 1e6,
                         "net_sched": (sched_s - base_sched * elapsed) / frames * 1e6,
                     }
-                    runs.setdefault((label, kind, n), []).append(run)
-                    print(f"  {label} {kind} N={n} run {r + 1}: "
+                    runs.setdefault((label, kind, n, send), []).append(run)
+                    print(f"  {label} {kind} N={n} {send} run {r + 1}: "
                           f"{run['fps']:.0f} frames/s, {run['cpu_pct']:.2f} % CPU, "
                           f"{run['us_ticks']:.1f} us/frame (utime+stime), "
                           f"{run['us_sched']:.1f} us/frame (schedstat)", file=sys.stderr, flush=True)
@@ -199,24 +209,24 @@ def main():
     rows = []
     names = {"node": "not a dashboard", "dashboard": "dashboard",
              "link": "not a dashboard, on its outbound link"}
-    for kind, n in kinds:
+    for kind, n, send in kinds:
         dashboard = kind == "dashboard"
         for label, _ in bins:
-            rs = runs[(label, kind, n)]
+            rs = runs[(label, kind, n, send)]
             med = {k: statistics.median(r[k] for r in rs) for k in rs[0]}
             rng = {k: (min(r[k] for r in rs), max(r[k] for r in rs)) for k in rs[0]}
             base_t = statistics.median(i[0] for i in idle[(label, dashboard)]) * 100
             base_s = statistics.median(i[1] for i in idle[(label, dashboard)]) * 100
-            rows.append((label, names[kind], n, med, rng, base_t, base_s))
+            rows.append((label, names[kind], n, send, med, rng, base_t, base_s))
     print(f"\nReceive path: N simulated hosts at 1 s into one release node on 127.0.0.1; median of "
           f"{a.repeats} runs, {a.window} s windows after {a.warmup} s warm-up\n")
-    print("| binary | node | N | frames/s | CPU % (utime+stime) | idle CPU % | us/frame, utime+stime "
-          "(min-max) | us/frame, schedstat (min-max) | net of idle, us/frame (schedstat) |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
-    for label, kind, n, med, rng, base_t, base_s in rows:
+    print("| binary | node | N | hosts send | frames/s | CPU % (utime+stime) | idle CPU % | us/frame, "
+          "utime+stime (min-max) | us/frame, schedstat (min-max) | net of idle, us/frame (schedstat) |")
+    print("|---|---|---:|---|---:|---:|---:|---:|---:|---:|")
+    for label, kind, n, send, med, rng, base_t, base_s in rows:
         lo, hi = rng["us_sched"]
         tlo, thi = rng["us_ticks"]
-        print(f"| {label} | {kind} | {n} | {med['fps']:.0f} "
+        print(f"| {label} | {kind} | {n} | {send} | {med['fps']:.0f} "
               f"| {med['cpu_pct']:.2f} | {base_t:.2f} | {med['us_ticks']:.1f} ({tlo:.1f}-{thi:.1f}) "
               f"| {med['us_sched']:.1f} ({lo:.1f}-{hi:.1f}) | {med['net_sched']:.1f} |")
 

@@ -299,6 +299,7 @@ pub async fn run(cfg: Config, shutdown: CancellationToken) -> anyhow::Result<()>
     meshmon_agent_core::node::start(
         a,
         handle.commands.clone(),
+        handle.hosts.clone(),
         &mut threads,
         &tracker,
         &shutdown,

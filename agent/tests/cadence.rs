@@ -1,7 +1,8 @@
 //! Cadence: with every collector on (processes with 300 extra processes running, systemd units,
 //! textfile, Docker directory, SMART, GPU where present, an HTTP check), a real `meshmon agent`
 //! still sends its 1 s core frames on time: no gap between two of its frames over 1.5 s across
-//! 30 s, as seen by a viewer attached to it. Collectors that find no source here (no GPU, no
+//! 30 s, as seen by a viewer attached to it, and they are collected on the wall clock's
+//! seconds. Collectors that find no source here (no GPU, no
 //! smartctl) switch themselves off as they would on such a host.
 
 mod common;
@@ -69,5 +70,21 @@ async fn core_frames_keep_their_1s_cadence_with_every_collector_on() {
     );
     assert!(frames >= 28, "frames over 30 s: {frames}");
     assert!(gap <= Duration::from_millis(1500), "gap {gap:?}");
+    // Collected on the wall clock's seconds: a frame is stamped when the mesh task seals it,
+    // just after the collection that started on the second.
+    let mut past = watch
+        .stamps
+        .lock()
+        .expect("lock")
+        .get("busy")
+        .map(|v| v.iter().map(|ts| ts % 1000).collect::<Vec<_>>())
+        .unwrap_or_default();
+    past.sort_unstable();
+    let median = past.get(past.len() / 2).copied().unwrap_or(u64::MAX);
+    eprintln!("ms past the second: median {median}, all {past:?}");
+    assert!(
+        median < 150,
+        "samples stamped {median} ms past the second (median)"
+    );
     drop(web);
 }

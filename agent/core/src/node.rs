@@ -10,6 +10,8 @@ use crate::collect::{CollectOptions, Collector, Extras, Stop};
 use crate::config::AgentConfig;
 use crate::net::mesh::{MeshCommand, wall_ms};
 use crate::net::zmtp::Limits;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -101,6 +103,7 @@ impl Threads {
 pub fn start(
     cfg: &AgentConfig,
     commands: mpsc::Sender<MeshCommand>,
+    hosts: Arc<AtomicUsize>,
     threads: &mut Threads,
     tracker: &TaskTracker,
     shutdown: &CancellationToken,
@@ -127,7 +130,7 @@ pub fn start(
     }
     let cfg = cfg.clone();
     threads.spawn("collect", move || {
-        collect_loop(&cfg, &commands, &extras, &stop)
+        collect_loop(&cfg, &commands, &extras, &hosts, &stop)
     })
 }
 
@@ -170,12 +173,54 @@ async fn auto_update(url: String, shutdown: CancellationToken) {
     }
 }
 
-/// Collects every interval on this (blocking) thread and hands the values to the mesh; never
-/// waits for the mesh (a full queue skips this interval's values and says so).
+/// Hosts that share one collection instant (see [`collect_offset_ms`]).
+pub const HOSTS_PER_SLOT: usize = 100;
+/// At most this many collection instants an interval.
+pub const MAX_SLOTS: usize = 10;
+
+/// Where in each interval a host collects: milliseconds after the wall clock's multiples of
+/// the interval, for a host named `name` in a mesh of `hosts` hosts.
+///
+/// Agents collect on the wall clock (as Netdata does, and Telegraf with `round_interval`):
+/// the samples of a fleet line up in time, and a node receives the fleet's frames in bursts
+/// rather than one by one, so it wakes a few times an interval instead of once per host
+/// (wake-ups are most of a mesh node's CPU). Up to [`HOSTS_PER_SLOT`] hosts share one instant;
+/// a larger mesh splits into up to [`MAX_SLOTS`] instants spread over the interval, a host's
+/// slot picked by a hash of its name, so that bursts stay within what a link may have in
+/// flight (in the simulator, 2,000 hosts sending at one instant lost frames for good after
+/// 10 % of the nodes were killed; 1,000 did not).
+pub fn collect_offset_ms(name: &str, hosts: usize, period_ms: u64) -> u64 {
+    let slots = hosts.div_ceil(HOSTS_PER_SLOT).clamp(1, MAX_SLOTS) as u64;
+    if slots == 1 {
+        return 0;
+    }
+    // FNV-1a: the same slot on every platform and release.
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    (hash % slots) * period_ms / slots
+}
+
+/// Milliseconds from Unix time `wall_ms` to the next instant that is `offset_ms` past a
+/// multiple of `period_ms` (0 on one). Clock steps are harmless: the wait is always less than
+/// one interval.
+pub fn until_slot(wall_ms: u64, period_ms: u64, offset_ms: u64) -> u64 {
+    let period = period_ms.max(1);
+    let shifted = wall_ms
+        .wrapping_sub(offset_ms % period)
+        .wrapping_add(period);
+    (period - shifted % period) % period
+}
+
+/// Collects on this (blocking) thread, at once and then at its slot of every interval on the
+/// wall clock ([`collect_offset_ms`]; `hosts`: the mesh's host count), and hands the values
+/// to the mesh; never waits for the mesh (a full queue skips this interval's values and says
+/// so).
 fn collect_loop(
     cfg: &AgentConfig,
     commands: &mpsc::Sender<MeshCommand>,
     extras: &Extras,
+    hosts: &AtomicUsize,
     stop: &Stop,
 ) {
     let interval = cfg.collect.interval;
@@ -217,10 +262,15 @@ fn collect_loop(
             if commands.try_send(MeshCommand::Samples(values)).is_err() {
                 warn!("mesh busy; samples of this interval dropped");
             }
-            next += interval;
-            if next < now {
-                next = now + interval;
-            }
+            // The next boundary at least half an interval away: one collection per boundary,
+            // and a late one does not make up for the boundary it missed.
+            let period_ms = u64::try_from(interval.as_millis()).unwrap_or(u64::MAX);
+            let half = interval / 2;
+            let half_ms = u64::try_from(half.as_millis()).unwrap_or(0);
+            let offset =
+                collect_offset_ms(&cfg.node.name, hosts.load(Ordering::Relaxed), period_ms);
+            let wait = until_slot(wall_ms().saturating_add(half_ms), period_ms, offset);
+            next = Instant::now() + half + Duration::from_millis(wait);
             extras.set_next_frame(next);
         }
         let wait = next
@@ -229,5 +279,53 @@ fn collect_loop(
         if stop.sleep(wait) {
             break;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{collect_offset_ms, until_slot};
+
+    #[test]
+    fn the_wait_reaches_the_next_slot_of_the_interval() {
+        assert_eq!(until_slot(1_700_000_000_000, 1000, 0), 0, "on a boundary");
+        assert_eq!(until_slot(1_700_000_000_001, 1000, 0), 999);
+        assert_eq!(until_slot(1_700_000_000_999, 1000, 0), 1);
+        assert_eq!(until_slot(1_700_000_004_000, 15_000, 0), 6_000);
+        assert_eq!(until_slot(1_700_000_000_050, 1000, 300), 250);
+        assert_eq!(until_slot(1_700_000_000_400, 1000, 300), 900);
+        assert_eq!(until_slot(1_700_000_000_300, 1000, 300), 0);
+        assert_eq!(until_slot(100, 1000, 300), 200, "near the epoch");
+        assert_eq!(until_slot(5, 0, 0), 0, "a zero period waits for nothing");
+    }
+
+    #[test]
+    fn small_meshes_share_one_instant_large_ones_spread_over_ten() {
+        for n in ["a", "web-01", "db"] {
+            assert_eq!(collect_offset_ms(n, 1, 1000), 0);
+            assert_eq!(collect_offset_ms(n, 100, 1000), 0);
+        }
+        let slots = |hosts: usize| {
+            let mut s: Vec<u64> = (0..2000)
+                .map(|i| collect_offset_ms(&format!("host-{i:05}"), hosts, 1000))
+                .collect();
+            s.sort_unstable();
+            s.dedup();
+            s
+        };
+        assert_eq!(slots(250), vec![0, 333, 666]);
+        assert_eq!(slots(2000), (0..10).map(|i| i * 100).collect::<Vec<_>>());
+        assert_eq!(slots(50_000).len(), 10, "at most ten");
+        // Balanced enough: no slot of 2,000 names holds more than 1.5x its share.
+        let mut count = [0usize; 10];
+        for i in 0..2000 {
+            count[(collect_offset_ms(&format!("host-{i:05}"), 2000, 1000) / 100) as usize] += 1;
+        }
+        assert!(count.iter().all(|c| *c < 300), "{count:?}");
+        assert_eq!(
+            collect_offset_ms("web-01", 2000, 1000),
+            collect_offset_ms("web-01", 2000, 1000),
+            "stable"
+        );
     }
 }

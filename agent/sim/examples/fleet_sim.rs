@@ -2,7 +2,7 @@
 //!
 //! ```sh
 //! cargo run --release -p meshmon-sim --example fleet_sim -- \
-//!     --target 127.0.0.1:7000 --hosts 500 --interval 1s --pattern flap [--key FILE]
+//!     --target 127.0.0.1:7000 --hosts 500 --interval 1s [--aligned] --pattern flap [--key FILE]
 //! ```
 //!
 //! Stops on Ctrl-C or SIGTERM, or after `--duration`. Exit codes: 0 done, 1 runtime failure,
@@ -30,6 +30,10 @@ struct Args {
     /// Sample interval of every host (500ms, 1s, ...).
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     interval: Duration,
+    /// Hosts send at once on the wall clock's multiples of the interval, as agents collect
+    /// (over 100 hosts: in up to ten slots; default: the hosts' frames spread evenly).
+    #[arg(long)]
+    aligned: bool,
     /// steady, walk, flap (20 s period) or flap:PERIOD.
     #[arg(long, default_value = "steady")]
     pattern: Pattern,
@@ -71,6 +75,7 @@ fn main() {
 fn run(args: Args) -> anyhow::Result<()> {
     let mut cfg = FleetConfig::new(args.target, args.hosts);
     cfg.interval = args.interval;
+    cfg.aligned = args.aligned;
     cfg.pattern = args.pattern;
     cfg.series = args.series;
     cfg.name_prefix = args.prefix;

@@ -44,6 +44,10 @@ struct Args {
     series: usize,
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     interval: Duration,
+    /// Every node samples at its own phase, spread over the interval (default: on the same
+    /// wall-clock boundaries, as agents do).
+    #[arg(long)]
+    spread: bool,
     #[arg(long, default_value_t = 8)]
     max_hops: u8,
     /// Dashboard nodes (they decode everything and ask for missing frames).
@@ -128,7 +132,7 @@ fn main() {
     let mut jobs = Vec::new();
     println!(
         "gossip_sim: seed {}, degree {} ({}-{}), latency {}-{} ms + jitter {} ms, loss {}, \
-         {} series at {:?}, max hops {}, {} dashboard(s), kill {} % ({:?})",
+         {} series at {:?} ({}), max hops {}, {} dashboard(s), kill {} % ({:?})",
         args.seed,
         args.degree,
         args.min_degree,
@@ -139,6 +143,7 @@ fn main() {
         args.loss,
         args.series,
         args.interval,
+        if args.spread { "spread" } else { "aligned" },
         args.max_hops,
         args.dashboards,
         args.kill * 100.0,
@@ -155,6 +160,7 @@ fn main() {
         cfg.seed = args.seed;
         cfg.series = args.series;
         cfg.interval = args.interval;
+        cfg.aligned = !args.spread;
         cfg.max_hops = args.max_hops;
         cfg.dashboards = args.dashboards;
         cfg.warmup = pick(&args.warmup, i, n, 5000, 2000);

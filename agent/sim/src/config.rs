@@ -81,8 +81,12 @@ pub struct FleetConfig {
     /// Number of simulated hosts.
     pub hosts: usize,
     /// Every host sends one samples frame per interval; the hosts' frames are spread evenly
-    /// over it.
+    /// over it...
     pub interval: Duration,
+    /// ...or, when true, sent at once on the wall clock's multiples of it, as agents collect
+    /// (`collect.interval`; a fleet of over 100 hosts in up to ten slots spread over it, a
+    /// host's picked by a hash of its name).
+    pub aligned: bool,
     /// Series per host, at least [`MIN_SERIES`].
     pub series: usize,
     /// How values move.
@@ -109,6 +113,7 @@ impl FleetConfig {
             target,
             hosts,
             interval: Duration::from_secs(1),
+            aligned: false,
             series: MIN_SERIES,
             pattern: Pattern::Steady,
             key: None,

@@ -86,6 +86,12 @@ pub(crate) struct Driver {
     /// When the hosts started (the first link came up); `None` before.
     start: Option<Instant>,
     round_start: Instant,
+    /// Every host's turn is at its slot of the round, the round starting on the wall clock's
+    /// boundaries (as agents collect: `meshmon_agent_core::node::collect_offset_ms`)...
+    aligned: bool,
+    /// ...each host's slot (empty unless aligned), and the hosts in the order of their turns.
+    offsets: Vec<Duration>,
+    order: Vec<usize>,
     next_host: usize,
     events_tx: mpsc::Sender<Event>,
     events_rx: mpsc::Receiver<Event>,
@@ -110,6 +116,21 @@ impl Driver {
         let hosts: Vec<SimHost> = (0..cfg.hosts)
             .map(|i| SimHost::new(cfg, i, link_boot + 1 + i as u64, start_ms))
             .collect();
+        let period_ms = u64::try_from(cfg.interval.as_millis()).unwrap_or(u64::MAX);
+        let offsets: Vec<Duration> = if cfg.aligned {
+            hosts
+                .iter()
+                .map(|h| {
+                    let ms =
+                        meshmon_agent_core::node::collect_offset_ms(&h.name, cfg.hosts, period_ms);
+                    Duration::from_millis(ms)
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mut order: Vec<usize> = (0..hosts.len()).collect();
+        order.sort_by_key(|&i| offsets.get(i).copied().unwrap_or_default());
         let by_name = hosts
             .iter()
             .enumerate()
@@ -120,6 +141,9 @@ impl Driver {
         Driver {
             target: cfg.target,
             interval: cfg.interval,
+            aligned: cfg.aligned,
+            offsets,
+            order,
             link_name: cfg.link_name.clone(),
             link_boot,
             keyring,
@@ -141,8 +165,12 @@ impl Driver {
         }
     }
 
-    /// When host `i`'s turn of the current round is due.
+    /// When the `i`th turn of the current round is due.
     fn due(&self, i: usize) -> Instant {
+        if self.aligned {
+            let host = self.order.get(i).copied().unwrap_or(i);
+            return self.round_start + self.offsets.get(host).copied().unwrap_or_default();
+        }
         let n = self.hosts.len().max(1) as u32;
         self.round_start + self.interval * u32::try_from(i).unwrap_or(u32::MAX) / n
     }
@@ -178,7 +206,11 @@ impl Driver {
         let mut budget = self.hosts.len();
         while budget > 0 && self.due(self.next_host) <= now {
             budget -= 1;
-            let i = self.next_host;
+            let i = self
+                .order
+                .get(self.next_host)
+                .copied()
+                .unwrap_or(self.next_host);
             self.next_host += 1;
             if self.next_host == self.hosts.len() {
                 self.next_host = 0;
@@ -358,6 +390,13 @@ impl Driver {
                 let now = Instant::now();
                 self.start = Some(now);
                 self.round_start = now;
+                if self.aligned {
+                    // Rounds start on the wall clock's multiples of the interval.
+                    let period = u64::try_from(self.interval.as_millis()).unwrap_or(u64::MAX);
+                    let period = period.max(1);
+                    let wait = (period - crate::wall_ms() % period) % period;
+                    self.round_start = now + Duration::from_millis(wait);
+                }
             }
             let connects = self.shared.connects.fetch_add(1, Relaxed);
             if connects > 0 {

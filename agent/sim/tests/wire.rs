@@ -294,6 +294,48 @@ async fn every_host_sends_info_table_and_decodable_samples_spread_over_the_inter
     fleet.join().await;
 }
 
+/// `aligned`: as agents collect, every host's samples leave at once on the wall clock's
+/// multiples of the interval.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aligned_hosts_send_their_samples_at_once_on_the_wall_clocks_boundaries() {
+    let key = keyring();
+    let (mut node, addr) = FakeNode::bind("127.0.0.1:0", &key, 1024).await;
+    let mut cfg = fleet(addr, 20, &key);
+    cfg.aligned = true;
+    let (fleet, _stop) = start(cfg).await;
+    node.handshake().await;
+    let frames = node.collect(Duration::from_millis(2600), true).await;
+    let samples: Vec<&Got> = frames
+        .iter()
+        .filter(|g| g.header.kind == Kind::Samples)
+        .collect();
+    assert!(samples.len() >= 80, "{} samples in 2.6 s", samples.len());
+    for g in &samples {
+        let past = g.header.ts_ms % 500;
+        assert!(
+            past < 50,
+            "{} seq {} stamped {past} ms past a 500 ms boundary",
+            g.header.origin,
+            g.header.seq
+        );
+    }
+    // In bursts: each host's frames of one round arrive within a few ms of the others'.
+    let mut rounds: BTreeMap<u64, Vec<Instant>> = BTreeMap::new();
+    for g in &samples {
+        rounds.entry(g.header.ts_ms / 500).or_default().push(g.at);
+    }
+    for (round, at) in rounds.iter().filter(|(_, at)| at.len() == 20) {
+        let (lo, hi) = (at.iter().min(), at.iter().max());
+        let width = hi.zip(lo).map(|(h, l)| *h - *l).unwrap_or_default();
+        assert!(
+            width < Duration::from_millis(50),
+            "round {round}: {width:?}"
+        );
+    }
+    assert_eq!(fleet.stats().frames_refused(), 0);
+    fleet.join().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn never_more_than_the_window_unacknowledged_and_refusals_are_counted() {
     let key = keyring();

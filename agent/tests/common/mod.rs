@@ -346,6 +346,8 @@ pub async fn wait_all_see(
 /// A viewer attached to a node that records arrival times of gossip frames per origin.
 pub struct Recorder {
     pub arrivals: Arc<Mutex<HashMap<String, Vec<Instant>>>>,
+    /// Timestamps (Unix ms) of every origin's samples frames.
+    pub stamps: Arc<Mutex<HashMap<String, Vec<u64>>>>,
     pub statuses: Arc<Mutex<Vec<Status>>>,
     stop: CancellationToken,
 }
@@ -358,15 +360,17 @@ impl Recorder {
             .await
             .expect("attach viewer");
         let arrivals: Arc<Mutex<HashMap<String, Vec<Instant>>>> = Arc::default();
+        let stamps: Arc<Mutex<HashMap<String, Vec<u64>>>> = Arc::default();
         let statuses: Arc<Mutex<Vec<Status>>> = Arc::default();
-        let (a, st) = (arrivals.clone(), statuses.clone());
+        let (a, ts, st) = (arrivals.clone(), stamps.clone(), statuses.clone());
         tokio::spawn(async move {
             while let Some(d) = rx.recv().await {
-                record(&a, &st, d);
+                record(&a, &ts, &st, d);
             }
         });
         Recorder {
             arrivals,
+            stamps,
             statuses,
             stop,
         }
@@ -407,10 +411,22 @@ impl Recorder {
     }
 }
 
-fn record(a: &Mutex<HashMap<String, Vec<Instant>>>, st: &Mutex<Vec<Status>>, d: Delivered) {
+fn record(
+    a: &Mutex<HashMap<String, Vec<Instant>>>,
+    ts: &Mutex<HashMap<String, Vec<u64>>>,
+    st: &Mutex<Vec<Status>>,
+    d: Delivered,
+) {
     if let Payload::Status(s) = d.payload {
         st.lock().expect("lock").push(s);
     } else if !d.header.flags.contains(Flags::LINK) {
+        if matches!(d.payload, Payload::Samples(_)) {
+            ts.lock()
+                .expect("lock")
+                .entry(d.header.origin.clone())
+                .or_default()
+                .push(d.header.ts_ms);
+        }
         a.lock()
             .expect("lock")
             .entry(d.header.origin.clone())

@@ -287,6 +287,11 @@ impl Gossip {
         e.interval_ms
     }
 
+    /// Hosts in the host table (this node included once it has sent a frame).
+    pub fn host_count(&self) -> usize {
+        self.hosts.len()
+    }
+
     pub(super) fn set_host_info(&mut self, origin: &str, info: &HostInfo) {
         if let Some(e) = self.hosts.get_mut(origin) {
             e.version = info.version.clone();

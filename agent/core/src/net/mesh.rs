@@ -20,7 +20,7 @@ use meshmon_proto::samples::SampleEncoder;
 use meshmon_proto::{Keyring, Payload, SeriesKey, metrics::Metric};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
@@ -82,6 +82,9 @@ pub struct MeshHandle {
     pub guard_stats: Arc<GuardStats>,
     /// Frames dropped because a queue was full.
     pub queue_drops: Arc<AtomicU64>,
+    /// Hosts this node knows (its host table), for the collector's slot
+    /// ([`crate::node::collect_offset_ms`]).
+    pub hosts: Arc<AtomicUsize>,
 }
 
 fn now(start: Instant) -> Now {
@@ -119,6 +122,7 @@ pub async fn start(
 ) -> anyhow::Result<MeshHandle> {
     let guard_stats = Arc::new(GuardStats::default());
     let queue_drops = Arc::new(AtomicU64::new(0));
+    let hosts = Arc::new(AtomicUsize::new(0));
     let (ev_tx, mut ev_rx) = mpsc::channel::<NetEvent>(EVENT_QUEUE);
     let (cmd_tx, cmd_rx) = mpsc::channel::<MeshCommand>(64);
 
@@ -160,6 +164,7 @@ pub async fn start(
         deliveries: params.deliveries,
         own_values: params.own_values,
         queue_drops: queue_drops.clone(),
+        hosts: hosts.clone(),
         encoder: SampleEncoder::new(),
         start: Instant::now(),
         actions: Vec::new(),
@@ -224,6 +229,7 @@ pub async fn start(
         commands: cmd_tx,
         guard_stats,
         queue_drops,
+        hosts,
     })
 }
 
@@ -240,6 +246,7 @@ struct MeshTask {
     deliveries: Option<mpsc::Sender<Delivered>>,
     own_values: Option<OwnValues>,
     queue_drops: Arc<AtomicU64>,
+    hosts: Arc<AtomicUsize>,
     encoder: SampleEncoder,
     start: Instant,
     actions: Vec<Action>,
@@ -313,6 +320,8 @@ impl MeshTask {
     fn on_command(&mut self, cmd: MeshCommand) {
         match cmd {
             MeshCommand::Samples(mut values) => {
+                self.hosts
+                    .store(self.gossip.host_count(), Ordering::Relaxed);
                 let c = self.gossip.counters().clone();
                 let dropped = c.dropped + self.queue_drops.load(Ordering::Relaxed);
                 values.push((

@@ -19,6 +19,7 @@ use meshmon_agent_core::gossip::{
     Action, Direction, Gossip, GossipConfig, Input, Now, PeerId, TickGrid,
 };
 use meshmon_agent_core::net::link::{BACKOFF_CAP, BACKOFF_START};
+use meshmon_agent_core::node::collect_offset_ms;
 use meshmon_proto::frame::PROTOCOL_VERSION;
 use meshmon_proto::metrics::Metric;
 use meshmon_proto::payload::HostInfo;
@@ -482,7 +483,23 @@ impl Sim {
             });
             self.input(n, Input::Local(p));
         }
-        self.push(now + us(self.cfg.interval), Ev::Sample(n as u32));
+        let interval = us(self.cfg.interval).max(1);
+        let next = if self.cfg.aligned {
+            // The node's next slot on the wall clock (simulated time 0 is a boundary), as the
+            // agent picks it from the hosts it knows, plus this collection's own time.
+            let name = format!("host-{n:05}");
+            let hosts = self.nodes[n].g.host_count();
+            let offset = collect_offset_ms(&name, hosts, interval / 1000) * 1000;
+            let mut at = now.saturating_sub(offset) / interval * interval + offset;
+            while at <= now {
+                at += interval;
+            }
+            let jitter = us(super::COLLECT_JITTER).max(1);
+            at + self.rng.random_range(0..jitter)
+        } else {
+            now + interval
+        };
+        self.push(next, Ev::Sample(n as u32));
     }
 
     fn on_fault(&mut self) {

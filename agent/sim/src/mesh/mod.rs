@@ -60,6 +60,16 @@ pub enum Fault {
     Partition,
 }
 
+/// How late after the interval's boundary an aligned node's frame leaves, at most (uniform):
+/// the time its collectors take.
+pub const COLLECT_JITTER: Duration = Duration::from_millis(2);
+
+/// With aligned nodes, the measured window starts and the fault strikes this long after an
+/// interval boundary, once that boundary's frames have spread: the next ones are the first to
+/// meet the broken trees, the worst phase for healing (a fault right on a boundary heals up to
+/// an interval sooner, since that boundary's frames already find the trees broken).
+pub const FAULT_PHASE: Duration = Duration::from_millis(100);
+
 /// One simulation. [`MeshConfig::new`] gives the defaults; every field is public.
 #[derive(Debug, Clone)]
 pub struct MeshConfig {
@@ -77,6 +87,11 @@ pub struct MeshConfig {
     pub seed: u64,
     /// Sample interval of every node.
     pub interval: Duration,
+    /// Every node samples at its slot on the wall clock, as agents do
+    /// (`meshmon_agent_core::node::collect_offset_ms`: one instant up to 100 hosts, up to
+    /// ten slots for larger meshes), each up to [`COLLECT_JITTER`] late (the collection's own
+    /// time); false: every node at its own phase, spread over the interval.
+    pub aligned: bool,
     /// Series per node (the first ones are cpu, memory, disk, load, network; then per-core).
     pub series: usize,
     pub max_hops: u8,
@@ -113,6 +128,7 @@ impl MeshConfig {
             loss: 0.0,
             seed: 1,
             interval: Duration::from_secs(1),
+            aligned: true,
             series: 30,
             max_hops: 8,
             dashboards: 1,

@@ -104,7 +104,14 @@ impl Sim {
                 started_us: 0,
             })
             .collect();
-        let w0 = us(cfg.warmup);
+        // Aligned nodes: the window starts (and the fault strikes) FAULT_PHASE after a
+        // boundary, the worst phase for healing.
+        let phase = if cfg.aligned {
+            us(super::super::FAULT_PHASE)
+        } else {
+            0
+        };
+        let w0 = us(cfg.warmup) + phase;
         let w1 = w0 + us(cfg.measure);
         let (heal_at, end) = match fault {
             Fault::Kill => (w1, w1 + us(cfg.after)),
