@@ -203,7 +203,7 @@ pub fn collect_offset_ms(name: &str, hosts: usize, period_ms: u64) -> u64 {
 
 /// Milliseconds from Unix time `wall_ms` to the next instant that is `offset_ms` past a
 /// multiple of `period_ms` (0 on one). Clock steps are harmless: the wait is always less than
-/// one interval.
+/// one interval. (Any unit will do, the same for all three: the simulator passes µs.)
 pub fn until_slot(wall_ms: u64, period_ms: u64, offset_ms: u64) -> u64 {
     let period = period_ms.max(1);
     let shifted = wall_ms

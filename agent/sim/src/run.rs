@@ -393,8 +393,7 @@ impl Driver {
                 if self.aligned {
                     // Rounds start on the wall clock's multiples of the interval.
                     let period = u64::try_from(self.interval.as_millis()).unwrap_or(u64::MAX);
-                    let period = period.max(1);
-                    let wait = (period - crate::wall_ms() % period) % period;
+                    let wait = meshmon_agent_core::node::until_slot(crate::wall_ms(), period, 0);
                     self.round_start = now + Duration::from_millis(wait);
                 }
             }

@@ -506,13 +506,6 @@ impl Gossip {
         }
     }
 
-    /// Whether something due every `period_us`, last done at `last_us`, must go out on this
-    /// tick, because on the next one it would be late (with 20 ms of slack for a late tick).
-    fn due(&self, now: Now, last_us: u64, period_us: u64) -> bool {
-        let early = self.cfg.tick_us.saturating_add(20_000);
-        now.mono_us.saturating_sub(last_us) >= period_us.saturating_sub(early)
-    }
-
     fn on_tick(&mut self, now: Now, out: &mut Vec<Action>) {
         self.ring.prune(now.wall_ms);
         self.trees.prune_cache(now.mono_us);

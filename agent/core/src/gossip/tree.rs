@@ -20,6 +20,7 @@ use meshmon_proto::payload::{Graft, Have};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 mod graft;
+pub(crate) use graft::overdue_after;
 
 /// An announced frame missing this long is grafted from its announcer. Announcements ride
 /// the heartbeat (once a second), so the eager copy normally arrived long before.

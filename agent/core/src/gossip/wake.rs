@@ -10,7 +10,7 @@
 //! on the same tick as it would when ticking on every grid point: only empty ticks are
 //! skipped.
 
-use super::{Gossip, Now, tree::OVERDUE_SLACK_US};
+use super::{Gossip, Now, tree::overdue_after};
 
 /// Housekeeping (the own frames' ring, the graft cache, the frames-in rate) runs at least
 /// this often, so a node with nothing else to do ticks once a second.
@@ -42,21 +42,30 @@ impl Gossip {
         self.wake_us = self.wake_us.min(self.trees.take_wake_hint());
     }
 
+    /// When something due every `period_us`, last done at `last_us`, must go out: on the last
+    /// tick before it would be late (with 20 ms of slack for a late tick).
+    fn due_at(&self, last_us: u64, period_us: u64) -> u64 {
+        let early = self.cfg.tick_us.saturating_add(20_000);
+        last_us.saturating_add(period_us.saturating_sub(early))
+    }
+
+    /// Whether that time has come ([`Gossip::due_at`]): the rule of ticks and of their plan.
+    pub(super) fn due(&self, now: Now, last_us: u64, period_us: u64) -> bool {
+        now.mono_us >= self.due_at(last_us, period_us)
+    }
+
     /// A live frame of an origin sending every `interval_ms` arrived: it is overdue (and its
     /// lazy links grafted) 1.5 intervals later.
     pub(super) fn expect_next(&mut self, now: Now, interval_ms: u64) {
         let period = interval_ms.saturating_mul(1000);
         if period > 0 {
-            let at = now
-                .mono_us
-                .saturating_add(period / 2 * 3 + OVERDUE_SLACK_US);
+            let at = now.mono_us.saturating_add(overdue_after(period));
             self.wake_us = self.wake_us.min(at);
         }
     }
 
     /// At the end of a tick: the earliest time anything checked on ticks is due.
     pub(super) fn plan_wake(&mut self, now: Now) {
-        let early = self.cfg.tick_us.saturating_add(20_000);
         let mut at = now.mono_us.saturating_add(HOUSEKEEPING_US);
         let mut viewers = false;
         for (id, p) in &self.peers {
@@ -66,10 +75,7 @@ impl Gossip {
                     .saturating_add(1),
             );
             if p.hello.is_some() {
-                let hb = p
-                    .last_hb_sent_us
-                    .saturating_add(self.cfg.heartbeat_us.saturating_sub(early));
-                at = at.min(hb);
+                at = at.min(self.due_at(p.last_hb_sent_us, self.cfg.heartbeat_us));
                 if self.trees.has_pending(*id) {
                     at = now.mono_us;
                 }
@@ -77,10 +83,7 @@ impl Gossip {
             viewers |= p.is_viewer();
         }
         if viewers {
-            at = at.min(
-                self.last_status_us
-                    .saturating_add(self.cfg.status_every_us.saturating_sub(early)),
-            );
+            at = at.min(self.due_at(self.last_status_us, self.cfg.status_every_us));
         }
         let hosts = &self.hosts;
         at = at.min(self.trees.next_graft_us(|origin| {

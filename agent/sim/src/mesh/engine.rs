@@ -19,7 +19,7 @@ use meshmon_agent_core::gossip::{
     Action, Direction, Gossip, GossipConfig, Input, Now, PeerId, TickGrid,
 };
 use meshmon_agent_core::net::link::{BACKOFF_CAP, BACKOFF_START};
-use meshmon_agent_core::node::collect_offset_ms;
+use meshmon_agent_core::node::{collect_offset_ms, until_slot};
 use meshmon_proto::frame::PROTOCOL_VERSION;
 use meshmon_proto::metrics::Metric;
 use meshmon_proto::payload::HostInfo;
@@ -490,10 +490,7 @@ impl Sim {
             let name = format!("host-{n:05}");
             let hosts = self.nodes[n].g.host_count();
             let offset = collect_offset_ms(&name, hosts, interval / 1000) * 1000;
-            let mut at = now.saturating_sub(offset) / interval * interval + offset;
-            while at <= now {
-                at += interval;
-            }
+            let at = now + 1 + until_slot(now + 1, interval, offset);
             let jitter = us(super::COLLECT_JITTER).max(1);
             at + self.rng.random_range(0..jitter)
         } else {

@@ -7,6 +7,12 @@ use super::{
 };
 use meshmon_proto::payload::{Graft, Have};
 
+/// How long after an origin's newest frame its next one is overdue, for an origin sending
+/// every `period_us`: 1.5 intervals and [`OVERDUE_SLACK_US`].
+pub(crate) fn overdue_after(period_us: u64) -> u64 {
+    (period_us / 2 * 3).saturating_add(OVERDUE_SLACK_US)
+}
+
 impl Trees {
     /// `peer` announced `(boot, seq)` of `origin`, and this node lacks frames of that boot
     /// from `from_seq` on (the announced one, or an older one its tree link lost: a gap below
@@ -118,7 +124,7 @@ impl Trees {
             let Some(period) = period_of(origin).filter(|p| *p > 0) else {
                 continue;
             };
-            if now_us < t.top_us.saturating_add(period / 2 * 3 + OVERDUE_SLACK_US) {
+            if now_us < t.top_us.saturating_add(overdue_after(period)) {
                 continue;
             }
             t.overdue_top = t.top;
@@ -151,7 +157,7 @@ impl Trees {
             .filter(|(_, t)| t.from.is_some() && !t.lazy.is_empty() && t.overdue_top != t.top)
             .filter_map(|(origin, t)| {
                 let period = period_of(origin).filter(|p| *p > 0)?;
-                Some(t.top_us.saturating_add(period / 2 * 3 + OVERDUE_SLACK_US))
+                Some(t.top_us.saturating_add(overdue_after(period)))
             })
             .min();
         missing.unwrap_or(u64::MAX).min(overdue.unwrap_or(u64::MAX))
