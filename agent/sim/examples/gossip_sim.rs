@@ -48,7 +48,7 @@ struct Args {
     /// wall-clock boundaries, as agents do).
     #[arg(long)]
     spread: bool,
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 32)]
     max_hops: u8,
     /// Dashboard nodes (they decode everything and ask for missing frames).
     #[arg(long, default_value_t = 1)]

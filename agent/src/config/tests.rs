@@ -12,7 +12,7 @@ fn defaults_are_a_loopback_node() {
     let c = parse("").expect("empty file is valid");
     assert_eq!(c.agent.node.listen, "127.0.0.1:6130".parse().expect("addr"));
     assert!(c.agent.node.keyring.is_null());
-    assert_eq!(c.agent.node.max_hops, 8);
+    assert_eq!(c.agent.node.max_hops, 32);
     assert_eq!(c.agent.collect.interval, Duration::from_secs(1));
     assert!(!c.agent.node.dashboard);
     assert!(c.agent.prometheus_listen.is_none());

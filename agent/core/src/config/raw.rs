@@ -101,7 +101,7 @@ fn default_listen() -> String {
     format!("127.0.0.1:{DEFAULT_PORT}")
 }
 fn default_max_hops() -> u8 {
-    8
+    32
 }
 
 impl Default for RawNode {

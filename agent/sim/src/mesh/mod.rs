@@ -130,7 +130,7 @@ impl MeshConfig {
             interval: Duration::from_secs(1),
             aligned: true,
             series: 30,
-            max_hops: 8,
+            max_hops: 32,
             dashboards: 1,
             warmup: Duration::from_secs(5),
             measure: Duration::from_secs(5),
