@@ -181,10 +181,11 @@ impl Cpu {
     fn sysfs_mhz(&self) -> Result<Option<f64>, CollectError> {
         let mut sum = 0.0;
         let mut n = 0u32;
+        let mut text = String::new();
         for id in &self.core_ids {
             let path = format!("/sys/devices/system/cpu/cpu{id}/cpufreq/scaling_cur_freq");
-            match std::fs::read_to_string(&path) {
-                Ok(text) => {
+            match super::read_into(&path, &mut text) {
+                Ok(()) => {
                     let khz: f64 = text
                         .trim()
                         .parse()

@@ -318,13 +318,27 @@ impl Failing {
 /// KiB reads most of them in one call.
 fn read(path: &str) -> Result<String, CollectError> {
     let mut text = String::with_capacity(8192);
-    std::fs::File::open(path)
-        .and_then(|mut f| f.read_to_string(&mut text))
-        .map_err(|source| CollectError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+    read_into(path, &mut text).map_err(|source| CollectError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
     Ok(text)
+}
+
+/// The most read of one kernel file (a mount table of thousands of mounts is a few MiB).
+const READ_LIMIT: u64 = 64 << 20;
+
+/// Reads a whole kernel file into `buf` (cleared first): open, `read` until it returns 0,
+/// close. `File::read_to_string` also asks `statx` and `lseek` for a size hint, which `/proc`
+/// and `/sys` files give as 0: two more system calls per file, and the process collector
+/// reads two files per busy process every interval.
+pub(crate) fn read_into(path: impl AsRef<std::path::Path>, buf: &mut String) -> io::Result<()> {
+    buf.clear();
+    // `Take` gives no size hint, so its `read_to_string` goes straight to `read`.
+    std::fs::File::open(path)?
+        .take(READ_LIMIT)
+        .read_to_string(buf)
+        .map(drop)
 }
 
 fn parse_error(path: &str, what: impl Into<String>) -> CollectError {

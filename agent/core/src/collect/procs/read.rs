@@ -110,10 +110,7 @@ pub(super) fn group_name(dir: &Path, stat: &Stat, buf: &mut Vec<u8>) -> String {
 
 /// Reads a small file into `buf` (cleared first); `false` when it cannot be read.
 pub(super) fn read_into(path: &Path, buf: &mut String) -> bool {
-    buf.clear();
-    std::fs::File::open(path)
-        .and_then(|mut f| f.read_to_string(buf))
-        .is_ok()
+    crate::collect::read_into(path, buf).is_ok()
 }
 
 /// The page size, from the first mapping's `KernelPageSize` in `/proc/self/smaps` (read once
