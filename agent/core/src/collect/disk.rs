@@ -1,6 +1,9 @@
 //! Disk space and inodes of the real filesystems, as `df -B1` and `df -i` report them.
 //!
-//! Mounts come from `/proc/self/mountinfo` (re-read every call, so new mounts appear); pseudo
+//! Mounts come from `/proc/self/mountinfo`, re-read when the kernel flags a change of the mount
+//! table (`POLLPRI` on an open descriptor of it, checked every call), so new mounts appear at
+//! the next call without generating the table's text every second (Netdata rechecks every
+//! 15 s); where that cannot be polled, it is re-read every call. Pseudo
 //! and in-memory filesystems are skipped, and a device mounted more than once (bind mounts,
 //! btrfs subvolumes) is reported once, under its shortest mount point. Numbers come from
 //! `statvfs`: total = `f_blocks * f_frsize`, used = `(f_blocks - f_bfree) * f_frsize`, used % =
@@ -87,17 +90,31 @@ struct Mount {
     fstype: String,
 }
 
-/// Disk state kept between calls: which mounts already logged a `statvfs` failure.
+/// Disk state kept between calls: which mounts already logged a `statvfs` failure, and the
+/// mounts as last read.
 #[derive(Debug, Default)]
 pub(super) struct Disks {
     failing: Failing,
+    /// The mount table, opened only to be polled: the kernel flags it when a mount comes or
+    /// goes (`proc(5)`, `/proc/pid/mounts`).
+    table: Option<std::fs::File>,
+    /// The mounts selected at the last read; `None` until the first one.
+    mounts: Option<Vec<Mount>>,
 }
 
 impl Disks {
     /// `disk.*{mount}` for every real filesystem. A mount whose `statvfs` fails is left out and
     /// logged once (the error is not returned: the other mounts are fine).
     pub(super) fn collect(&mut self, out: &mut Vec<Sample>) -> Result<(), CollectError> {
-        let mounts = select(parse_mountinfo(&read(MOUNTINFO)?)?);
+        if self.mounts.is_none() || self.table_changed() {
+            // Opened before the read: a change in between is flagged at the next call.
+            if self.table.is_none() {
+                self.table = std::fs::File::open(MOUNTINFO).ok();
+            }
+            self.mounts = None;
+            self.mounts = Some(select(parse_mountinfo(&read(MOUNTINFO)?)?));
+        }
+        let mounts = self.mounts.as_deref().unwrap_or_default();
         // Forget failures of mounts that are gone, so a later mount there logs afresh.
         self.failing.0.retain(|k| {
             mounts
@@ -115,6 +132,23 @@ impl Disks {
             }
         }
         Ok(())
+    }
+
+    /// Whether the mount table changed since the last poll; true where it cannot be polled.
+    fn table_changed(&self) -> bool {
+        use rustix::event::{PollFd, PollFlags, Timespec};
+        let Some(table) = &self.table else {
+            return true;
+        };
+        let mut fds = [PollFd::new(table, PollFlags::PRI)];
+        let now = Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        match rustix::event::poll(&mut fds, Some(&now)) {
+            Ok(_) => fds[0].revents().intersects(PollFlags::PRI | PollFlags::ERR),
+            Err(_) => true,
+        }
     }
 }
 
@@ -266,6 +300,35 @@ mod tests {
         // The bind mount of /dev/vda and the second btrfs subvolume are duplicates; /btr is
         // shorter than /home.
         assert_eq!(kept, ["/", "/mnt/my disk", "/btr"]);
+    }
+
+    #[test]
+    fn a_mount_coming_or_going_is_flagged_at_the_next_call() {
+        let mut d = Disks::default();
+        d.collect(&mut Vec::new()).expect("mountinfo on linux");
+        assert!(
+            d.table.is_some(),
+            "the mount table is kept open to be polled"
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "meshmon-test"])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !mounted {
+            eprintln!("skipped: cannot mount a tmpfs here (CI runs as root)");
+            return;
+        }
+        let changed = d.table_changed();
+        let unmounted = std::process::Command::new("umount")
+            .arg(dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(changed, "a new mount flags the table");
+        assert!(unmounted);
+        assert!(d.table_changed(), "so does its end");
     }
 
     #[test]
