@@ -36,8 +36,10 @@ starts is killed on every exit path. Usage: scripts/bench_mesh50.py [--nodes 50]
 [--per-link] (--keep leaves the temporary directory: configs, agent logs, the status
 snapshots of the last window; --per-link logs each node's frames received per link).
 """
-import argparse, atexit, glob, json, os, random, signal, socket, statistics, subprocess, sys, tempfile, time, shutil
+import argparse, atexit, json, os, random, signal, socket, statistics, subprocess, sys, tempfile, time, shutil
 from concurrent.futures import ThreadPoolExecutor
+
+from bench_footprint import cpu_ticks, sched_ns  # same folder
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TICK = os.sysconf("SC_CLK_TCK")
@@ -60,24 +62,6 @@ def free_ports(n):
     return ports
 
 
-def cpu_ticks(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])
-
-
-def cpu_ns(pid):
-    """Run time of the threads of `pid` alive now, in ns (schedstat): finer than the 10 ms ticks
-    of utime+stime, which a 30 s window at 0.25 % holds only 7-8 of; threads that exit within
-    the window (tokio's blocking pool resolving a dead neighbour) are not counted."""
-    total = 0
-    for path in glob.glob(f"/proc/{pid}/task/*/schedstat"):
-        try:
-            with open(path) as f:
-                total += int(f.read().split()[0])
-        except (OSError, ValueError, IndexError):
-            pass
-    return total
 
 
 def connected(nodes, edges):
@@ -222,7 +206,7 @@ def main():
             if PROCS[x].poll() is not None:
                 raise SystemExit(f"agent {x} exited; its log: {open(f'{tmp}/{x}.log').read()[-2000:]}")
         c0 = {x: cpu_ticks(PROCS[x].pid) for x in alive + ["lone"]}
-        n0 = {x: cpu_ns(PROCS[x].pid) for x in alive + ["lone"]}
+        n0 = {x: sched_ns(PROCS[x].pid) for x in alive + ["lone"]}
         t0 = time.monotonic()
         s0 = snapshot(alive)
         time.sleep(window)
@@ -232,7 +216,7 @@ def main():
             json.dump({"s0": s0, "s1": s1, "el": el}, open(f"{tmp}/snapshots.json", "w"))
         cpu = [(cpu_ticks(PROCS[x].pid) - c0[x]) / TICK / el * 100 for x in alive]
         lone = (cpu_ticks(PROCS["lone"].pid) - c0["lone"]) / TICK / el * 100
-        ns = {x: (cpu_ns(PROCS[x].pid) - n0[x]) / 1e9 / el * 100 for x in alive + ["lone"]}
+        ns = {x: (sched_ns(PROCS[x].pid) - n0[x]) / 1e9 / el * 100 for x in alive + ["lone"]}
         sched = ([ns[x] for x in alive], ns["lone"])
         out = 0
         rx = []  # frames received per node per second / hosts (heartbeats included)

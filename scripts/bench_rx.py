@@ -30,23 +30,12 @@ Usage: scripts/bench_rx.py [--hosts 200,1000] [--send spread,aligned] [--repeats
                            [--bin before=/path/meshmon --bin after=/path/meshmon]
                            [--dashboard] [--link] [--no-build]
 """
-import argparse, glob, os, re, shutil, signal, statistics, subprocess, sys, tempfile, threading, time
+import argparse, os, re, shutil, signal, statistics, subprocess, sys, tempfile, threading, time
 
-from bench_footprint import TICK, cpu_ticks, free_port  # same folder
+from bench_footprint import TICK, cpu_ticks, free_port, sched_ns  # same folder
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-
-def sched_ns(pid):
-    """CPU time of every thread of `pid` so far, in ns (first field of each schedstat)."""
-    total = 0
-    for path in glob.glob(f"/proc/{pid}/task/*/schedstat"):
-        try:
-            with open(path) as f:
-                total += int(f.read().split()[0])
-        except (OSError, ValueError, IndexError):
-            pass  # a thread that ended between listing and reading
-    return total
 
 
 class FleetReader:
