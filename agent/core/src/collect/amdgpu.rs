@@ -62,7 +62,7 @@ pub fn discover(drm: &Path) -> Vec<Card> {
             let name = e.file_name().to_string_lossy().into_owned();
             let n: u32 = name.strip_prefix("card")?.parse().ok()?;
             let device = e.path().join("device");
-            let vendor = std::fs::read_to_string(device.join("vendor")).ok()?;
+            let vendor = super::read_text(device.join("vendor")).ok()?;
             (vendor.trim() == VENDOR_AMD).then(|| (n, card(n, &device)))
         })
         .collect();
@@ -72,7 +72,7 @@ pub fn discover(drm: &Path) -> Vec<Card> {
 
 fn card(n: u32, device: &Path) -> Card {
     let text = |p: &Path| {
-        std::fs::read_to_string(p)
+        super::read_text(p)
             .ok()
             .map(|t| t.trim().to_owned())
             .filter(|t| !t.is_empty())
@@ -156,7 +156,7 @@ fn samples(cards: &[Card], failing: &mut Failing) -> Vec<Sample> {
 
 fn read_number(path: &Path) -> Result<f64, CollectError> {
     let shown = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| CollectError::Read {
+    let text = super::read_text(path).map_err(|source| CollectError::Read {
         path: shown.clone(),
         source,
     })?;

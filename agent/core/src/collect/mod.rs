@@ -325,6 +325,14 @@ fn read(path: &str) -> Result<String, CollectError> {
     Ok(text)
 }
 
+/// A whole kernel file as text ([`read_into`], starting with a page of room: `/proc` and
+/// cgroup files give no size).
+pub(crate) fn read_text(path: impl AsRef<std::path::Path>) -> io::Result<String> {
+    let mut text = String::with_capacity(4096);
+    read_into(path, &mut text)?;
+    Ok(text)
+}
+
 /// The most read of one kernel file (a mount table of thousands of mounts is a few MiB).
 const READ_LIMIT: u64 = 64 << 20;
 

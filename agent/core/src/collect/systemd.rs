@@ -117,7 +117,7 @@ fn find_dir(base: &Path, unit: &str) -> Option<PathBuf> {
 }
 
 fn read_trimmed(p: &Path) -> Option<String> {
-    std::fs::read_to_string(p).ok().map(|s| s.trim().to_owned())
+    super::read_text(p).ok().map(|s| s.trim().to_owned())
 }
 
 fn read_u64(p: &Path) -> Option<u64> {

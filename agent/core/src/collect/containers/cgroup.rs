@@ -65,7 +65,8 @@ impl Roots {
 
     /// The cgroup of process `pid`, from `/proc/<pid>/cgroup`.
     pub fn of_pid(&self, pid: u32) -> Option<Cgroup> {
-        let text = std::fs::read_to_string(self.proc.join(pid.to_string()).join("cgroup")).ok()?;
+        let text =
+            crate::collect::read_text(self.proc.join(pid.to_string()).join("cgroup")).ok()?;
         let mut cg = Cgroup::default();
         for line in text.lines() {
             let mut f = line.splitn(3, ':');
@@ -127,7 +128,8 @@ impl Roots {
         if own.is_some() && own == ns("1") {
             return None;
         }
-        let text = std::fs::read_to_string(self.proc.join(pid.to_string()).join("net/dev")).ok()?;
+        let text =
+            crate::collect::read_text(self.proc.join(pid.to_string()).join("net/dev")).ok()?;
         Some(parse_net_dev(&text))
     }
 }
@@ -138,13 +140,13 @@ pub fn first_pid(cg: &Cgroup) -> Option<u32> {
         .into_iter()
         .flatten()
         .find_map(|d| {
-            let procs = std::fs::read_to_string(d.join("cgroup.procs")).ok()?;
+            let procs = crate::collect::read_text(d.join("cgroup.procs")).ok()?;
             procs.lines().find_map(|l| l.trim().parse().ok())
         })
 }
 
 fn read_u64(p: &Path) -> Option<u64> {
-    std::fs::read_to_string(p).ok()?.trim().parse().ok()
+    crate::collect::read_text(p).ok()?.trim().parse().ok()
 }
 
 /// Reads a container's cgroup files.
@@ -155,7 +157,7 @@ pub fn read(cg: &Cgroup) -> Usage {
         u.mem_bytes = read_u64(&d.join("memory.current"));
         // "max" does not parse: unlimited.
         u.mem_limit_bytes = read_u64(&d.join("memory.max"));
-        if let Ok(text) = std::fs::read_to_string(d.join("io.stat")) {
+        if let Ok(text) = crate::collect::read_text(d.join("io.stat")) {
             let (r, w) = parse_io_stat(&text);
             (u.blk_read, u.blk_write) = (Some(r), Some(w));
         }
@@ -169,7 +171,7 @@ pub fn read(cg: &Cgroup) -> Usage {
         u.mem_limit_bytes = read_u64(&d.join("memory.limit_in_bytes")).filter(|l| *l < 1 << 62);
     }
     if let Some(d) = &cg.blkio
-        && let Ok(text) = std::fs::read_to_string(d.join("blkio.throttle.io_service_bytes"))
+        && let Ok(text) = crate::collect::read_text(d.join("blkio.throttle.io_service_bytes"))
     {
         let (r, w) = parse_blkio(&text);
         (u.blk_read, u.blk_write) = (Some(r), Some(w));
@@ -179,7 +181,7 @@ pub fn read(cg: &Cgroup) -> Usage {
 
 /// `key value` lines: the value of `key`.
 fn keyed(p: &Path, key: &str) -> Option<u64> {
-    let text = std::fs::read_to_string(p).ok()?;
+    let text = crate::collect::read_text(p).ok()?;
     text.lines().find_map(|l| {
         let (k, v) = l.split_once(' ')?;
         (k == key).then(|| v.trim().parse().ok()).flatten()

@@ -142,7 +142,7 @@ impl Procs {
 
     /// System uptime in ticks (`/proc/uptime`), 0 when unreadable.
     fn uptime_ticks(&mut self) -> u64 {
-        let ok = read::read_into(&self.root.join("uptime"), &mut self.text);
+        let ok = super::read_into(self.root.join("uptime"), &mut self.text).is_ok();
         let secs = ok
             .then(|| {
                 self.text
@@ -186,7 +186,7 @@ impl Procs {
                 continue;
             }
             let dir = entry.path();
-            if !read::read_into(&dir.join("stat"), &mut self.text) {
+            if super::read_into(dir.join("stat"), &mut self.text).is_err() {
                 continue; // exited since the listing
             }
             let Some(stat) = read::parse_stat(&self.text) else {
@@ -388,9 +388,9 @@ impl Procs {
 
 /// `/proc/PID/io`'s storage bytes, `None` when unreadable.
 fn read_io(dir: &Path, buf: &mut String) -> Option<(u64, u64)> {
-    read::read_into(&dir.join("io"), buf)
-        .then(|| read::parse_io(buf))
-        .flatten()
+    super::read_into(dir.join("io"), buf)
+        .ok()
+        .and_then(|()| read::parse_io(buf))
 }
 
 /// One name's series, rounded so that small moves are not re-sent every interval: CPU to

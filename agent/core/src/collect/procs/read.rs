@@ -108,11 +108,6 @@ pub(super) fn group_name(dir: &Path, stat: &Stat, buf: &mut Vec<u8>) -> String {
     stat.comm.clone()
 }
 
-/// Reads a small file into `buf` (cleared first); `false` when it cannot be read.
-pub(super) fn read_into(path: &Path, buf: &mut String) -> bool {
-    crate::collect::read_into(path, buf).is_ok()
-}
-
 /// The page size, from the first mapping's `KernelPageSize` in `/proc/self/smaps` (read once
 /// at start); 4096 when it cannot be read.
 pub(super) fn page_size() -> u64 {
