@@ -1,6 +1,7 @@
 //! Tests of the wire: framing, handshake and the reader.
 
 use super::*;
+use std::time::Duration;
 
 fn frames(parts: &[&[u8]]) -> Vec<u8> {
     let first = Bytes::copy_from_slice(parts[0]);
@@ -112,4 +113,46 @@ fn encode_uses_short_and_long_frames() {
     encode(&Message::single(Bytes::from(vec![0; 256])), &mut out);
     assert_eq!(&out[..9], &[0x02, 0, 0, 0, 0, 0, 0, 1, 0]);
     assert_eq!(out.len(), 9 + 256);
+}
+
+/// A DEALER on a blocking socket that sends `first` in its handshake's segment; returns
+/// it and our end, for [`serve`].
+async fn dealer_sending(first: &[u8]) -> (std::net::TcpStream, tokio::net::TcpStream) {
+    let mut hello = client_handshake(b"DEALER");
+    hello.extend_from_slice(first);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let client = tokio::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+        stream.set_nodelay(true).expect("nodelay");
+        std::io::Write::write_all(&mut stream, &hello).expect("write");
+        stream
+    });
+    let (server, _) = listener.accept().await.expect("accept");
+    (client.await.expect("client"), server)
+}
+
+#[tokio::test]
+async fn a_message_in_the_handshakes_segment_is_handed_on_at_once() {
+    // A peer that sends its first message with its greeting, then waits for an answer: the
+    // message must not wait for more bytes.
+    let (_dealer, server) = dealer_sending(&frames(&[b"hello"])).await;
+    let (events_tx, mut events) = mpsc::channel(16);
+    let addr = server.peer_addr().expect("peer addr");
+    let limits = Limits::default();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    tokio::spawn(async move { serve(server, addr, 9, &limits, deadline, &events_tx).await });
+    let mut _held = None;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), events.recv()).await {
+            Ok(Some(Event::Up { peer, .. })) => _held = Some(peer),
+            Ok(Some(Event::Message { message, .. })) => {
+                assert_eq!(message.first, Bytes::from_static(b"hello"));
+                break;
+            }
+            other => panic!("expected the message, got {other:?}"),
+        }
+    }
 }
