@@ -1,7 +1,6 @@
 //! Tests of the wire: framing, handshake and the reader.
 
 use super::*;
-use std::time::Duration;
 
 fn frames(parts: &[&[u8]]) -> Vec<u8> {
     let first = Bytes::copy_from_slice(parts[0]);
@@ -115,35 +114,23 @@ fn encode_uses_short_and_long_frames() {
     assert_eq!(out.len(), 9 + 256);
 }
 
-/// A DEALER on a blocking socket that sends `first` in its handshake's segment; returns
-/// it and our end, for [`serve`].
-async fn dealer_sending(first: &[u8]) -> (std::net::TcpStream, tokio::net::TcpStream) {
-    let mut hello = client_handshake(b"DEALER");
-    hello.extend_from_slice(first);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let client = tokio::task::spawn_blocking(move || {
-        let mut stream = std::net::TcpStream::connect(addr).expect("connect");
-        stream.set_nodelay(true).expect("nodelay");
-        std::io::Write::write_all(&mut stream, &hello).expect("write");
-        stream
-    });
-    let (server, _) = listener.accept().await.expect("accept");
-    (client.await.expect("client"), server)
-}
-
 #[tokio::test]
 async fn a_message_in_the_handshakes_segment_is_handed_on_at_once() {
     // A peer that sends its first message with its greeting, then waits for an answer: the
     // message must not wait for more bytes.
-    let (_dealer, server) = dealer_sending(&frames(&[b"hello"])).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (dealer, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
+    let (mut dealer, (server, peer)) = (dealer.expect("connect"), accepted.expect("accept"));
+    let mut hello = client_handshake(b"DEALER");
+    hello.extend(frames(&[b"hello"]));
+    dealer.write_all(&hello).await.expect("write");
     let (events_tx, mut events) = mpsc::channel(16);
-    let addr = server.peer_addr().expect("peer addr");
     let limits = Limits::default();
     let deadline = Instant::now() + Duration::from_secs(3);
-    tokio::spawn(async move { serve(server, addr, 9, &limits, deadline, &events_tx).await });
+    tokio::spawn(async move { serve(server, peer, 9, &limits, deadline, &events_tx).await });
     let mut _held = None;
     loop {
         match tokio::time::timeout(Duration::from_secs(5), events.recv()).await {
