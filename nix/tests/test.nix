@@ -1078,6 +1078,9 @@ let
     (test "package: default features unless plain = true (the plain agent)" (
       _: eq [ pkg.args.buildNoDefaultFeatures pkgPlain.args.buildNoDefaultFeatures ] [ false true ]
     ))
+    (test "package: RUSTFLAGS are .cargo/config.toml's (Poly1305's portable backend)" (
+      _: eq pkg.args.env.RUSTFLAGS ''--cfg poly1305_backend="soft"''
+    ))
     (test "package: builds the agent crate's meshmon binary, mainProgram matches" (
       _:
       eq

@@ -206,6 +206,18 @@ mod tests {
         Keyring::new(vec![Key::generate().expect("rng")]).expect("one key")
     }
 
+    /// `.cargo/config.toml` picks Poly1305's portable backend: on frames of a few hundred
+    /// bytes it opens a frame in about half the time of the AVX2 one (`scripts/BENCHMARKS.md`,
+    /// "Opening a frame"). A `RUSTFLAGS` variable replaces that file's flags; this says so.
+    #[test]
+    fn poly1305_is_the_portable_backend() {
+        assert!(
+            cfg!(poly1305_backend = "soft"),
+            "built without `--cfg poly1305_backend=\"soft\"` (a RUSTFLAGS variable replaces \
+             .cargo/config.toml's rustflags; add the flag to it)"
+        );
+    }
+
     #[test]
     fn seal_open_round_trip_and_hops_are_not_authenticated() {
         let k = ring();
