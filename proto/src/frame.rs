@@ -15,6 +15,7 @@
 
 use crate::error::DecodeError;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
 /// The protocol version this build speaks (byte 0 of every frame).
 pub const PROTOCOL_VERSION: u8 = 2;
@@ -217,16 +218,38 @@ impl Frame {
         })
     }
 
-    /// The associated data of a frame: byte 0 and bytes 2..nonce_at.
-    pub fn associated_data(bytes: &[u8], nonce_at: usize) -> Vec<u8> {
-        let mut ad = Vec::with_capacity(nonce_at.saturating_sub(1));
-        if let (Some(first), Some(rest)) = (bytes.first(), bytes.get(2..nonce_at)) {
-            ad.push(*first);
-            ad.extend_from_slice(rest);
+    /// The associated data of a frame: byte 0 and bytes 2..nonce_at. Built in `buf`, on the
+    /// caller's stack, when it fits (a valid header always does: at most 97 bytes with the
+    /// version byte), so opening a frame allocates nothing for it.
+    pub fn associated_data<'a>(
+        bytes: &[u8],
+        nonce_at: usize,
+        buf: &'a mut [u8; AD_INLINE],
+    ) -> Cow<'a, [u8]> {
+        let (Some(first), Some(rest)) = (bytes.first(), bytes.get(2..nonce_at)) else {
+            return Cow::Borrowed(&[]);
+        };
+        let len = 1 + rest.len();
+        match buf.get_mut(..len) {
+            Some(ad) => {
+                if let Some((head, tail)) = ad.split_first_mut() {
+                    *head = *first;
+                    tail.copy_from_slice(rest);
+                }
+                Cow::Borrowed(ad)
+            }
+            None => {
+                let mut ad = Vec::with_capacity(len);
+                ad.push(*first);
+                ad.extend_from_slice(rest);
+                Cow::Owned(ad)
+            }
         }
-        ad
     }
 }
+
+/// Room for a frame's associated data on the stack ([`Frame::associated_data`]).
+pub const AD_INLINE: usize = 128;
 
 /// Returns a copy of `bytes` with the hop count set to `hops`; forwarding needs nothing else.
 pub fn with_hops(bytes: &[u8], hops: u8) -> Vec<u8> {
@@ -250,6 +273,24 @@ mod tests {
             seq: 42,
             ts_ms: 1_700_000_000_123,
         }
+    }
+
+    #[test]
+    fn associated_data_on_the_stack_or_not_is_the_same_bytes() {
+        for nonce_at in [4, 60, AD_INLINE + 1, AD_INLINE + 2, 300] {
+            let bytes: Vec<u8> = (0..400u32).map(|i| (i % 251) as u8).collect();
+            let mut want = vec![bytes[0]];
+            want.extend_from_slice(&bytes[2..nonce_at]);
+            let mut buf = [0u8; AD_INLINE];
+            let ad = Frame::associated_data(&bytes, nonce_at, &mut buf);
+            assert_eq!(&ad[..], &want[..], "nonce at {nonce_at}");
+            assert_eq!(matches!(ad, Cow::Borrowed(_)), want.len() <= AD_INLINE);
+        }
+        let mut buf = [0u8; AD_INLINE];
+        assert!(
+            Frame::associated_data(&[1], 4, &mut buf).is_empty(),
+            "too short"
+        );
     }
 
     #[test]

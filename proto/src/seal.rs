@@ -5,7 +5,7 @@
 //! Not here: which frames to accept (replay, de-duplication); that is gossip's business.
 
 use crate::error::{DecodeError, ProtoError};
-use crate::frame::{Frame, Header, MAX_FRAME_LEN, NONCE_LEN, PROTOCOL_VERSION, TAG_LEN};
+use crate::frame::{AD_INLINE, Frame, Header, MAX_FRAME_LEN, NONCE_LEN, PROTOCOL_VERSION, TAG_LEN};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload as AeadPayload};
@@ -139,7 +139,8 @@ impl Keyring {
         out.push(hops);
         out.extend_from_slice(&hlen.to_be_bytes());
         out.extend_from_slice(&hbytes);
-        let ad = Frame::associated_data(&out, out.len());
+        let mut ad_buf = [0u8; AD_INLINE];
+        let ad = Frame::associated_data(&out, out.len(), &mut ad_buf);
         let ct = cipher
             .encrypt(
                 &XNonce::from(nonce),
@@ -164,7 +165,8 @@ impl Keyring {
         let ct = bytes
             .get(nonce_end..)
             .ok_or(DecodeError::Truncated("ciphertext"))?;
-        let ad = Frame::associated_data(bytes, frame.nonce_at);
+        let mut ad_buf = [0u8; AD_INLINE];
+        let ad = Frame::associated_data(bytes, frame.nonce_at, &mut ad_buf);
         let nonce = XNonce::from(nonce);
         for (_, cipher) in &self.keys {
             if let Ok(pt) = cipher.decrypt(&nonce, AeadPayload { msg: ct, aad: &ad }) {

@@ -158,13 +158,17 @@ impl Dedup {
     pub fn mark(&mut self, origin: &str, boot_id: u64, seq: u64) -> u64 {
         self.clock += 1;
         let clock = self.clock;
-        if !self.origins.contains_key(origin) && self.origins.len() >= self.max_origins {
-            self.evict();
+        // A known origin (every frame but its first) costs one look-up and no allocation.
+        if !self.origins.contains_key(origin) {
+            if self.origins.len() >= self.max_origins {
+                self.evict();
+            }
+            self.origins
+                .insert(origin.to_owned(), OriginWindow::new(boot_id));
         }
-        let w = self
-            .origins
-            .entry(origin.to_owned())
-            .or_insert_with(|| OriginWindow::new(boot_id));
+        let Some(w) = self.origins.get_mut(origin) else {
+            return 0;
+        };
         if boot_id > w.boot_id {
             let old = std::mem::replace(w, OriginWindow::new(boot_id));
             if !self.rivals.contains_key(origin) && self.rivals.len() >= self.max_origins {
@@ -172,9 +176,6 @@ impl Dedup {
             }
             self.rivals.insert(origin.to_owned(), old);
         }
-        let Some(w) = self.origins.get_mut(origin) else {
-            return 0;
-        };
         w.used = clock;
         let before = if w.boot_id == boot_id { w.top } else { 0 };
         w.record(seq);
