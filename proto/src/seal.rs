@@ -212,6 +212,7 @@ mod tests {
     /// bytes it opens a frame in about half the time of the AVX2 one (`scripts/BENCHMARKS.md`,
     /// "Opening a frame"). A `RUSTFLAGS` variable replaces that file's flags; this says so.
     #[test]
+    #[allow(clippy::assertions_on_constants)] // constant by design: it reads the build's flags
     fn poly1305_is_the_portable_backend() {
         assert!(
             cfg!(poly1305_backend = "soft"),
