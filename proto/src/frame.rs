@@ -232,10 +232,8 @@ impl Frame {
         let len = 1 + rest.len();
         match buf.get_mut(..len) {
             Some(ad) => {
-                if let Some((head, tail)) = ad.split_first_mut() {
-                    *head = *first;
-                    tail.copy_from_slice(rest);
-                }
+                ad[0] = *first; // len >= 1
+                ad[1..].copy_from_slice(rest);
                 Cow::Borrowed(ad)
             }
             None => {

@@ -159,15 +159,16 @@ impl Dedup {
         self.clock += 1;
         let clock = self.clock;
         // A known origin (every frame but its first) costs one look-up and no allocation.
-        if !self.origins.contains_key(origin) {
-            if self.origins.len() >= self.max_origins {
-                self.evict();
+        let w = match self.origins.get_mut(origin) {
+            Some(w) => w,
+            None => {
+                if self.origins.len() >= self.max_origins {
+                    evict(&mut self.origins);
+                }
+                self.origins
+                    .entry(origin.to_owned())
+                    .or_insert_with(|| OriginWindow::new(boot_id))
             }
-            self.origins
-                .insert(origin.to_owned(), OriginWindow::new(boot_id));
-        }
-        let Some(w) = self.origins.get_mut(origin) else {
-            return 0;
         };
         if boot_id > w.boot_id {
             let old = std::mem::replace(w, OriginWindow::new(boot_id));
@@ -232,10 +233,6 @@ impl Dedup {
     /// Whether no origin is tracked.
     pub fn is_empty(&self) -> bool {
         self.origins.is_empty()
-    }
-
-    fn evict(&mut self) {
-        evict(&mut self.origins);
     }
 }
 
