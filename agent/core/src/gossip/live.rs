@@ -86,7 +86,16 @@ impl Gossip {
             self.drop_frame();
             return;
         }
-        let Ok(plain) = self.keyring.open_parsed(bytes, &frame) else {
+        // Only a frame read here is decrypted; one only passed on has its seal verified.
+        let wanted = self.cfg.deliver_all || frame.header.kind == Kind::HostInfo;
+        let plain = if replay || wanted {
+            self.keyring.open_parsed(bytes, &frame)
+        } else {
+            self.keyring
+                .verify_parsed(bytes, &frame)
+                .map(|()| Vec::new())
+        };
+        let Ok(plain) = plain else {
             self.auth_failed(from);
             return;
         };
@@ -124,7 +133,6 @@ impl Gossip {
         self.expect_next(now, interval_ms);
         self.hear_name(&frame.header.origin, frame.header.boot_id, now);
 
-        let wanted = self.cfg.deliver_all || frame.header.kind == Kind::HostInfo;
         if wanted {
             match Payload::decode(frame.header.kind, &plain) {
                 Ok(payload) => {
@@ -219,7 +227,7 @@ impl Gossip {
         out: &mut Vec<Action>,
     ) {
         let distance = frame.hops.saturating_add(1);
-        if distance >= self.cfg.max_hops || self.keyring.open_parsed(bytes, frame).is_err() {
+        if distance >= self.cfg.max_hops || self.keyring.verify_parsed(bytes, frame).is_err() {
             return;
         }
         let forward = Bytes::from(with_hops(bytes, distance));
@@ -237,7 +245,7 @@ impl Gossip {
         let distance = frame.hops.saturating_add(1);
         if distance >= self.cfg.max_hops
             || !self.trees.wants_copy(&h.origin, h.boot_id, h.seq)
-            || self.keyring.open_parsed(bytes, frame).is_err()
+            || self.keyring.verify_parsed(bytes, frame).is_err()
         {
             return;
         }

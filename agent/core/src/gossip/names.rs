@@ -237,7 +237,7 @@ impl Gossip {
             }
             return;
         }
-        if self.keyring.open_parsed(bytes, frame).is_err() {
+        if self.keyring.verify_parsed(bytes, frame).is_err() {
             self.auth_failed(from);
             return;
         }

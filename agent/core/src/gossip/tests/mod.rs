@@ -9,7 +9,8 @@ mod names;
 mod tree;
 mod wake;
 use meshmon_proto::Key;
-use meshmon_proto::payload::{ByteBuf, HostInfo, Status};
+use meshmon_proto::frame::TAG_LEN;
+use meshmon_proto::payload::{ByteBuf, HostInfo, Samples, Status};
 use proptest::prelude::*;
 use std::collections::VecDeque;
 
@@ -238,6 +239,45 @@ fn wrong_key_is_rejected_at_first_hop_and_counted() {
     assert!(link.unwrap_or(0) >= 1, "counted on the link it came from");
     assert_eq!(s.nodes[2].counters().auth_failures, 0, "never forwarded");
     assert!(s.nodes[1].hosts().iter().all(|h| h.name != "n0"));
+}
+
+/// A node that only passes frames on (no dashboard, `deliver_all` off) verifies their seals
+/// without decrypting them: a frame altered in its ciphertext or its tag is still refused,
+/// counted, and never passed on, and the genuine frame then goes through once.
+#[test]
+fn a_node_that_only_forwards_still_refuses_an_altered_frame() {
+    let mut s = Sim::new(3, 8);
+    s.nodes[1] = Gossip::new(GossipConfig::new("n1", 1001, 8), key());
+    s.link(0, 1);
+    s.link(1, 2);
+    s.originate(0);
+    s.input(0, Input::Local(Payload::Samples(Samples::default())));
+    let (to, peer, genuine) = s.queue.pop_front().expect("pushed to n1");
+    assert_eq!(to, 1);
+    assert!(s.queue.is_empty());
+    let samples_seen_by_2 = |s: &Sim| {
+        s.delivered[2]
+            .iter()
+            .filter(|d| d.header.origin == "n0" && d.header.kind == Kind::Samples)
+            .count()
+    };
+    for at in [genuine.len() - 1, genuine.len() - TAG_LEN - 1] {
+        let mut altered = genuine.to_vec();
+        altered[at] ^= 0x01;
+        let before = s.nodes[1].counters().auth_failures;
+        s.queue.push_back((1, peer, Bytes::from(altered)));
+        s.run();
+        assert_eq!(s.nodes[1].counters().auth_failures, before + 1, "byte {at}");
+        assert_eq!(samples_seen_by_2(&s), 0, "byte {at}: not passed on");
+    }
+    s.queue.push_back((1, peer, genuine));
+    s.run();
+    assert_eq!(samples_seen_by_2(&s), 1);
+    assert!(
+        s.delivered[1]
+            .iter()
+            .all(|d| d.header.kind != Kind::Samples)
+    );
 }
 
 #[test]
