@@ -11,13 +11,16 @@ de-duplicate, count).
 For each binary given (label=PATH; default: this tree's release build) and each N (default
 200 and 1000), REPEATS runs (default 3): start the node, start the fleet, wait WARMUP s
 (every host joined, tables sent), then measure over WINDOW s:
-- CPU of the node: utime+stime from /proc/PID/stat (clock ticks), and the sum of the
-  run times of all its threads from /proc/PID/task/*/schedstat (nanoseconds);
+- CPU of the node: utime+stime from /proc/PID/stat (clock ticks), the sum of the run
+  times of all its threads from /proc/PID/task/*/schedstat (nanoseconds), and the run time
+  of its main thread alone, which runs the runtime (sockets, mesh task, gossip) and none of
+  the collectors;
 - frames received: growth of the fleet's `sent` counter (credit-bearing frames handed to the
   socket; the link's heartbeat, one per second, is left out).
 Also, per binary, the same node with no fleet over the same window (its own collectors, 1 s
 tick): the idle baseline. The table gives CPU us per received frame, median of the repeats:
-total (all the node's CPU / frames) and net (minus the idle baseline).
+total (all the node's CPU / frames) and net (minus the idle baseline), and the main
+thread's net of its idle baseline: what the frames cost, without the node's own collectors.
 
 With --dashboard, the same at the first N for a dashboard node (store, alerts), for
 information. With --link, the same at the first N for a node that receives on its outbound
@@ -82,14 +85,21 @@ def stop(procs):
     procs.clear()
 
 
+def main_thread_ns(pid):
+    """Run time of the node's main thread (the runtime's), ns."""
+    with open(f"/proc/{pid}/task/{pid}/schedstat") as f:
+        return int(f.read().split()[0])
+
+
 def window(node, seconds, fleet=None):
-    """CPU (ticks, ns) of `node` and frames the fleet sent over `seconds`."""
+    """CPU (ticks, s of all threads, s of the main thread) of `node` and frames the fleet
+    sent over `seconds`."""
     s0 = fleet.sent if fleet else 0
-    c0, n0, t0 = cpu_ticks(node.pid), sched_ns(node.pid), time.monotonic()
+    c0, n0, m0, t0 = cpu_ticks(node.pid), sched_ns(node.pid), main_thread_ns(node.pid), time.monotonic()
     time.sleep(seconds)
-    c1, n1, t1 = cpu_ticks(node.pid), sched_ns(node.pid), time.monotonic()
+    c1, n1, m1, t1 = cpu_ticks(node.pid), sched_ns(node.pid), main_thread_ns(node.pid), time.monotonic()
     s1 = fleet.sent if fleet else 0
-    return (c1 - c0) / TICK, (n1 - n0) / 1e9, t1 - t0, (s1 or 0) - (s0 or 0)
+    return (c1 - c0) / TICK, (n1 - n0) / 1e9, (m1 - m0) / 1e9, t1 - t0, (s1 or 0) - (s0 or 0)
 
 
 def run_fleet(exe, sim, tmp, hosts, kind, send, a, procs):
@@ -115,21 +125,21 @@ def run_fleet(exe, sim, tmp, hosts, kind, send, a, procs):
             raise SystemExit(f"{p.args[0]} exited during the warm-up (see {tmp}/{name}.log)")
     if reader.sent is None:
         raise SystemExit(f"no report from the fleet: {reader.line!r}")
-    ticks_s, sched_s, elapsed, frames = window(node, a.window, reader)
+    ticks_s, sched_s, main_s, elapsed, frames = window(node, a.window, reader)
     if frames <= 0:
         raise SystemExit(f"the fleet sent nothing during the window: {reader.line!r}")
     if "link=up" not in reader.line or "reconnects=0" not in reader.line:
         print(f"  warning: fleet state at the end: {reader.line}", file=sys.stderr)
     stop(procs)
-    return ticks_s, sched_s, elapsed, frames
+    return ticks_s, sched_s, main_s, elapsed, frames
 
 
 def run_idle(exe, tmp, dashboard, a, procs):
     node, _ = start_node(exe, tmp, "idle", dashboard, procs)
     time.sleep(a.warmup)
-    ticks_s, sched_s, elapsed, _ = window(node, a.window)
+    ticks_s, sched_s, main_s, elapsed, _ = window(node, a.window)
     stop(procs)
-    return ticks_s / elapsed, sched_s / elapsed
+    return ticks_s / elapsed, sched_s / elapsed, main_s / elapsed
 
 
 def main():
@@ -179,20 +189,23 @@ def main():
             dashboard = kind == "dashboard"
             for r in range(a.repeats):
                 for label, exe in bins:
-                    ticks_s, sched_s, elapsed, frames = run_fleet(exe, sim, tmp, n, kind, send, a, procs)
+                    ticks_s, sched_s, main_s, elapsed, frames = run_fleet(exe, sim, tmp, n, kind, send, a, procs)
                     base_sched = statistics.median(i[1] for i in idle[(label, dashboard)])
+                    base_main = statistics.median(i[2] for i in idle[(label, dashboard)])
                     run = {
                         "fps": frames / elapsed,
                         "cpu_pct": ticks_s / elapsed * 100,
                         "us_ticks": ticks_s / frames * 1e6,
                         "us_sched": sched_s / frames * 1e6,
                         "net_sched": (sched_s - base_sched * elapsed) / frames * 1e6,
+                        "net_main": (main_s - base_main * elapsed) / frames * 1e6,
                     }
                     runs.setdefault((label, kind, n, send), []).append(run)
                     print(f"  {label} {kind} N={n} {send} run {r + 1}: "
                           f"{run['fps']:.0f} frames/s, {run['cpu_pct']:.2f} % CPU, "
                           f"{run['us_ticks']:.1f} us/frame (utime+stime), "
-                          f"{run['us_sched']:.1f} us/frame (schedstat)", file=sys.stderr, flush=True)
+                          f"{run['us_sched']:.1f} us/frame (schedstat), "
+                          f"{run['net_main']:.1f} us/frame (main thread, net)", file=sys.stderr, flush=True)
     finally:
         cleanup()
     rows = []
@@ -210,14 +223,17 @@ def main():
     print(f"\nReceive path: N simulated hosts at 1 s into one release node on 127.0.0.1; median of "
           f"{a.repeats} runs, {a.window} s windows after {a.warmup} s warm-up\n")
     print("| binary | node | N | hosts send | frames/s | CPU % (utime+stime) | idle CPU % | us/frame, "
-          "utime+stime (min-max) | us/frame, schedstat (min-max) | net of idle, us/frame (schedstat) |")
-    print("|---|---|---:|---|---:|---:|---:|---:|---:|---:|")
+          "utime+stime (min-max) | us/frame, schedstat (min-max) | net of idle, us/frame (schedstat) "
+          "| main thread net of idle, us/frame (min-max) |")
+    print("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|")
     for label, kind, n, send, med, rng, base_t, base_s in rows:
         lo, hi = rng["us_sched"]
         tlo, thi = rng["us_ticks"]
+        mlo, mhi = rng["net_main"]
         print(f"| {label} | {kind} | {n} | {send} | {med['fps']:.0f} "
               f"| {med['cpu_pct']:.2f} | {base_t:.2f} | {med['us_ticks']:.1f} ({tlo:.1f}-{thi:.1f}) "
-              f"| {med['us_sched']:.1f} ({lo:.1f}-{hi:.1f}) | {med['net_sched']:.1f} |")
+              f"| {med['us_sched']:.1f} ({lo:.1f}-{hi:.1f}) | {med['net_sched']:.1f} "
+              f"| {med['net_main']:.1f} ({mlo:.1f}-{mhi:.1f}) |")
 
 
 if __name__ == "__main__":
