@@ -186,9 +186,9 @@ impl Keyring {
     /// answer for every byte of a frame flipped.
     pub fn verify_parsed(&self, bytes: &[u8], frame: &Frame) -> Result<(), DecodeError> {
         let (nonce, sealed) = nonce_and_sealed(bytes, frame)?;
-        let tag_at = sealed.len().checked_sub(TAG_LEN).ok_or(DecodeError::Auth)?;
-        let (ciphertext, tag) = sealed.split_at(tag_at);
-        let tag: [u8; TAG_LEN] = tag.try_into().map_err(|_| DecodeError::Auth)?;
+        let (ciphertext, tag) = sealed
+            .split_last_chunk::<TAG_LEN>()
+            .ok_or(DecodeError::Auth)?;
         let mut ad_buf = [0u8; AD_INLINE];
         let ad = Frame::associated_data(bytes, frame.nonce_at, &mut ad_buf);
         let mut lengths = [0u8; 16];
@@ -199,7 +199,7 @@ impl Keyring {
             mac.update_padded(&ad);
             mac.update_padded(ciphertext);
             mac.update(&[Block::from(lengths)]);
-            if mac.verify(&Block::from(tag)).is_ok() {
+            if mac.verify(&Block::from(*tag)).is_ok() {
                 return Ok(());
             }
         }

@@ -87,7 +87,7 @@ impl Gossip {
             return;
         }
         // Only a frame read here is decrypted; one only passed on has its seal verified.
-        let wanted = self.cfg.deliver_all || frame.header.kind == Kind::HostInfo;
+        let wanted = self.reads(frame.header.kind);
         let plain = if replay || wanted {
             self.keyring.open_parsed(bytes, &frame)
         } else {
@@ -347,7 +347,7 @@ impl Gossip {
         if !reached_a_node && self.unpushed_from.is_none() {
             self.unpushed_from = Some(header.seq);
         }
-        if self.cfg.deliver_all || header.kind == Kind::HostInfo {
+        if self.reads(header.kind) {
             out.push(Action::Deliver(Box::new(Delivered {
                 header,
                 hops: 0,
@@ -356,5 +356,12 @@ impl Gossip {
                 replay: false,
             })));
         }
+    }
+
+    /// Whether frames of `kind` are decoded and delivered here: host info always (the host
+    /// table), every kind where a local stage reads samples (`deliver_all`). Live frames of
+    /// other kinds that arrive here are verified, not decrypted.
+    fn reads(&self, kind: Kind) -> bool {
+        self.cfg.deliver_all || kind == Kind::HostInfo
     }
 }
