@@ -48,8 +48,15 @@ struct Args {
     /// wall-clock boundaries, as agents do).
     #[arg(long)]
     spread: bool,
+    /// Every node collects on the same instant, whatever the mesh's size (a stress: agents
+    /// spread meshes above 100 hosts over up to ten slots).
+    #[arg(long, conflicts_with = "spread")]
+    one_instant: bool,
     #[arg(long, default_value_t = 32)]
     max_hops: u8,
+    /// Credit window of every node (frames in flight per link).
+    #[arg(long, default_value_t = 1024)]
+    window: u32,
     /// Dashboard nodes (they decode everything and ask for missing frames).
     #[arg(long, default_value_t = 1)]
     dashboards: usize,
@@ -132,7 +139,7 @@ fn main() {
     let mut jobs = Vec::new();
     println!(
         "gossip_sim: seed {}, degree {} ({}-{}), latency {}-{} ms + jitter {} ms, loss {}, \
-         {} series at {:?} ({}), max hops {}, {} dashboard(s), kill {} % ({:?})",
+         {} series at {:?} ({}), max hops {}, window {}, {} dashboard(s), kill {} % ({:?})",
         args.seed,
         args.degree,
         args.min_degree,
@@ -143,8 +150,15 @@ fn main() {
         args.loss,
         args.series,
         args.interval,
-        if args.spread { "spread" } else { "aligned" },
+        if args.spread {
+            "spread"
+        } else if args.one_instant {
+            "one instant"
+        } else {
+            "aligned"
+        },
         args.max_hops,
+        args.window,
         args.dashboards,
         args.kill * 100.0,
         kill_mode
@@ -161,7 +175,9 @@ fn main() {
         cfg.series = args.series;
         cfg.interval = args.interval;
         cfg.aligned = !args.spread;
+        cfg.one_instant = args.one_instant;
         cfg.max_hops = args.max_hops;
+        cfg.window = args.window;
         cfg.dashboards = args.dashboards;
         cfg.warmup = pick(&args.warmup, i, n, 5000, 2000);
         cfg.measure = pick(&args.measure, i, n, 5000, 1000);

@@ -113,12 +113,19 @@ impl Gossip {
             let Some(p) = self.peers.get_mut(&from) else {
                 return;
             };
+            let mut short = false;
             for bytes in frames {
                 if p.take_credit() {
                     out.push(Action::Send { peer: from, bytes });
                 } else {
                     self.counters.dropped += 1;
+                    short = true;
                 }
+            }
+            // Announced again on the next tick, so the peer's graft is not spent on frames
+            // that never left.
+            if short {
+                self.trees.push_failed(origin, from);
             }
         }
         // Hop counts are used only when there is one per announcement.

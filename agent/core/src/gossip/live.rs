@@ -178,6 +178,7 @@ impl Gossip {
         out: &mut Vec<Action>,
     ) {
         let lazy = self.trees.lazy(origin);
+        let mut failed = Vec::new();
         for (&id, p) in self.peers.iter_mut() {
             if id == from {
                 continue;
@@ -199,7 +200,13 @@ impl Gossip {
                 });
             } else {
                 self.counters.dropped += 1;
+                if p.is_node() {
+                    failed.push(id);
+                }
             }
+        }
+        for id in failed {
+            self.trees.push_failed(origin, id);
         }
     }
 
@@ -334,15 +341,24 @@ impl Gossip {
         }
         let lazy = self.trees.lazy(&header.origin);
         let mut reached_a_node = false;
+        let mut failed = Vec::new();
         for (&id, p) in self.peers.iter_mut() {
             reached_a_node |= p.is_node();
             let push = p.is_viewer() || (p.is_node() && !lazy.contains(&id));
-            if push && p.take_credit() {
+            if !push {
+                continue;
+            }
+            if p.take_credit() {
                 out.push(Action::Send {
                     peer: id,
                     bytes: bytes.clone(),
                 });
+            } else if p.is_node() {
+                failed.push(id);
             }
+        }
+        for id in failed {
+            self.trees.push_failed(&header.origin, id);
         }
         if !reached_a_node && self.unpushed_from.is_none() {
             self.unpushed_from = Some(header.seq);

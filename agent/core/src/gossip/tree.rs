@@ -127,6 +127,13 @@ pub(crate) struct Trees {
     /// announces that origin to probably miss it too (one dead parent orphans a whole
     /// region, and a repair then crosses it at a round trip per level, not a second).
     announce_now: BTreeSet<PeerId>,
+    /// Per link, origins whose newest frame a push could not take to it (the link's credit
+    /// window was used up): they are announced to it on the next tick although the link is
+    /// eager, so that it grafts them. Without this nothing would tell it of the loss: an
+    /// eager link gets no announcements, and a node whose only live link is the parent has
+    /// no lazy neighbour to hear from; the drops of a burst hit the same origins every
+    /// interval (the burst's order repeats), so the next frame would be lost too.
+    owed: BTreeMap<PeerId, BTreeSet<String>>,
     /// Bytes held by the caches.
     cached_bytes: usize,
     max_origins: usize,
@@ -452,6 +459,16 @@ impl Trees {
             .map(|t| t.first)
     }
 
+    /// A push of `origin`'s newest frame to `peer` found no credit: it is announced to the
+    /// peer on the next tick instead ([`Trees::take_for`]).
+    pub(crate) fn push_failed(&mut self, origin: &str, peer: PeerId) {
+        let owed = self.owed.entry(peer).or_default();
+        if !owed.contains(origin) {
+            owed.insert(origin.to_owned());
+        }
+        self.announce_now.insert(peer);
+    }
+
     /// Whether the link has prunes or grafts waiting for a heartbeat.
     pub(crate) fn has_pending(&self, peer: PeerId) -> bool {
         self.pending.contains_key(&peer) || self.announce_now.contains(&peer)
@@ -464,17 +481,20 @@ impl Trees {
 
     /// What the next heartbeat to `peer` carries: its prunes and grafts, and announcements of
     /// every origin that is lazy on that link, advanced since the last ones, and did not come
-    /// from it. Announcements are split in frames of [`HAVES_PER_FRAME`].
+    /// from it, and of the origins whose push to it failed ([`Trees::push_failed`]).
+    /// Announcements are split in frames of [`HAVES_PER_FRAME`].
     pub(crate) fn take_for(&mut self, peer: PeerId, now_us: u64) -> (Pending, Vec<(Have, u8)>) {
         let pending = self.pending.remove(&peer).unwrap_or_default();
         self.announce_now.remove(&peer);
+        let owed = self.owed.remove(&peer).unwrap_or_default();
         let since = self.announced_us.insert(peer, now_us).unwrap_or(0);
         let mut haves = Vec::new();
         for (origin, t) in &self.origins {
             let Some(hops) = t.top_fwd else {
                 continue;
             };
-            if t.top_us >= since && t.top.1 > 0 && t.from != Some(peer) && t.lazy.contains(&peer) {
+            let lazy_news = t.top_us >= since && t.lazy.contains(&peer);
+            if (lazy_news || owed.contains(origin)) && t.top.1 > 0 && t.from != Some(peer) {
                 haves.push((Have(origin.clone(), t.top.0, t.top.1), hops));
             }
         }
@@ -494,6 +514,7 @@ impl Trees {
         }
         self.pending.remove(&peer);
         self.announce_now.remove(&peer);
+        self.owed.remove(&peer);
         self.announced_us.remove(&peer);
     }
 
@@ -523,6 +544,7 @@ impl Trees {
             .sum::<usize>()
             + self.cached_bytes
             + self.missing.len() * (std::mem::size_of::<Missing>() + 48)
+            + self.owed.values().map(|o| 48 + o.len() * 48).sum::<usize>()
     }
 
     /// Origins tracked.

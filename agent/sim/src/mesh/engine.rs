@@ -489,7 +489,11 @@ impl Sim {
             // agent picks it from the hosts it knows, plus this collection's own time.
             let name = format!("host-{n:05}");
             let hosts = self.nodes[n].g.host_count();
-            let offset = collect_offset_ms(&name, hosts, interval / 1000) * 1000;
+            let offset = if self.cfg.one_instant {
+                0
+            } else {
+                collect_offset_ms(&name, hosts, interval / 1000) * 1000
+            };
             let at = now + 1 + until_slot(now + 1, interval, offset);
             let jitter = us(super::COLLECT_JITTER).max(1);
             at + self.rng.random_range(0..jitter)

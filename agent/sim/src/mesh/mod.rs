@@ -92,9 +92,14 @@ pub struct MeshConfig {
     /// ten slots for larger meshes), each up to [`COLLECT_JITTER`] late (the collection's own
     /// time); false: every node at its own phase, spread over the interval.
     pub aligned: bool,
+    /// With `aligned`: every node on the one instant, whatever the mesh's size (a stress:
+    /// agents spread meshes above 100 hosts over up to ten slots).
+    pub one_instant: bool,
     /// Series per node (the first ones are cpu, memory, disk, load, network; then per-core).
     pub series: usize,
     pub max_hops: u8,
+    /// The credit window every node announces (frames in flight per link).
+    pub window: u32,
     /// Nodes 0.. are dashboards: they decode everything and ask for missing frames.
     pub dashboards: usize,
     /// Before the measured window: nodes start within the first second, links come up.
@@ -129,8 +134,10 @@ impl MeshConfig {
             seed: 1,
             interval: Duration::from_secs(1),
             aligned: true,
+            one_instant: false,
             series: 30,
             max_hops: 32,
+            window: 1024,
             dashboards: 1,
             warmup: Duration::from_secs(5),
             measure: Duration::from_secs(5),
@@ -190,6 +197,9 @@ impl MeshConfig {
                 crate::config::MIN_SERIES,
                 crate::config::MAX_SERIES
             ));
+        }
+        if self.window == 0 {
+            return bad("window: 0 (expected at least 1)".into());
         }
         if self.max_hops == 0 {
             return bad("max_hops: 0 (expected at least 1)".into());

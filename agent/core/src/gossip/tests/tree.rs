@@ -452,3 +452,36 @@ fn a_frame_held_only_from_too_far_is_asked_for_again_and_kept_for_grafts() {
         "announced now, with the hops it is passed on with"
     );
 }
+
+#[test]
+fn a_push_that_finds_no_credit_is_announced_so_the_child_grafts_it() {
+    // A line 0 - 1 - 2: node 2's only link is its parent for n0, eager, so no lazy neighbour
+    // would ever announce a frame the parent could not push.
+    let mut s = Sim::new(3, 8);
+    let mut c = GossipConfig::new("n2", 1002, 8);
+    c.deliver_all = true;
+    c.window = 4;
+    s.nodes[2] = Gossip::new(c, key());
+    s.link(0, 1);
+    s.link(1, 2);
+    // Node 2's acknowledgements do not reach node 1 for a while (a slow reader): node 1 may
+    // have only 4 frames in flight to it, so of a burst of 7 it drops 3.
+    s.stalled.push((2, 3));
+    let seen = s.seen_by(2, 0);
+    for _ in 0..7 {
+        s.originate(0);
+    }
+    assert_eq!(s.seen_by(2, 0), seen + 4, "the window's worth arrived");
+    let dropped = s.nodes[1]
+        .peers()
+        .find(|(id, _)| **id == 2)
+        .map(|(_, p)| p.dropped);
+    assert_eq!(dropped, Some(3), "node 1 dropped the rest on credit");
+    s.stalled.clear();
+    // Node 1 announces them on its next tick, node 2 grafts them 150 ms later.
+    for _ in 0..5 {
+        s.advance(100_000);
+    }
+    assert_eq!(s.seen_by(2, 0), seen + 7, "the dropped frames were grafted");
+    assert_eq!(s.seen_by(1, 0), s.seen_by(2, 0), "exactly once");
+}

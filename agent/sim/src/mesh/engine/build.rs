@@ -45,6 +45,7 @@ impl Sim {
             let name = format!("host-{i:05}");
             let dashboard = i < cfg.dashboards;
             let mut gc = GossipConfig::new(&name, WALL_START_MS * 1000 + i as u64, cfg.max_hops);
+            gc.window = cfg.window;
             gc.deliver_all = dashboard;
             gc.backfill = dashboard;
             names.insert(name, i as u32);
