@@ -262,6 +262,7 @@ impl Gossip {
                 }
                 if accepted {
                     self.observe_clock(from, now, frame.header.ts_ms, hb.echo_us, hb.held_us);
+                    self.drain_backlog(from, out);
                 }
                 if tree {
                     self.on_tree_control(now, from, &hb, out);
@@ -311,9 +312,19 @@ impl Gossip {
             } else {
                 Bytes::from(with_hops(bytes, *distance))
             };
-            if p.take_credit() {
+            if let Some(bytes) = p.send_or_queue(bytes) {
                 out.push(Action::Send { peer, bytes });
             }
+        }
+    }
+
+    /// Sends what waits on `peer`'s backlog, as far as its credits go.
+    fn drain_backlog(&mut self, peer: PeerId, out: &mut Vec<Action>) {
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        while let Some(bytes) = p.next_from_backlog() {
+            out.push(Action::Send { peer, bytes });
         }
     }
 
@@ -330,7 +341,7 @@ impl Gossip {
         };
         let skip = [Kind::HostInfo, Kind::SeriesTable];
         for bytes in self.ring.since(from, UNPUSHED_MAX, &skip) {
-            if p.take_credit() {
+            if let Some(bytes) = p.send_or_queue(bytes) {
                 out.push(Action::Send { peer, bytes });
             }
         }

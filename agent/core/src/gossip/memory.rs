@@ -83,7 +83,13 @@ impl Gossip {
         let links = self
             .peers
             .values()
-            .map(|p| size_of::<Peer>() + p.addr.capacity() + 3 * size_of::<usize>())
+            .map(|p| {
+                size_of::<Peer>()
+                    + p.addr.capacity()
+                    + 3 * size_of::<usize>()
+                    + p.backlog.capacity() * size_of::<bytes::Bytes>()
+                    + p.backlog.iter().map(bytes::Bytes::len).sum::<usize>()
+            })
             .sum();
         Memory {
             origins: self.hosts.len(),

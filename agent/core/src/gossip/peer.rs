@@ -6,7 +6,9 @@
 //! count of such frames it received. So no queue below us (zmq.rs keeps 100,000 per peer)
 //! ever holds more than a window for one peer, and a stalled peer costs drops, not memory.
 
+use bytes::Bytes;
 use meshmon_proto::payload::{LinkStatus, Role};
+use std::collections::VecDeque;
 
 /// Identifies a link within one node (assigned by the socket layer).
 pub type PeerId = u64;
@@ -89,6 +91,11 @@ pub struct Peer {
     pub bucket: TokenBucket,
     /// Whether a frame of another protocol version was already logged for this link.
     pub version_warned: bool,
+    /// What a join hands the peer (every origin's descriptors, this node's frames that
+    /// reached no node) beyond its credit window: sent in order as its acknowledgements free
+    /// credits, instead of dropped (a mesh of more than 512 hosts has more descriptors than a
+    /// window holds).
+    pub backlog: VecDeque<Bytes>,
 }
 
 impl Peer {
@@ -117,6 +124,7 @@ impl Peer {
             rate_limited: 0,
             bucket: TokenBucket::new(rate, burst, now_us),
             version_warned: false,
+            backlog: VecDeque::new(),
         }
     }
 
@@ -130,9 +138,38 @@ impl Peer {
         matches!(self.hello, Some((_, Role::Viewer)))
     }
 
+    /// Whether a frame may be sent now (the window is not used up).
+    pub fn has_credit(&self) -> bool {
+        self.sent.saturating_sub(self.acked_by_peer) < self.window
+    }
+
+    /// Sends `bytes` with a credit, or queues them on the backlog when the window is used up
+    /// or earlier frames still wait there (they keep their order).
+    pub fn send_or_queue(&mut self, bytes: Bytes) -> Option<Bytes> {
+        if self.backlog.is_empty() && self.has_credit() {
+            self.sent += 1;
+            self.frames_out += 1;
+            Some(bytes)
+        } else {
+            self.backlog.push_back(bytes);
+            None
+        }
+    }
+
+    /// The backlog's next frame when a credit is free (taken).
+    pub fn next_from_backlog(&mut self) -> Option<Bytes> {
+        if !self.has_credit() {
+            return None;
+        }
+        let bytes = self.backlog.pop_front()?;
+        self.sent += 1;
+        self.frames_out += 1;
+        Some(bytes)
+    }
+
     /// Takes a credit for one frame; false (and counts a drop) when the window is used up.
     pub fn take_credit(&mut self) -> bool {
-        if self.sent.saturating_sub(self.acked_by_peer) >= self.window {
+        if !self.has_credit() {
             self.dropped += 1;
             return false;
         }

@@ -285,3 +285,26 @@ fn frames_originated_before_any_link_reach_the_first_neighbour() {
         .count();
     assert_eq!(pushed_again, 3, "each early frame left node 0 once");
 }
+
+/// A newcomer is handed more descriptors than its credit window holds (a mesh of more than
+/// 512 hosts against the window of 1,024; here 11 hosts against 3): the rest wait on the
+/// link's backlog and follow as its acknowledgements free credits, none dropped.
+#[test]
+fn a_joining_node_gets_every_descriptor_even_beyond_its_credit_window() {
+    let mut s = Sim::new(12, 8);
+    let mut c = GossipConfig::new("n11", 1011, 8);
+    c.deliver_all = true;
+    c.window = 3;
+    s.nodes[11] = Gossip::new(c, key());
+    for n in 1..=10 {
+        s.link(n, 0);
+        s.originate(n);
+    }
+    s.originate(0);
+    s.link(11, 0);
+    for o in 0..=10 {
+        assert_eq!(s.seen_by(11, o), 1, "n11 has the host info of n{o}");
+    }
+    let p = s.nodes[0].peers().find(|(id, _)| **id == 2 * 10 + 1);
+    assert!(p.is_some_and(|(_, p)| p.backlog.is_empty() && p.dropped == 0));
+}
