@@ -292,10 +292,7 @@ fn frames_originated_before_any_link_reach_the_first_neighbour() {
 #[test]
 fn a_joining_node_gets_every_descriptor_even_beyond_its_credit_window() {
     let mut s = Sim::new(12, 8);
-    let mut c = GossipConfig::new("n11", 1011, 8);
-    c.deliver_all = true;
-    c.window = 3;
-    s.nodes[11] = Gossip::new(c, key());
+    s.set_window(11, 3);
     for n in 1..=10 {
         s.link(n, 0);
         s.originate(n);

@@ -60,6 +60,14 @@ impl Sim {
         }
     }
 
+    /// Node `node` announces a credit window of `window` frames (before it links).
+    fn set_window(&mut self, node: usize, window: u32) {
+        let mut c = GossipConfig::new(&format!("n{node}"), 1000 + node as u64, 8);
+        c.deliver_all = true;
+        c.window = window;
+        self.nodes[node] = Gossip::new(c, key());
+    }
+
     fn other_end(&self, node: usize, peer: PeerId) -> Option<(usize, PeerId)> {
         let (a, b) = *self.links.get((peer / 2) as usize)?;
         if peer.is_multiple_of(2) && node == a {

@@ -458,10 +458,7 @@ fn a_push_that_finds_no_credit_is_announced_so_the_child_grafts_it() {
     // A line 0 - 1 - 2: node 2's only link is its parent for n0, eager, so no lazy neighbour
     // would ever announce a frame the parent could not push.
     let mut s = Sim::new(3, 8);
-    let mut c = GossipConfig::new("n2", 1002, 8);
-    c.deliver_all = true;
-    c.window = 4;
-    s.nodes[2] = Gossip::new(c, key());
+    s.set_window(2, 4);
     s.link(0, 1);
     s.link(1, 2);
     // Node 2's acknowledgements do not reach node 1 for a while (a slow reader): node 1 may
