@@ -5,6 +5,9 @@
 //! the peer's announced window unacknowledged; the receiver acknowledges with the running
 //! count of such frames it received. So no queue below us (zmq.rs keeps 100,000 per peer)
 //! ever holds more than a window for one peer, and a stalled peer costs drops, not memory.
+//! The one exception is what a join hands a new peer (two frames per known origin, about
+//! a few hundred bytes each): what does not fit waits on the link's backlog, and goes with
+//! the link.
 
 use bytes::Bytes;
 use meshmon_proto::payload::{LinkStatus, Role};
