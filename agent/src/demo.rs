@@ -34,7 +34,7 @@ pub struct DemoMesh {
 /// the kernel's ephemeral range where it leaves room (from port 20000 up): the agents'
 /// own outgoing connections take ephemeral ports while they start, and one could take a
 /// port the kernel had just handed out here before its agent binds it.
-fn free_ports(n: usize) -> anyhow::Result<Vec<u16>> {
+pub fn free_ports(n: usize) -> anyhow::Result<Vec<u16>> {
     let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
         .ok()
         .and_then(|t| t.split_whitespace().next()?.parse::<u16>().ok())

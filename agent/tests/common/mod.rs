@@ -76,11 +76,15 @@ pub fn serial() -> Serial {
 /// no task of another test can be waiting for this lock on the same thread.
 pub struct Serial(#[allow(dead_code)] std::sync::MutexGuard<'static, ()>);
 
-/// A free TCP port on 127.0.0.1 (bound then released).
+/// A free TCP port on 127.0.0.1 (bound then released), below the kernel's ephemeral range
+/// as the demo picks them: a port the kernel hands out for port 0 comes from the range that
+/// the agents' own outgoing connections draw their source ports from, and one of those
+/// could take it before the agent meant to listen on it binds it (one CI run had a node of
+/// a line never heard by its neighbour for 15 s, as when that node could not bind).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
+    meshmon_agent::demo::free_ports(1)
+        .ok()
+        .and_then(|p| p.first().copied())
         .expect("free port")
 }
 
