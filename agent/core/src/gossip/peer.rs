@@ -150,8 +150,7 @@ impl Peer {
     /// or earlier frames still wait there (they keep their order).
     pub fn send_or_queue(&mut self, bytes: Bytes) -> Option<Bytes> {
         if self.backlog.is_empty() && self.has_credit() {
-            self.sent += 1;
-            self.frames_out += 1;
+            self.spend();
             Some(bytes)
         } else {
             self.backlog.push_back(bytes);
@@ -165,9 +164,14 @@ impl Peer {
             return None;
         }
         let bytes = self.backlog.pop_front()?;
+        self.spend();
+        Some(bytes)
+    }
+
+    /// One credit-bearing frame goes out.
+    fn spend(&mut self) {
         self.sent += 1;
         self.frames_out += 1;
-        Some(bytes)
     }
 
     /// Takes a credit for one frame; false (and counts a drop) when the window is used up.
@@ -176,8 +180,7 @@ impl Peer {
             self.dropped += 1;
             return false;
         }
-        self.sent += 1;
-        self.frames_out += 1;
+        self.spend();
         true
     }
 
