@@ -356,6 +356,29 @@ fn a_gap_below_the_newest_is_grafted_with_the_range_widened_down_to_it() {
 }
 
 #[test]
+fn an_origin_whose_grafted_frames_keep_coming_late_still_grafts_its_newest() {
+    // Each graft's frame comes, but only after the next frame was announced (a starved link):
+    // the tries count what is still missing, so the newest is grafted as well.
+    use crate::gossip::tree::{GRAFT_RETRY_US, GRAFT_TRIES};
+    let mut t = Trees::new(16);
+    tree_frame(&mut t, 1, 2, 4, true, 1);
+    let mut now = 10;
+    for seq in 5..5 + 2 * u64::from(GRAFT_TRIES) {
+        let have = meshmon_proto::payload::Have("o".into(), 1, seq);
+        t.announced("o", 2, &have, 3, seq, now);
+        now += GRAFT_RETRY_US;
+        assert_eq!(
+            t.due_grafts(now, |_, _, s| s < seq),
+            1,
+            "frame {seq} grafted"
+        );
+        let (pending, _) = t.take_for(2, now);
+        let g = &pending.graft[0];
+        assert_eq!((g.2, g.3), (seq, seq));
+    }
+}
+
+#[test]
 fn a_repaired_frame_is_announced_on_the_next_tick_not_with_the_next_heartbeat() {
     let mut t = Trees::new(16);
     tree_frame(&mut t, 1, 2, 1, true, 1);

@@ -74,8 +74,15 @@ impl Trees {
             if now_us < m.next_us {
                 continue;
             }
+            let oldest = m.from_seq;
             while m.from_seq <= m.to_seq && seen(origin, m.boot, m.from_seq) {
                 m.from_seq += 1;
+            }
+            // The oldest frame asked for came: the tries start again for what is left (an
+            // origin whose frames keep coming late would otherwise spend them all and have
+            // its newest frame, announced since, given up without a graft).
+            if m.from_seq > oldest {
+                m.tries = 0;
             }
             while m.to_seq >= m.from_seq && seen(origin, m.boot, m.to_seq) {
                 m.to_seq -= 1;
