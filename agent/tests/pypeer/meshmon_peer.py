@@ -593,8 +593,10 @@ class Link:
         gossip = not (h.flags & FLAG_LINK)
         if gossip and self.dedup.is_duplicate(h):
             st.duplicates += 1
-            # Section 6.2: a duplicate on a link that pushes this origin prunes it.
-            if not (h.flags & FLAG_REPLAY) and h.origin not in self.lazy:
+            # Section 6.2: a duplicate on a link that pushes this origin prunes it, unless
+            # it is a descriptor (a join hands those over whatever the trees).
+            descriptor = h.kind in (KIND_HOSTINFO, KIND_SERIES_TABLE)
+            if not (h.flags & FLAG_REPLAY) and not descriptor and h.origin not in self.lazy:
                 self.lazy.add(h.origin)
                 self.prunes.append(h.origin)
             return

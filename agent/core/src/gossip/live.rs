@@ -50,11 +50,16 @@ impl Gossip {
             Seen::Duplicate => {
                 self.counters.duplicates += 1;
                 // A second copy on a link that pushes this origin: that link is not on the
-                // origin's tree (PRUNE, section 6 of PROTOCOL.md).
+                // origin's tree (PRUNE, section 6 of PROTOCOL.md). Not so for a descriptor:
+                // every join hands the newcomer all of them at once, whatever the trees, so
+                // its copy says nothing about the link's path.
                 if !replay && self.cfg.role == Role::Node {
-                    let dup = self
-                        .trees
-                        .on_duplicate(&h.origin, h.boot_id, h.seq, frame.hops, from);
+                    let dup = if matches!(h.kind, Kind::HostInfo | Kind::SeriesTable) {
+                        Duplicate::Nothing
+                    } else {
+                        self.trees
+                            .on_duplicate(&h.origin, h.boot_id, h.seq, frame.hops, from)
+                    };
                     match dup {
                         Duplicate::Pruned => self.counters.prunes += 1,
                         Duplicate::Shorter { old_hops } => {

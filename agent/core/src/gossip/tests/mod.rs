@@ -27,6 +27,8 @@ struct Sim {
     stalled: Vec<(usize, PeerId)>,
     /// Ticks fed to each node.
     ticks: Vec<u64>,
+    /// Frames each node originated with [`Sim::originate`].
+    originated: Vec<u64>,
 }
 
 fn key() -> Keyring {
@@ -57,6 +59,7 @@ impl Sim {
             sent: Vec::new(),
             stalled: Vec::new(),
             ticks: vec![0; n],
+            originated: vec![0; n],
         }
     }
 
@@ -146,12 +149,25 @@ impl Sim {
         self.run();
     }
 
+    /// The node's next frame, as an agent sends them: host info first, then samples (key
+    /// frames). A join hands over host info out of band of the trees, so only samples shape
+    /// them (a duplicate descriptor prunes nothing).
     fn originate(&mut self, node: usize) {
-        let info = Payload::HostInfo(HostInfo {
-            os: format!("os of n{node}"),
-            ..HostInfo::default()
-        });
-        self.input(node, Input::Local(info));
+        let n = self.originated[node];
+        self.originated[node] += 1;
+        let payload = if n == 0 {
+            Payload::HostInfo(HostInfo {
+                os: format!("os of n{node}"),
+                ..HostInfo::default()
+            })
+        } else {
+            Payload::Samples(Samples {
+                n,
+                k: true,
+                ..Samples::default()
+            })
+        };
+        self.input(node, Input::Local(payload));
         self.run();
     }
 

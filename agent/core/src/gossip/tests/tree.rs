@@ -157,6 +157,9 @@ fn a_duplicate_prunes_the_link_on_both_sides_and_it_is_announced_instead() {
     s.link(0, 1);
     s.link(1, 2);
     s.link(0, 2);
+    // Host info first: a duplicate descriptor prunes nothing. Then samples.
+    s.round(&[]);
+    assert!(s.nodes[2].trees.lazy_links("n0").is_empty());
     s.round(&[]);
     let lazy_12 = s.nodes[2].trees.lazy_links("n0");
     assert_eq!(lazy_12.len(), 1, "n2 pruned one link for n0");
@@ -167,7 +170,7 @@ fn a_duplicate_prunes_the_link_on_both_sides_and_it_is_announced_instead() {
     assert_eq!(s.duplicates(), before);
     for node in 0..3 {
         for o in (0..3).filter(|&o| o != node) {
-            assert_eq!(s.seen_by(node, o), 3);
+            assert_eq!(s.seen_by(node, o), 4);
         }
     }
 }
@@ -426,6 +429,34 @@ fn a_late_copy_of_an_older_frame_from_the_parent_does_not_prune_it() {
         Duplicate::Pruned,
         "a second copy of the newest still prunes"
     );
+}
+
+#[test]
+fn the_descriptors_a_join_hands_over_prune_nothing() {
+    // A line n0 - n1 - n2; then n2 links to n0 directly. The join hands each side the other's
+    // descriptors, which it already holds: duplicates that say nothing of the new link's path.
+    let mut s = Sim::new(3, 8);
+    s.link(0, 1);
+    s.link(1, 2);
+    s.round(&[]);
+    s.round(&[]);
+    s.link(2, 0);
+    let (direct, via_n1) = (4, 3);
+    assert!(s.nodes[2].trees.lazy_links("n0").is_empty());
+    assert!(s.nodes[0].trees.lazy_links("n2").is_empty());
+    // n0's next frame reaches n2 on the direct link first, and the copy through n1 prunes.
+    s.round(&[]);
+    assert_eq!(s.nodes[2].trees.lazy_links("n0"), vec![via_n1]);
+    assert!(!s.nodes[2].trees.lazy_links("n0").contains(&direct));
+    for node in 0..3 {
+        for o in (0..3).filter(|&o| o != node) {
+            assert_eq!(
+                s.seen_by(node, o),
+                3,
+                "n{node} has every frame of n{o} once"
+            );
+        }
+    }
 }
 
 #[test]

@@ -106,6 +106,7 @@ fn a_duplicate_between_ticks_brings_the_next_tick_forward() {
     s.link(0, 1);
     s.link(1, 2);
     s.link(2, 0);
+    s.originate(0); // host info, whose duplicates prune nothing
     for _ in 0..30 {
         s.advance(100_000);
     }
@@ -113,7 +114,7 @@ fn a_duplicate_between_ticks_brings_the_next_tick_forward() {
         s.nodes.iter().all(|g| g.next_tick_us() > s.now.mono_us),
         "nothing due at rest"
     );
-    // The first frame of node 0 reaches 1 and 2 twice each: a prune waits for a heartbeat.
+    // The first sample of node 0 reaches 1 and 2 twice each: a prune waits for a heartbeat.
     s.originate(0);
     assert!(
         s.nodes.iter().any(|g| g.next_tick_us() <= s.now.mono_us),
@@ -124,8 +125,8 @@ fn a_duplicate_between_ticks_brings_the_next_tick_forward() {
     s.advance(100_000);
     s.originate(0);
     s.advance(100_000);
-    assert_eq!(s.seen_by(1, 0), 2);
-    assert_eq!(s.seen_by(2, 0), 2);
+    assert_eq!(s.seen_by(1, 0), 3);
+    assert_eq!(s.seen_by(2, 0), 3);
 }
 
 #[test]
