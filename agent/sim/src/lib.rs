@@ -4,8 +4,9 @@
 //! and series tables as a real agent does (at start, every 30 s, every 30 sample frames, and
 //! again on every new link), then a samples frame every interval, the hosts' frames spread
 //! evenly over the interval. Frames are sealed with the mesh key, sent within the node's
-//! credit window (dropped and counted beyond it, never queued), and kept for a while so the
-//! hosts answer a dashboard's backfill requests. The fleet re-dials when the node restarts.
+//! credit window (dropped and counted beyond it: an agent would queue a window more), and
+//! kept for a while so the hosts answer a dashboard's backfill requests. The fleet re-dials
+//! when the node restarts.
 //!
 //! It is a library for in-process tests ([`Fleet::start`]) and the `fleet_sim` example for
 //! benchmarks. The fleet depends on the protocol crate only; the gossip simulator ([`mesh`],

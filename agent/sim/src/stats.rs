@@ -60,7 +60,7 @@ pub struct FleetStats {
     /// re-sent on a new link, and replays.
     pub frames_sent: u64,
     /// Frames dropped because the node's credit window was used up (the node is slow or
-    /// stalled; PROTOCOL.md: dropped, never queued).
+    /// stalled; the fleet drops them where an agent would queue up to a window).
     pub refused_no_credit: u64,
     /// Frames produced while no link was up (they stay in the hosts' rings for backfill).
     pub refused_offline: u64,

@@ -4,6 +4,7 @@
 //! Not here: gossip frames (trees, de-duplication), which are in the parent module.
 
 use super::dedup::Seen;
+use super::peer::Pushed;
 use super::tree::{CACHE_FRAMES, HAVES_PER_FRAME, MAX_GRAFT_SPAN};
 use super::{Action, Delivered, Gossip, Now, Peer, PeerId, Space};
 use bytes::Bytes;
@@ -115,11 +116,13 @@ impl Gossip {
             };
             let mut short = false;
             for bytes in frames {
-                if p.take_credit() {
-                    out.push(Action::Send { peer: from, bytes });
-                } else {
-                    self.counters.dropped += 1;
-                    short = true;
+                match p.push(&bytes) {
+                    Pushed::Sent(bytes) => out.push(Action::Send { peer: from, bytes }),
+                    Pushed::Queued => {}
+                    Pushed::Dropped => {
+                        self.counters.dropped += 1;
+                        short = true;
+                    }
                 }
             }
             // Announced again on the next tick, so the peer's graft is not spent on frames

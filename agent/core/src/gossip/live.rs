@@ -5,6 +5,7 @@
 //! Not here: link frames (`link`) or backfill traffic (`replay`).
 
 use super::dedup::Seen;
+use super::peer::Pushed;
 use super::tree::{CACHE_FRAMES, Duplicate};
 use super::{Action, Delivered, Gossip, Now, PeerId, Space};
 use bytes::Bytes;
@@ -198,15 +199,14 @@ impl Gossip {
             let Some(bytes) = bytes else {
                 continue;
             };
-            if p.take_credit() {
-                out.push(Action::Send {
-                    peer: id,
-                    bytes: bytes.clone(),
-                });
-            } else {
-                self.counters.dropped += 1;
-                if p.is_node() {
-                    failed.push(id);
+            match p.push(bytes) {
+                Pushed::Sent(bytes) => out.push(Action::Send { peer: id, bytes }),
+                Pushed::Queued => {}
+                Pushed::Dropped => {
+                    self.counters.dropped += 1;
+                    if p.is_node() {
+                        failed.push(id);
+                    }
                 }
             }
         }
@@ -353,13 +353,11 @@ impl Gossip {
             if !push {
                 continue;
             }
-            if p.take_credit() {
-                out.push(Action::Send {
-                    peer: id,
-                    bytes: bytes.clone(),
-                });
-            } else if p.is_node() {
-                failed.push(id);
+            match p.push(&bytes) {
+                Pushed::Sent(bytes) => out.push(Action::Send { peer: id, bytes }),
+                Pushed::Queued => {}
+                Pushed::Dropped if p.is_node() => failed.push(id),
+                Pushed::Dropped => {}
             }
         }
         for id in failed {

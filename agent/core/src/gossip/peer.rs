@@ -4,14 +4,27 @@
 //! Credits: every frame except Hello and Heartbeat costs one credit. A sender keeps at most
 //! the peer's announced window unacknowledged; the receiver acknowledges with the running
 //! count of such frames it received. So no queue below us (zmq.rs keeps 100,000 per peer)
-//! ever holds more than a window for one peer, and a stalled peer costs drops, not memory.
-//! The one exception is what a join hands a new peer (two frames per known origin, about
-//! a few hundred bytes each): what does not fit waits on the link's backlog, and goes with
-//! the link.
+//! ever holds more than a window for one peer. Pushed frames beyond it wait on the link's
+//! backlog, up to one more window (bytes shared with the other links), and leave as
+//! acknowledgements free credits; beyond that they are dropped, and announced so the peer
+//! can graft them (section 6 of PROTOCOL.md): a stalled peer costs a window's memory and
+//! drops. What a join hands a new peer (two frames per known origin, a few hundred bytes
+//! each) waits on the backlog whatever its length, and goes with the link.
 
 use bytes::Bytes;
 use meshmon_proto::payload::{LinkStatus, Role};
 use std::collections::VecDeque;
+
+/// What became of a pushed frame ([`Peer::push`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pushed {
+    /// Sent now, with a credit.
+    Sent(Bytes),
+    /// Waits on the link's backlog for a credit.
+    Queued,
+    /// The window and the backlog are full: dropped (and counted).
+    Dropped,
+}
 
 /// Identifies a link within one node (assigned by the socket layer).
 pub type PeerId = u64;
@@ -158,6 +171,24 @@ impl Peer {
         }
     }
 
+    /// Pushes a gossip frame: sent with a credit; else queued on the backlog while it holds
+    /// less than a window (a burst beyond the window then leaves as acknowledgements free
+    /// credits, a round trip later, instead of being dropped and repaired by a graft a
+    /// quarter of a second later); else dropped and counted. So a stalled peer costs at most
+    /// a window of queued frames (shared with the other links: the same bytes) and drops.
+    pub fn push(&mut self, bytes: &Bytes) -> Pushed {
+        if self.backlog.is_empty() && self.has_credit() {
+            self.spend();
+            Pushed::Sent(bytes.clone())
+        } else if self.backlog.len() < self.window as usize {
+            self.backlog.push_back(bytes.clone());
+            Pushed::Queued
+        } else {
+            self.dropped += 1;
+            Pushed::Dropped
+        }
+    }
+
     /// The backlog's next frame when a credit is free (taken).
     pub fn next_from_backlog(&mut self) -> Option<Bytes> {
         if !self.has_credit() {
@@ -239,5 +270,26 @@ mod tests {
         assert_eq!(p.dropped, 1);
         p.acked_by_peer = 2;
         assert!(p.take_credit());
+    }
+
+    #[test]
+    fn a_push_beyond_the_window_waits_on_the_backlog_up_to_a_window() {
+        let mut p = Peer::new(Direction::Out, "x".into(), 0, 1, 1);
+        p.window = 2;
+        let f = Bytes::from_static(b"f");
+        assert_eq!(p.push(&f), Pushed::Sent(f.clone()));
+        assert_eq!(p.push(&f), Pushed::Sent(f.clone()));
+        assert_eq!(p.push(&f), Pushed::Queued);
+        assert_eq!(p.push(&f), Pushed::Queued);
+        assert_eq!(p.push(&f), Pushed::Dropped);
+        assert_eq!((p.dropped, p.backlog.len()), (1, 2));
+        p.acked_by_peer = 1;
+        assert_eq!(p.next_from_backlog(), Some(f.clone()));
+        assert_eq!(
+            p.next_from_backlog(),
+            None,
+            "one credit freed, one frame sent"
+        );
+        assert_eq!(p.push(&f), Pushed::Queued, "behind the backlog, in order");
     }
 }

@@ -365,7 +365,7 @@ fn restarted_origin_is_accepted_and_old_boot_is_stale() {
 }
 
 #[test]
-fn stalled_peer_costs_drops_not_queue_and_others_keep_flowing() {
+fn stalled_peer_costs_drops_and_a_window_queued_and_others_keep_flowing() {
     let mut s = Sim::new(3, 8);
     s.link(0, 1);
     s.link(0, 2);
@@ -380,11 +380,12 @@ fn stalled_peer_costs_drops_not_queue_and_others_keep_flowing() {
         "at most a window (+hello, heartbeat): {to_stalled}"
     );
     assert_eq!(s.seen_by(1, 0), 3000, "the healthy peer got everything");
-    let dropped = s.nodes[0]
+    let (dropped, queued) = s.nodes[0]
         .peers()
         .find(|(id, _)| **id == 2)
-        .map_or(0, |(_, p)| p.dropped);
-    assert!(dropped >= 3000 - 1024);
+        .map_or((0, 0), |(_, p)| (p.dropped, p.backlog.len()));
+    assert_eq!(queued, 1024, "a window waits for credits, no more");
+    assert!(dropped >= 3000 - 2 * 1024);
 }
 
 #[test]
